@@ -1,0 +1,49 @@
+"""The agent card (A2A 0.2.5 §5), built from settings."""
+
+from __future__ import annotations
+
+from protocol import AgentCapabilities, AgentCard, AgentSkill
+
+from gateway.settings import GatewaySettings
+
+OUTPUT_MODES = ["text/plain"]
+INPUT_MODES = ["text/plain", "application/json"]
+
+
+def build_agent_card(settings: GatewaySettings) -> AgentCard:
+    return AgentCard(
+        name=settings.agent_name,
+        description=settings.agent_description,
+        url=settings.rpc_url(),
+        version=settings.agent_version,
+        # Only what works today: streaming and push notifications come with later releases.
+        capabilities=AgentCapabilities(
+            streaming=False, pushNotifications=False, stateTransitionHistory=False
+        ),
+        defaultInputModes=INPUT_MODES,
+        defaultOutputModes=OUTPUT_MODES,
+        skills=[
+            AgentSkill(
+                id="echo",
+                name="Echo",
+                description="Replies with the text of your message as an artifact.",
+                tags=["echo", "test"],
+                examples=["hello"],
+            )
+        ],
+    )
+
+
+def accepts_output(accepted: list[str], produced: list[str]) -> bool:
+    """Whether a client's `acceptedOutputModes` admits one of the modes the agent produces.
+
+    Matches exact MIME types, wildcards (`*/*`, `text/*`) and bare major types (`text`), which
+    several A2A samples send.
+    """
+    for mode in accepted:
+        wanted = mode.strip().lower()
+        for offered in produced:
+            major = offered.split("/", 1)[0]
+            if wanted in (offered, "*/*", "*", f"{major}/*", major):
+                return True
+    return False

@@ -1,0 +1,182 @@
+"""`a2a-gateway serve` runs the gateway; `a2a-gateway dev` runs the whole stack on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.devstack import (
+    DevStackError,
+    ManagedProcess,
+    port_is_free,
+    start_redis,
+    start_temporal,
+)
+from gateway.settings import GatewaySettings
+
+logger = logging.getLogger(__name__)
+
+
+def serve(args: argparse.Namespace) -> int:
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = GatewaySettings(**overrides)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+@dataclass
+class DevPorts:
+    host: str
+    port: int
+    temporal_port: int
+    temporal_ui_port: int
+    redis_port: int
+
+
+def _check_ports(ports: DevPorts, temporal_external: bool, redis_external: bool) -> None:
+    wanted = [(ports.port, "--port")]
+    if not temporal_external:
+        wanted += [(ports.temporal_port, "--temporal-port"), (ports.temporal_ui_port, "--temporal-ui-port")]
+    if not redis_external:
+        wanted.append((ports.redis_port, "--redis-port"))
+    for port, flag in wanted:
+        if not port_is_free(ports.host, port):
+            raise DevStackError(f"port {port} on {ports.host} is in use; choose another with {flag}")
+
+
+def dev(args: argparse.Namespace) -> int:
+    ports = DevPorts(args.host, args.port, args.temporal_port, args.temporal_ui_port, args.redis_port)
+    temporal_address = os.environ.get("TEMPORAL_ADDRESS")
+    redis_url = os.environ.get("REDIS_URL")
+    _check_ports(ports, temporal_address is not None, redis_url is not None)
+    data_dir = Path(args.data_dir).resolve()
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+    started: list[ManagedProcess] = []
+    try:
+        if temporal_address is None:
+            with open(logs / "temporal.log", "ab") as log:
+                started.append(
+                    start_temporal(
+                        host=ports.host,
+                        port=ports.temporal_port,
+                        ui_port=ports.temporal_ui_port,
+                        db_file=data_dir / "temporal.db",
+                        log=log,
+                    )
+                )
+            temporal_address = f"{ports.host}:{ports.temporal_port}"
+        if redis_url is None:
+            with open(logs / "redis.log", "ab") as log:
+                started.append(
+                    start_redis(host=ports.host, port=ports.redis_port, data_dir=data_dir, log=log)
+                )
+            redis_url = f"redis://{ports.host}:{ports.redis_port}/0"
+        env = {**os.environ, "TEMPORAL_ADDRESS": temporal_address, "REDIS_URL": redis_url}
+        with open(logs / "worker.log", "ab") as log:
+            started.append(
+                ManagedProcess(
+                    "echo worker", [sys.executable, "-m", "workers", "--agent", "echo"], env=env, log=log
+                )
+            )
+        gateway_env = {**env, "A2A_GATEWAY_HOST": ports.host, "A2A_GATEWAY_PORT": str(ports.port)}
+        with open(logs / "gateway.log", "ab") as log:
+            started.append(
+                ManagedProcess("gateway", [sys.executable, "-m", "gateway", "serve"], env=gateway_env, log=log)
+            )
+        base = f"http://{ports.host}:{ports.port}"
+        _wait_ready(f"{base}/readyz", started, stop)
+        if stop.is_set():
+            return 0
+        print(f"A2A JSON-RPC endpoint  {base}/", flush=True)
+        print(f"Agent card             {base}/.well-known/agent.json", flush=True)
+        if started and started[0].name == "Temporal dev server":
+            print(f"Temporal UI            http://{ports.host}:{ports.temporal_ui_port}", flush=True)
+        print(f"Logs                   {logs}", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        while not stop.wait(0.5):
+            dead = [p for p in started if not p.running()]
+            if dead:
+                raise DevStackError(
+                    f"{dead[0].name} exited with code {dead[0].process.returncode}; see {logs}"
+                )
+        return 0
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
+def _wait_ready(url: str, processes: list[ManagedProcess], stop: threading.Event) -> None:
+    deadline = time.monotonic() + 60
+    while not stop.is_set():
+        for process in processes:
+            if not process.running():
+                raise DevStackError(f"{process.name} exited with code {process.process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise DevStackError(f"the gateway did not become ready at {url} within 60s")
+        stop.wait(0.2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="a2a-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run the gateway (settings from A2A_GATEWAY_*)")
+    serve_cmd.add_argument("--host", help="bind address (A2A_GATEWAY_HOST; default 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="port (A2A_GATEWAY_PORT; default 8000)")
+    dev_cmd = commands.add_parser(
+        "dev", help="run Temporal, Redis, the gateway and an echo worker on loopback"
+    )
+    dev_cmd.add_argument("--host", default="127.0.0.1")
+    dev_cmd.add_argument("--port", type=int, default=8000, help="gateway port")
+    dev_cmd.add_argument("--temporal-port", type=int, default=7233)
+    dev_cmd.add_argument("--temporal-ui-port", type=int, default=8233)
+    dev_cmd.add_argument("--redis-port", type=int, default=6390, help="port of the embedded Redis")
+    dev_cmd.add_argument("--data-dir", default=".a2a", help="Temporal's sqlite file and the logs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        code = serve(args) if args.command == "serve" else dev(args)
+    except DevStackError as err:
+        print(f"a2a-gateway {args.command}: {err}", file=sys.stderr, flush=True)
+        code = 1
+    except subprocess.SubprocessError as err:
+        print(f"a2a-gateway {args.command}: {err}", file=sys.stderr, flush=True)
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # temporalio can abort at interpreter exit; leave without running finalizers.
+    os._exit(code)

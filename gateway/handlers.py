@@ -1,0 +1,229 @@
+"""One handler per A2A method. Handlers raise `A2AError`s; `gateway.jsonrpc` turns them into responses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from gateway.card import OUTPUT_MODES, accepts_output
+from gateway.settings import GatewaySettings
+from gateway.store import TaskStore
+from protocol import (
+    ContentTypeNotSupportedError,
+    InvalidParamsError,
+    Message,
+    MessageSendConfiguration,
+    MessageSendParams,
+    PushNotificationNotSupportedError,
+    Task,
+    TaskIdParams,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    TaskQueryParams,
+    with_history_length,
+)
+from workflows import (
+    AGENT_ATTRIBUTE,
+    CONTEXT_ID_ATTRIBUTE,
+    CONTEXT_MISMATCH,
+    NOT_ACCEPTING_MESSAGES,
+    NOT_CANCELABLE,
+    STATE_ATTRIBUTE,
+    CancelTaskInput,
+    SendMessageInput,
+    TaskWorkflow,
+    TaskWorkflowInput,
+    task_queue_for,
+    workflow_id_for,
+)
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Any], Awaitable[Any]]
+
+
+def task_not_found(task_id: str) -> TaskNotFoundError:
+    return TaskNotFoundError(f"Task not found: '{task_id}'")
+
+
+class Handlers:
+    def __init__(self, settings: GatewaySettings, temporal: Client, store: TaskStore) -> None:
+        self._settings = settings
+        self._temporal = temporal
+        self._store = store
+        self._task_queue = settings.task_queue or task_queue_for(settings.agent)
+
+    def table(self) -> dict[str, Handler]:
+        """Method name -> handler, for every A2A method this release serves."""
+        return {
+            "message/send": self.on_message_send,
+            "tasks/get": self.on_tasks_get,
+            "tasks/cancel": self.on_tasks_cancel,
+        }
+
+    async def on_message_send(self, params: MessageSendParams) -> dict[str, Any]:
+        config = params.configuration or MessageSendConfiguration()
+        _check_history_length(config.historyLength, "configuration.historyLength")
+        _check_message(params.message, config)
+        if config.pushNotificationConfig is not None:
+            raise PushNotificationNotSupportedError(
+                "Push Notification is not supported: capabilities.pushNotifications is false"
+            )
+        blocking = config.blocking is not False
+        if params.message.taskId:
+            task = await self._continue_task(params.message.taskId, params.message, blocking)
+        else:
+            task = await self._start_task(params.message, blocking)
+        return with_history_length(task, config.historyLength).to_wire()
+
+    async def on_tasks_get(self, params: TaskQueryParams) -> dict[str, Any]:
+        _check_history_length(params.historyLength, "historyLength")
+        task = await self._store.get(params.id)
+        if task is None:
+            task = await self._query_task(params.id)
+            await self._store.refill(task)
+        return with_history_length(task, params.historyLength).to_wire()
+
+    async def on_tasks_cancel(self, params: TaskIdParams) -> dict[str, Any]:
+        handle = self._temporal.get_workflow_handle(workflow_id_for(params.id))
+        try:
+            async with asyncio.timeout(self._settings.blocking_timeout_seconds):
+                task: Task = await handle.execute_update(
+                    TaskWorkflow.cancel, CancelTaskInput(metadata=params.metadata)
+                )
+        except WorkflowUpdateFailedError as err:
+            _raise_update_rejection(err)
+        except RPCError as err:
+            closed = await self._closed_task(params.id, err)
+            raise TaskNotCancelableError(
+                f"Task '{params.id}' is {closed.status.state.value}; "
+                "a terminal task cannot be canceled."
+            ) from err
+        return task.to_wire()
+
+    async def _start_task(self, message: Message, blocking: bool) -> Task:
+        task_id = str(uuid.uuid4())
+        context_id = message.contextId or str(uuid.uuid4())
+        search_attributes = None
+        if self._settings.search_attributes:
+            search_attributes = TypedSearchAttributes(
+                [
+                    SearchAttributePair(CONTEXT_ID_ATTRIBUTE, context_id),
+                    SearchAttributePair(AGENT_ATTRIBUTE, self._settings.agent),
+                    SearchAttributePair(STATE_ATTRIBUTE, "submitted"),
+                ]
+            )
+        start = WithStartWorkflowOperation(
+            TaskWorkflow.run,
+            TaskWorkflowInput(
+                task_id=task_id,
+                context_id=context_id,
+                agent=self._settings.agent,
+                heartbeat_timeout_seconds=self._settings.agent_heartbeat_timeout_seconds,
+                max_agent_attempts=self._settings.max_agent_attempts,
+                search_attributes=self._settings.search_attributes,
+            ),
+            id=workflow_id_for(task_id),
+            task_queue=self._task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=search_attributes,
+        )
+        update = SendMessageInput(message=message, blocking=blocking)
+        try:
+            async with asyncio.timeout(self._settings.blocking_timeout_seconds):
+                result: Task = await self._temporal.execute_update_with_start_workflow(
+                    TaskWorkflow.send_message, update, start_workflow_operation=start
+                )
+        except TimeoutError:
+            return await self._query_task(task_id)
+        except WorkflowUpdateFailedError as err:
+            _raise_update_rejection(err)
+        return result
+
+    async def _continue_task(self, task_id: str, message: Message, blocking: bool) -> Task:
+        handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
+        try:
+            async with asyncio.timeout(self._settings.blocking_timeout_seconds):
+                result: Task = await handle.execute_update(
+                    TaskWorkflow.send_message, SendMessageInput(message=message, blocking=blocking)
+                )
+        except TimeoutError:
+            return await self._query_task(task_id)
+        except WorkflowUpdateFailedError as err:
+            _raise_update_rejection(err)
+        except RPCError as err:
+            closed = await self._closed_task(task_id, err)
+            raise InvalidParamsError(
+                f"Task '{task_id}' is {closed.status.state.value}; "
+                "a terminal task accepts no messages."
+            ) from err
+        return result
+
+    async def _query_task(self, task_id: str) -> Task:
+        handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
+        try:
+            async with asyncio.timeout(self._settings.call_timeout_seconds):
+                task: Task = await handle.query(TaskWorkflow.get_task)
+        except RPCError as err:
+            if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                raise task_not_found(task_id) from err
+            raise
+        except WorkflowQueryFailedError as err:
+            raise task_not_found(task_id) from err
+        return task
+
+    async def _closed_task(self, task_id: str, err: RPCError) -> Task:
+        """The task behind an update refused with `err`: Temporal answers NOT_FOUND both for an unknown
+        workflow and for one that already completed, so the query tells the two apart."""
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise err
+        return await self._query_task(task_id)
+
+
+def _raise_update_rejection(err: WorkflowUpdateFailedError) -> NoReturn:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        if cause.type == NOT_CANCELABLE:
+            raise TaskNotCancelableError(cause.message) from err
+        if cause.type in (NOT_ACCEPTING_MESSAGES, CONTEXT_MISMATCH):
+            raise InvalidParamsError(cause.message) from err
+    raise err
+
+
+def _check_history_length(value: int | None, field: str) -> None:
+    if value is not None and value < 0:
+        raise InvalidParamsError(f"{field} must be 0 or more, got {value}")
+
+
+def _check_message(message: Message, config: MessageSendConfiguration) -> None:
+    if message.role != "user":
+        raise InvalidParamsError(f"message.role must be 'user', got '{message.role}'")
+    accepted = config.acceptedOutputModes
+    if accepted and not accepts_output(accepted, OUTPUT_MODES):
+        raise ContentTypeNotSupportedError(
+            f"Incompatible content types: this agent produces {', '.join(OUTPUT_MODES)}; "
+            f"configuration.acceptedOutputModes is {accepted}"
+        )
+
+
+def validation_error_data(model: type[BaseModel], errors: list[Any]) -> list[dict[str, str]]:
+    """Pydantic errors as `{"field", "message"}` pairs for the `data` of a -32602 (never a traceback)."""
+    return [
+        {"field": ".".join(str(part) for part in error["loc"]) or model.__name__, "message": error["msg"]}
+        for error in errors
+    ]
+

@@ -1,0 +1,141 @@
+"""The JSON-RPC endpoint: parse and check the envelope (-32700/-32600), look the method up (-32601),
+validate params (-32602), call the handler, and turn every outcome into one JSON-RPC response."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.handlers import Handler, validation_error_data
+from protocol import (
+    METHOD_PARAMS,
+    A2AError,
+    InternalError,
+    InvalidParamsError,
+    InvalidRequestError,
+    JSONParseError,
+    MethodNotFoundError,
+    RequestId,
+    UnsupportedOperationError,
+    error_response,
+    success_response,
+)
+
+logger = logging.getLogger(__name__)
+
+# Why each method without a handler is unsupported in this release.
+UNSUPPORTED_REASONS = {
+    "message/stream": "capabilities.streaming is false",
+    "tasks/resubscribe": "capabilities.streaming is false",
+    "tasks/pushNotificationConfig/set": "capabilities.pushNotifications is false",
+    "tasks/pushNotificationConfig/get": "capabilities.pushNotifications is false",
+    "tasks/pushNotificationConfig/list": "capabilities.pushNotifications is false",
+    "tasks/pushNotificationConfig/delete": "capabilities.pushNotifications is false",
+}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def parse_body(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson refuses some valid JSON (integers beyond 64 bits); the standard parser settles it.
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise JSONParseError(f"Invalid JSON payload: {err}") from err
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+class Dispatcher:
+    def __init__(self, handlers: Mapping[str, Handler]) -> None:
+        self._handlers = handlers
+
+    async def dispatch(self, body: bytes) -> dict[str, Any]:
+        request_id: RequestId = None
+        try:
+            request = parse_body(body)
+            request_id = _request_id(request)
+            method = _method(request)
+            params_model = METHOD_PARAMS.get(method)
+            if params_model is None:
+                raise MethodNotFoundError(f"Method not found: '{method}'")
+            if "id" not in request:
+                raise InvalidRequestError(f"Request payload validation error: '{method}' needs an 'id'")
+            raw_params = request.get("params", {})
+            if not isinstance(raw_params, dict):
+                raise InvalidParamsError("Invalid parameters: 'params' must be an object")
+            try:
+                params = params_model.model_validate(raw_params)
+            except ValidationError as err:
+                raise InvalidParamsError(
+                    f"Invalid parameters for {method}",
+                    data=validation_error_data(params_model, err.errors(include_url=False)),
+                ) from err
+            handler = self._handlers.get(method)
+            if handler is None:
+                raise UnsupportedOperationError(
+                    f"This operation is not supported: {method} ({UNSUPPORTED_REASONS[method]})"
+                )
+            return success_response(request_id, await handler(params))
+        except A2AError as err:
+            return error_response(request_id, err)
+        except Exception:
+            logger.exception("Unexpected error answering JSON-RPC request %r", request_id)
+            return error_response(request_id, InternalError())
+
+
+def _request_id(request: Any) -> RequestId:
+    """The id to echo: checked before anything else so every later error can carry it."""
+    if not isinstance(request, dict):
+        raise InvalidRequestError(
+            "Request payload validation error: the body must be a JSON-RPC request object"
+        )
+    request_id = request.get("id")
+    if "id" in request and not _valid_id(request_id):
+        raise InvalidRequestError(
+            "Request payload validation error: 'id' must be a string or an integer"
+        )
+    return request_id  # type: ignore[no-any-return]
+
+
+def _method(request: dict[str, Any]) -> str:
+    if request.get("jsonrpc") != "2.0":
+        raise InvalidRequestError("Request payload validation error: 'jsonrpc' must be \"2.0\"")
+    method = request.get("method")
+    if not isinstance(method, str):
+        raise InvalidRequestError("Request payload validation error: 'method' must be a string")
+    return method
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it is known to exceed `limit` bytes (never read whole)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")

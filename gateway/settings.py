@@ -1,0 +1,47 @@
+"""Gateway process settings, from `A2A_GATEWAY_*` plus Temporal's and Redis's own variables."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="A2A_GATEWAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # The JSON-RPC URL clients reach (the card's `url`); defaults to http://host:port/.
+    public_url: str | None = None
+    temporal_address: str = Field(
+        default="127.0.0.1:7233",
+        validation_alias=AliasChoices("TEMPORAL_ADDRESS", "A2A_GATEWAY_TEMPORAL_ADDRESS"),
+    )
+    temporal_namespace: str = Field(
+        default="default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "A2A_GATEWAY_TEMPORAL_NAMESPACE"),
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6390/0",
+        validation_alias=AliasChoices("REDIS_URL", "A2A_GATEWAY_REDIS_URL"),
+    )
+    agent: str = "echo"
+    # Defaults to the agent's own queue (`a2a-agent-<agent>`); must match the worker's.
+    task_queue: str | None = None
+    agent_name: str = "Echo Agent"
+    agent_description: str = "Replies with the text it receives, as a streamed artifact."
+    agent_version: str = "0.1.0"
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # A blocking message/send that waits longer than this returns the task as it is (still working).
+    blocking_timeout_seconds: float = Field(default=600.0, gt=0)
+    # Deadline on each Redis and Temporal call that is not a wait for the agent.
+    call_timeout_seconds: float = Field(default=10.0, gt=0)
+    agent_heartbeat_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_agent_attempts: int = Field(default=5, ge=1)
+    # Snapshots refilled from the workflow expire after this long (as the worker's retention).
+    retention_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+    # Set A2AContextId / A2AAgent / A2AState on workflows; the Temporal namespace must have them registered.
+    search_attributes: bool = True
+
+    def rpc_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}/"

@@ -1,0 +1,113 @@
+"""JSON-RPC 2.0 envelope, the A2A 0.2.5 method table and its error codes (PROTOCOL.md §3, §4, §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from protocol.types import (
+    DeleteTaskPushNotificationConfigParams,
+    GetTaskPushNotificationConfigParams,
+    ListTaskPushNotificationConfigParams,
+    MessageSendParams,
+    TaskIdParams,
+    TaskPushNotificationConfig,
+    TaskQueryParams,
+)
+
+RequestId = str | int | None
+
+# A2A 0.2.5 has exactly these nine JSON-RPC methods (PROTOCOL.md §4); each maps to its params model.
+METHOD_PARAMS: dict[str, type[BaseModel]] = {
+    "message/send": MessageSendParams,
+    "message/stream": MessageSendParams,
+    "tasks/get": TaskQueryParams,
+    "tasks/cancel": TaskIdParams,
+    "tasks/pushNotificationConfig/set": TaskPushNotificationConfig,
+    "tasks/pushNotificationConfig/get": GetTaskPushNotificationConfigParams,
+    "tasks/pushNotificationConfig/list": ListTaskPushNotificationConfigParams,
+    "tasks/pushNotificationConfig/delete": DeleteTaskPushNotificationConfigParams,
+    "tasks/resubscribe": TaskIdParams,
+}
+
+
+class A2AError(Exception):
+    """An error a handler raises; converted once, at the boundary, into a JSON-RPC error object."""
+
+    code: int = -32603
+    default_message: str = "Internal error"
+
+    def __init__(self, message: str | None = None, data: Any = None) -> None:
+        self.message = message or self.default_message
+        self.data = data
+        super().__init__(self.message)
+
+    def to_wire(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+class JSONParseError(A2AError):
+    code = -32700
+    default_message = "Invalid JSON payload"
+
+
+class InvalidRequestError(A2AError):
+    code = -32600
+    default_message = "Request payload validation error"
+
+
+class MethodNotFoundError(A2AError):
+    code = -32601
+    default_message = "Method not found"
+
+
+class InvalidParamsError(A2AError):
+    code = -32602
+    default_message = "Invalid parameters"
+
+
+class InternalError(A2AError):
+    code = -32603
+    default_message = "Internal error"
+
+
+class TaskNotFoundError(A2AError):
+    code = -32001
+    default_message = "Task not found"
+
+
+class TaskNotCancelableError(A2AError):
+    code = -32002
+    default_message = "Task cannot be canceled"
+
+
+class PushNotificationNotSupportedError(A2AError):
+    code = -32003
+    default_message = "Push Notification is not supported"
+
+
+class UnsupportedOperationError(A2AError):
+    code = -32004
+    default_message = "This operation is not supported"
+
+
+class ContentTypeNotSupportedError(A2AError):
+    code = -32005
+    default_message = "Incompatible content types"
+
+
+class InvalidAgentResponseError(A2AError):
+    code = -32006
+    default_message = "Invalid agent response"
+
+
+def success_response(request_id: RequestId, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+def error_response(request_id: RequestId, error: A2AError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error.to_wire()}

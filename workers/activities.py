@@ -1,0 +1,137 @@
+"""The activities Temporal runs for the task workflow: an agent's turn, and publishing an event."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from protocol import (
+    Artifact,
+    Message,
+    Part,
+    Task,
+    TaskEvent,
+    TaskState,
+    TaskStatus,
+    apply_event,
+    timestamp,
+)
+from workers.agents import Agent
+from workers.publisher import EventPublisher
+from workflows import PUBLISH_EVENT, RUN_AGENT, PublishEventInput, RunAgentInput, TurnOutcome
+
+
+class AgentTurn:
+    """A turn in progress: applies each event to a local copy of the task and publishes it."""
+
+    def __init__(self, publisher: EventPublisher, input: RunAgentInput) -> None:
+        self._publisher = publisher
+        self._input = input
+        self._task = input.task
+        self._artifact_ids: list[str] = []
+        self._chunks_sent = 0
+
+    @property
+    def task(self) -> Task:
+        return self._task
+
+    @property
+    def message(self) -> Message:
+        return self._input.message
+
+    async def start(self) -> None:
+        if self._input.first_turn:
+            # A retried first turn finds the snapshot already there and does not announce the task twice.
+            await self._publisher.publish(TaskEvent.created(self._task), self._task, only_if_new=True)
+        await self._publish(TaskEvent.status_changed(self._task, self._input.working))
+
+    async def artifact_chunk(self, parts: list[Part], *, last: bool, name: str | None = None) -> None:
+        artifact = Artifact(artifactId=self._input.artifact_id, parts=parts, name=name)
+        # Every attempt starts the artifact afresh (append=false), so a retry after a crash replaces the
+        # partial text clients already have instead of duplicating it.
+        append = self._chunks_sent > 0
+        self._chunks_sent += 1
+        if artifact.artifactId not in self._artifact_ids:
+            self._artifact_ids.append(artifact.artifactId)
+        await self._publish(TaskEvent.progress(self._task, artifact, append=append, last_chunk=last))
+        activity.heartbeat()
+
+    async def working(self, parts: list[Part]) -> None:
+        status = TaskStatus(state=TaskState.WORKING, timestamp=_now(), message=self._agent_message(parts))
+        await self._publish(TaskEvent.status_changed(self._task, status))
+        activity.heartbeat()
+
+    async def finish(self, state: TaskState, parts: list[Part] | None) -> TurnOutcome:
+        message = self._agent_message(parts) if parts else None
+        status = TaskStatus(state=state, timestamp=_now(), message=message)
+        self._task = apply_event(self._task, TaskEvent.status_changed(self._task, status))
+        await self._publisher.publish(TaskEvent.completed(self._task), self._task)
+        artifacts = [a for a in self._task.artifacts or [] if a.artifactId in self._artifact_ids]
+        return TurnOutcome(status=status, artifacts=artifacts)
+
+    async def _publish(self, event: TaskEvent) -> None:
+        self._task = apply_event(self._task, event)
+        await self._publisher.publish(event, self._task)
+
+    def _agent_message(self, parts: list[Part]) -> Message:
+        return Message(
+            role="agent",
+            parts=parts,
+            messageId=str(uuid.uuid4()),
+            taskId=self._task.id,
+            contextId=self._task.contextId,
+        )
+
+
+class TaskActivities:
+    def __init__(
+        self,
+        publisher: EventPublisher,
+        agents: Mapping[str, Agent],
+        *,
+        heartbeat_interval: float = 1.0,
+    ) -> None:
+        self._publisher = publisher
+        self._agents = agents
+        self._heartbeat_interval = heartbeat_interval
+
+    @activity.defn(name=RUN_AGENT)
+    async def run_agent(self, input: RunAgentInput) -> TurnOutcome:
+        agent = self._agents.get(input.agent)
+        if agent is None:
+            raise ApplicationError(
+                f"This worker serves no agent named '{input.agent}'", non_retryable=True
+            )
+        turn = AgentTurn(self._publisher, input)
+        # Heartbeats also flow while the agent waits on something slow, so cancellation and a dead
+        # worker are both noticed within a heartbeat interval.
+        beating = asyncio.create_task(self._heartbeat())
+        try:
+            await turn.start()
+            reply = await agent.run(turn)
+            return await turn.finish(reply.state, reply.message)
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+
+    @activity.defn(name=PUBLISH_EVENT)
+    async def publish_event(self, input: PublishEventInput) -> None:
+        if input.event.task is None:
+            raise ApplicationError("publish_event needs an event that carries the task", non_retryable=True)
+        await self._publisher.publish(input.event, input.event.task)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(self._heartbeat_interval)
+
+
+def _now() -> str:
+    return timestamp(datetime.now(UTC))

@@ -1,0 +1,6 @@
+"""One module per agent kind. Every agent implements `Agent`."""
+
+from workers.agents.base import Agent, AgentReply, Turn
+from workers.agents.echo import EchoAgent, EchoOptions
+
+__all__ = ["Agent", "AgentReply", "EchoAgent", "EchoOptions", "Turn"]

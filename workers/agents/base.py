@@ -1,0 +1,36 @@
+"""What an agent sees of a turn, and what it gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from protocol import Message, Part, Task, TaskState
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    """How the turn ends: `completed`, `input-required`, `failed`... and an optional agent message."""
+
+    state: TaskState
+    message: list[Part] | None = None
+
+
+class Turn(Protocol):
+    """One turn of a task, as the agent activity hands it to an agent."""
+
+    @property
+    def task(self) -> Task: ...
+
+    @property
+    def message(self) -> Message: ...
+
+    async def artifact_chunk(self, parts: list[Part], *, last: bool, name: str | None = None) -> None:
+        """Stream a piece of this turn's artifact (the first chunk replaces, later ones append)."""
+
+    async def working(self, parts: list[Part]) -> None:
+        """Report progress (tool use, thinking) as a `working` status update with a message."""
+
+
+class Agent(Protocol):
+    async def run(self, turn: Turn) -> AgentReply: ...

@@ -1,0 +1,69 @@
+"""`a2a-worker --agent NAME`: a Temporal worker on the agent's task queue. SIGTERM/SIGINT = graceful stop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from redis.asyncio import Redis
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from workers.settings import WorkerSettings
+from workers.worker import build_agent, create_worker
+
+logger = logging.getLogger(__name__)
+
+
+async def serve(settings: WorkerSettings) -> None:
+    build_agent(settings)  # an unknown agent fails before anything connects
+    client = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        worker = create_worker(client, redis, settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with worker:
+            logger.info(
+                "worker for agent %r on task queue %r (Temporal %s, Redis %s)",
+                settings.agent,
+                worker.task_queue,
+                settings.temporal_address,
+                settings.redis_url,
+            )
+            await stop.wait()
+            logger.info("stopping: finishing running activities")
+    finally:
+        await redis.aclose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="a2a-worker", description=__doc__)
+    parser.add_argument("--agent", help="agent to serve (A2A_WORKER_AGENT; default echo)")
+    parser.add_argument("--task-queue", help="task queue (default a2a-agent-<agent>)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    overrides = {k: v for k, v in (("agent", args.agent), ("task_queue", args.task_queue)) if v}
+    code = 0
+    try:
+        settings = WorkerSettings(**overrides)
+        asyncio.run(serve(settings))
+    except Exception as err:
+        logger.error("a2a-worker: %s", err)
+        code = 1
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    # temporalio can abort at interpreter exit; leave without running finalizers.
+    os._exit(code)

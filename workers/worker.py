@@ -1,0 +1,39 @@
+"""Builds the Temporal worker that serves one agent's task queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from redis.asyncio import Redis
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from workers.activities import TaskActivities
+from workers.agents import Agent, EchoAgent
+from workers.publisher import EventPublisher
+from workers.settings import WorkerSettings
+from workflows import TaskWorkflow, task_queue_for
+
+
+def build_agent(settings: WorkerSettings) -> Agent:
+    if settings.agent == "echo":
+        return EchoAgent(settings.echo_options())
+    raise ValueError(f"Unknown agent '{settings.agent}' (A2A_WORKER_AGENT / --agent); known: echo")
+
+
+def create_worker(client: Client, redis: Redis, settings: WorkerSettings) -> Worker:
+    publisher = EventPublisher(
+        redis, stream_max_length=settings.stream_max_length, ttl_seconds=settings.retention_seconds
+    )
+    activities = TaskActivities(
+        publisher, {settings.agent: build_agent(settings)}, heartbeat_interval=settings.heartbeat_seconds
+    )
+    return Worker(
+        client,
+        task_queue=settings.task_queue or task_queue_for(settings.agent),
+        workflows=[TaskWorkflow],
+        activities=[activities.run_agent, activities.publish_event],
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_seconds),
+        graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
+    )

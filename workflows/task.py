@@ -1,0 +1,264 @@
+"""The task workflow: one A2A task = one workflow run, whose id is the task id.
+
+The workflow holds the Task as its state and is its source of truth. Each user message is one turn: the
+`run_agent` activity streams the agent's output to Redis and returns the turn's outcome. Deterministic code
+only; every side effect lives in `workers/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from protocol import (
+        TERMINAL_STATES,
+        Artifact,
+        Message,
+        Task,
+        TaskEvent,
+        TaskState,
+        TaskStatus,
+        TextPart,
+        apply_event,
+        timestamp,
+    )
+
+RUN_AGENT = "run_agent"
+PUBLISH_EVENT = "publish_event"
+
+# Custom search attributes (registered on the dev server by `a2a-gateway dev` and the test fixtures).
+CONTEXT_ID_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AContextId")
+AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AAgent")
+STATE_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AState")
+SEARCH_ATTRIBUTES = (CONTEXT_ID_ATTRIBUTE, AGENT_ATTRIBUTE, STATE_ATTRIBUTE)
+
+# ApplicationError types the gateway maps to JSON-RPC errors.
+NOT_ACCEPTING_MESSAGES = "TaskNotAcceptingMessages"
+NOT_CANCELABLE = "TaskNotCancelable"
+CONTEXT_MISMATCH = "ContextMismatch"
+
+
+def workflow_id_for(task_id: str) -> str:
+    return task_id
+
+
+def task_queue_for(agent: str) -> str:
+    return f"a2a-agent-{agent}"
+
+
+class TaskWorkflowInput(BaseModel):
+    task_id: str
+    context_id: str
+    agent: str
+    # A worker that dies mid-turn is noticed after this long and the turn is retried on another worker.
+    heartbeat_timeout_seconds: float = 10.0
+    turn_timeout_seconds: float = 3600.0
+    max_agent_attempts: int = 5
+    search_attributes: bool = True
+
+
+class SendMessageInput(BaseModel):
+    message: Message
+    # False: the update returns as soon as the message is accepted, before the turn runs.
+    blocking: bool = True
+
+
+class CancelTaskInput(BaseModel):
+    metadata: dict[str, Any] | None = None
+
+
+class RunAgentInput(BaseModel):
+    agent: str
+    # The task as it was before this turn (with the new user message in its history).
+    task: Task
+    message: Message
+    # The `working` status the workflow recorded for this turn; the activity publishes it as is.
+    working: TaskStatus
+    artifact_id: str
+    first_turn: bool
+
+
+class TurnOutcome(BaseModel):
+    status: TaskStatus
+    artifacts: list[Artifact] = []
+
+
+class PublishEventInput(BaseModel):
+    event: TaskEvent
+
+
+@workflow.defn(name="TaskWorkflow")
+class TaskWorkflow:
+    @workflow.init
+    def __init__(self, input: TaskWorkflowInput) -> None:
+        self._input = input
+        self._task = Task(
+            id=input.task_id,
+            contextId=input.context_id,
+            status=TaskStatus(state=TaskState.SUBMITTED, timestamp=timestamp(workflow.now())),
+            history=[],
+        )
+        self._inbox: list[Message] = []
+        self._turns_ended = 0
+        self._cancel_requested = False
+        self._agent_call: workflow.ActivityHandle[TurnOutcome] | None = None
+
+    @workflow.run
+    async def run(self, input: TaskWorkflowInput) -> Task:
+        try:
+            while self._task.status.state not in TERMINAL_STATES:
+                await workflow.wait_condition(lambda: bool(self._inbox) or self._cancel_requested)
+                if self._cancel_requested:
+                    break
+                await self._run_turn(self._inbox.pop(0))
+        except asyncio.CancelledError:
+            # Cancelled from the Temporal UI or CLI rather than through tasks/cancel: same outcome.
+            self._cancel_requested = True
+        if self._task.status.state not in TERMINAL_STATES:
+            await self._finish(TaskStatus(state=TaskState.CANCELED, timestamp=self._now()))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._task
+
+    @workflow.query
+    def get_task(self) -> Task:
+        return self._task
+
+    @workflow.update
+    async def send_message(self, input: SendMessageInput) -> Task:
+        message = input.message.model_copy(
+            update={"taskId": self._task.id, "contextId": self._task.contextId}
+        )
+        self._task = self._task.model_copy(
+            update={"history": [*(self._task.history or []), message]}
+        )
+        self._inbox.append(message)
+        turn = self._turns_ended + len(self._inbox)
+        if input.blocking:
+            await workflow.wait_condition(
+                lambda: self._turns_ended >= turn or self._task.status.state in TERMINAL_STATES
+            )
+        return self._task
+
+    @send_message.validator
+    def _validate_send_message(self, input: SendMessageInput) -> None:
+        state = self._task.status.state
+        task_id = self._task.id
+        if input.message.contextId not in (None, self._task.contextId):
+            raise ApplicationError(
+                f"Message contextId '{input.message.contextId}' does not match task '{task_id}' "
+                f"(contextId '{self._task.contextId}').",
+                type=CONTEXT_MISMATCH,
+            )
+        if state in TERMINAL_STATES or self._cancel_requested:
+            raise ApplicationError(
+                f"Task '{task_id}' is {state.value}; a terminal task accepts no messages.",
+                type=NOT_ACCEPTING_MESSAGES,
+            )
+        first_message = not self._task.history
+        if self._inbox or not (first_message or state.value in ("input-required", "auth-required")):
+            raise ApplicationError(
+                f"Task '{task_id}' is {state.value}; it accepts a message only when input-required.",
+                type=NOT_ACCEPTING_MESSAGES,
+            )
+
+    @workflow.update
+    async def cancel(self, input: CancelTaskInput) -> Task:
+        self._cancel_requested = True
+        if self._agent_call is not None:
+            self._agent_call.cancel()
+        await workflow.wait_condition(lambda: self._task.status.state in TERMINAL_STATES)
+        return self._task
+
+    @cancel.validator
+    def _validate_cancel(self, input: CancelTaskInput) -> None:
+        state = self._task.status.state
+        if state in TERMINAL_STATES:
+            raise ApplicationError(
+                f"Task '{self._task.id}' is {state.value}; a terminal task cannot be canceled.",
+                type=NOT_CANCELABLE,
+            )
+
+    async def _run_turn(self, message: Message) -> None:
+        working = TaskStatus(state=TaskState.WORKING, timestamp=self._now())
+        first_turn = self._turns_ended == 0
+        before = self._task
+        self._set_task(apply_event(self._task, TaskEvent.status_changed(self._task, working)))
+        self._agent_call = workflow.start_activity(
+            RUN_AGENT,
+            RunAgentInput(
+                agent=self._input.agent,
+                task=before,
+                message=message,
+                working=working,
+                artifact_id=str(workflow.uuid4()),
+                first_turn=first_turn,
+            ),
+            result_type=TurnOutcome,
+            start_to_close_timeout=timedelta(seconds=self._input.turn_timeout_seconds),
+            heartbeat_timeout=timedelta(seconds=self._input.heartbeat_timeout_seconds),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(milliseconds=500),
+                maximum_interval=timedelta(seconds=10),
+                maximum_attempts=self._input.max_agent_attempts,
+            ),
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        try:
+            outcome = await self._agent_call
+        except ActivityError as err:
+            if self._cancel_requested:
+                await self._finish(TaskStatus(state=TaskState.CANCELED, timestamp=self._now()))
+            else:
+                await self._finish(self._failed_status(err))
+            return
+        finally:
+            self._agent_call = None
+        task = self._task
+        for artifact in outcome.artifacts:
+            task = apply_event(task, TaskEvent.progress(task, artifact, append=False, last_chunk=True))
+        # The activity already published this final state (and wrote the snapshot) before returning.
+        self._set_task(apply_event(task, TaskEvent.status_changed(task, outcome.status)))
+        self._turns_ended += 1
+
+    async def _finish(self, status: TaskStatus) -> None:
+        """End the task in `status` after a failure or cancel, and publish it (the agent did not)."""
+        self._set_task(apply_event(self._task, TaskEvent.status_changed(self._task, status)))
+        await workflow.execute_activity(
+            PUBLISH_EVENT,
+            PublishEventInput(event=TaskEvent.completed(self._task)),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+        )
+        self._turns_ended += 1
+
+    def _failed_status(self, err: ActivityError) -> TaskStatus:
+        cause = err.cause
+        reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+        text = f"Agent '{self._input.agent}' failed: {reason}"
+        return TaskStatus(
+            state=TaskState.FAILED,
+            timestamp=self._now(),
+            message=Message(
+                role="agent",
+                parts=[TextPart(text=text)],
+                messageId=str(workflow.uuid4()),
+                taskId=self._task.id,
+                contextId=self._task.contextId,
+            ),
+        )
+
+    def _set_task(self, task: Task) -> None:
+        if self._input.search_attributes and task.status.state != self._task.status.state:
+            workflow.upsert_search_attributes([STATE_ATTRIBUTE.value_set(task.status.state.value)])
+        self._task = task
+
+    def _now(self) -> str:
+        return timestamp(workflow.now())
