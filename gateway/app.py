@@ -97,13 +97,13 @@ def create_app(settings: GatewaySettings) -> Starlette:
     )
 
 
-async def _failing_dependencies(runtime: Runtime, timeout: float) -> list[str]:
+async def _failing_dependencies(runtime: Runtime, deadline_seconds: float) -> list[str]:
     async def redis_ok() -> bool:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(deadline_seconds):
             return bool(await runtime.redis.ping())
 
     async def temporal_ok() -> bool:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(deadline_seconds):
             return await runtime.temporal.service_client.check_health()
 
     checks = {"redis": redis_ok(), "temporal": temporal_ok()}

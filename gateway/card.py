@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from protocol import AgentCapabilities, AgentCard, AgentSkill
-
 from gateway.settings import GatewaySettings
+from protocol import AgentCapabilities, AgentCard, AgentSkill
 
 OUTPUT_MODES = ["text/plain"]
 INPUT_MODES = ["text/plain", "application/json"]

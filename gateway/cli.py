@@ -54,16 +54,23 @@ class DevPorts:
 def _check_ports(ports: DevPorts, temporal_external: bool, redis_external: bool) -> None:
     wanted = [(ports.port, "--port")]
     if not temporal_external:
-        wanted += [(ports.temporal_port, "--temporal-port"), (ports.temporal_ui_port, "--temporal-ui-port")]
+        wanted += [
+            (ports.temporal_port, "--temporal-port"),
+            (ports.temporal_ui_port, "--temporal-ui-port"),
+        ]
     if not redis_external:
         wanted.append((ports.redis_port, "--redis-port"))
     for port, flag in wanted:
         if not port_is_free(ports.host, port):
-            raise DevStackError(f"port {port} on {ports.host} is in use; choose another with {flag}")
+            raise DevStackError(
+                f"port {port} on {ports.host} is in use; choose another with {flag}"
+            )
 
 
 def dev(args: argparse.Namespace) -> int:
-    ports = DevPorts(args.host, args.port, args.temporal_port, args.temporal_ui_port, args.redis_port)
+    ports = DevPorts(
+        args.host, args.port, args.temporal_port, args.temporal_ui_port, args.redis_port
+    )
     temporal_address = os.environ.get("TEMPORAL_ADDRESS")
     redis_url = os.environ.get("REDIS_URL")
     _check_ports(ports, temporal_address is not None, redis_url is not None)
@@ -99,13 +106,18 @@ def dev(args: argparse.Namespace) -> int:
         with open(logs / "worker.log", "ab") as log:
             started.append(
                 ManagedProcess(
-                    "echo worker", [sys.executable, "-m", "workers", "--agent", "echo"], env=env, log=log
+                    "echo worker",
+                    [sys.executable, "-m", "workers", "--agent", "echo"],
+                    env=env,
+                    log=log,
                 )
             )
         gateway_env = {**env, "A2A_GATEWAY_HOST": ports.host, "A2A_GATEWAY_PORT": str(ports.port)}
         with open(logs / "gateway.log", "ab") as log:
             started.append(
-                ManagedProcess("gateway", [sys.executable, "-m", "gateway", "serve"], env=gateway_env, log=log)
+                ManagedProcess(
+                    "gateway", [sys.executable, "-m", "gateway", "serve"], env=gateway_env, log=log
+                )
             )
         base = f"http://{ports.host}:{ports.port}"
         _wait_ready(f"{base}/readyz", started, stop)
@@ -114,7 +126,9 @@ def dev(args: argparse.Namespace) -> int:
         print(f"A2A JSON-RPC endpoint  {base}/", flush=True)
         print(f"Agent card             {base}/.well-known/agent.json", flush=True)
         if started and started[0].name == "Temporal dev server":
-            print(f"Temporal UI            http://{ports.host}:{ports.temporal_ui_port}", flush=True)
+            print(
+                f"Temporal UI            http://{ports.host}:{ports.temporal_ui_port}", flush=True
+            )
         print(f"Logs                   {logs}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):

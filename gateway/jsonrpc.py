@@ -3,7 +3,6 @@ validate params (-32602), call the handler, and turn every outcome into one JSON
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -48,12 +47,7 @@ class BodyTooLarge(Exception):
 def parse_body(body: bytes) -> Any:
     try:
         return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    # orjson refuses some valid JSON (integers beyond 64 bits); the standard parser settles it.
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+    except orjson.JSONDecodeError as err:
         raise JSONParseError(f"Invalid JSON payload: {err}") from err
 
 
@@ -75,7 +69,9 @@ class Dispatcher:
             if params_model is None:
                 raise MethodNotFoundError(f"Method not found: '{method}'")
             if "id" not in request:
-                raise InvalidRequestError(f"Request payload validation error: '{method}' needs an 'id'")
+                raise InvalidRequestError(
+                    f"Request payload validation error: '{method}' needs an 'id'"
+                )
             raw_params = request.get("params", {})
             if not isinstance(raw_params, dict):
                 raise InvalidParamsError("Invalid parameters: 'params' must be an object")
@@ -105,12 +101,12 @@ def _request_id(request: Any) -> RequestId:
         raise InvalidRequestError(
             "Request payload validation error: the body must be a JSON-RPC request object"
         )
-    request_id = request.get("id")
+    request_id: RequestId = request.get("id")
     if "id" in request and not _valid_id(request_id):
         raise InvalidRequestError(
             "Request payload validation error: 'id' must be a string or an integer"
         )
-    return request_id  # type: ignore[no-any-return]
+    return request_id
 
 
 def _method(request: dict[str, Any]) -> str:

@@ -38,7 +38,9 @@ class TaskEvent(Wire):
         return cls(type="task.status", taskId=task.id, contextId=task.contextId, status=status)
 
     @classmethod
-    def progress(cls, task: Task, artifact: Artifact, *, append: bool, last_chunk: bool) -> TaskEvent:
+    def progress(
+        cls, task: Task, artifact: Artifact, *, append: bool, last_chunk: bool
+    ) -> TaskEvent:
         return cls(
             type="task.progress",
             taskId=task.id,
@@ -65,7 +67,9 @@ def apply_event(task: Task, event: TaskEvent) -> Task:
     return task
 
 
-def merge_artifact(artifacts: list[Artifact], chunk: Artifact, append: bool | None) -> list[Artifact]:
+def merge_artifact(
+    artifacts: list[Artifact], chunk: Artifact, append: bool | None
+) -> list[Artifact]:
     """A2A §7.2: `append` adds the chunk's parts to the artifact with the same id; otherwise it replaces."""
     merged = list(artifacts)
     for index, existing in enumerate(merged):

@@ -34,7 +34,13 @@ class TaskState(StrEnum):
 
 # SPEC §6.1: a task in one of these states "can't be restarted".
 TERMINAL_STATES = frozenset(
-    {TaskState.COMPLETED, TaskState.CANCELED, TaskState.FAILED, TaskState.REJECTED, TaskState.UNKNOWN}
+    {
+        TaskState.COMPLETED,
+        TaskState.CANCELED,
+        TaskState.FAILED,
+        TaskState.REJECTED,
+        TaskState.UNKNOWN,
+    }
 )
 # States that end a turn: the agent waits for the client (PROTOCOL.md §7 item 3).
 INTERRUPTED_STATES = frozenset({TaskState.INPUT_REQUIRED, TaskState.AUTH_REQUIRED})
@@ -245,7 +251,9 @@ class HTTPAuthSecurityScheme(Wire):
     description: str | None = None
 
 
-SecurityScheme = Annotated[APIKeySecurityScheme | HTTPAuthSecurityScheme, Field(discriminator="type")]
+SecurityScheme = Annotated[
+    APIKeySecurityScheme | HTTPAuthSecurityScheme, Field(discriminator="type")
+]
 
 
 class AgentCard(Wire):

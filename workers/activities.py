@@ -43,15 +43,20 @@ class AgentTurn:
 
     @property
     def message(self) -> Message:
-        return self._input.message
+        """The user message that started this turn: the last one in the history."""
+        return (self._input.task.history or [])[-1]
 
     async def start(self) -> None:
         if self._input.first_turn:
             # A retried first turn finds the snapshot already there and does not announce the task twice.
-            await self._publisher.publish(TaskEvent.created(self._task), self._task, only_if_new=True)
+            await self._publisher.publish(
+                TaskEvent.created(self._task), self._task, only_if_new=True
+            )
         await self._publish(TaskEvent.status_changed(self._task, self._input.working))
 
-    async def artifact_chunk(self, parts: list[Part], *, last: bool, name: str | None = None) -> None:
+    async def artifact_chunk(
+        self, parts: list[Part], *, last: bool, name: str | None = None
+    ) -> None:
         artifact = Artifact(artifactId=self._input.artifact_id, parts=parts, name=name)
         # Every attempt starts the artifact afresh (append=false), so a retry after a crash replaces the
         # partial text clients already have instead of duplicating it.
@@ -59,11 +64,15 @@ class AgentTurn:
         self._chunks_sent += 1
         if artifact.artifactId not in self._artifact_ids:
             self._artifact_ids.append(artifact.artifactId)
-        await self._publish(TaskEvent.progress(self._task, artifact, append=append, last_chunk=last))
+        await self._publish(
+            TaskEvent.progress(self._task, artifact, append=append, last_chunk=last)
+        )
         activity.heartbeat()
 
     async def working(self, parts: list[Part]) -> None:
-        status = TaskStatus(state=TaskState.WORKING, timestamp=_now(), message=self._agent_message(parts))
+        status = TaskStatus(
+            state=TaskState.WORKING, timestamp=_now(), message=self._agent_message(parts)
+        )
         await self._publish(TaskEvent.status_changed(self._task, status))
         activity.heartbeat()
 
@@ -124,7 +133,9 @@ class TaskActivities:
     @activity.defn(name=PUBLISH_EVENT)
     async def publish_event(self, input: PublishEventInput) -> None:
         if input.event.task is None:
-            raise ApplicationError("publish_event needs an event that carries the task", non_retryable=True)
+            raise ApplicationError(
+                "publish_event needs an event that carries the task", non_retryable=True
+            )
         await self._publisher.publish(input.event, input.event.task)
 
     async def _heartbeat(self) -> None:

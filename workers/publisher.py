@@ -30,7 +30,9 @@ class EventPublisher:
         self._max_length = stream_max_length
         self._ttl = ttl_seconds
 
-    async def publish(self, event: TaskEvent, snapshot: Task, *, only_if_new: bool = False) -> str | None:
+    async def publish(
+        self, event: TaskEvent, snapshot: Task, *, only_if_new: bool = False
+    ) -> str | None:
         """Append `event` to the task's stream, store `snapshot` and wake subscribers.
 
         Returns the stream entry id, or None when `only_if_new` and the task already had a snapshot.

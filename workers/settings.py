@@ -9,20 +9,24 @@ from workers.agents import EchoOptions
 
 
 class WorkerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="A2A_WORKER_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="A2A_WORKER_", extra="ignore", populate_by_name=True
+    )
 
     agent: str = "echo"
     # Defaults to the agent's own queue (`a2a-agent-<agent>`).
     task_queue: str | None = None
     temporal_address: str = Field(
-        default="127.0.0.1:7233", validation_alias=AliasChoices("TEMPORAL_ADDRESS", "A2A_WORKER_TEMPORAL_ADDRESS")
+        default="127.0.0.1:7233",
+        validation_alias=AliasChoices("TEMPORAL_ADDRESS", "A2A_WORKER_TEMPORAL_ADDRESS"),
     )
     temporal_namespace: str = Field(
         default="default",
         validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "A2A_WORKER_TEMPORAL_NAMESPACE"),
     )
     redis_url: str = Field(
-        default="redis://127.0.0.1:6390/0", validation_alias=AliasChoices("REDIS_URL", "A2A_WORKER_REDIS_URL")
+        default="redis://127.0.0.1:6390/0",
+        validation_alias=AliasChoices("REDIS_URL", "A2A_WORKER_REDIS_URL"),
     )
     # Event log retention: the per-task stream is capped at about this many entries, and it and the
     # snapshot expire this long after the task's last event.
@@ -38,5 +42,9 @@ class WorkerSettings(BaseSettings):
 
     def echo_options(self) -> EchoOptions:
         return EchoOptions.model_validate(
-            {"chunks": self.echo_chunks, "delay": self.echo_delay, "finalState": self.echo_final_state}
+            {
+                "chunks": self.echo_chunks,
+                "delay": self.echo_delay,
+                "finalState": self.echo_final_state,
+            }
         )

@@ -26,7 +26,9 @@ def create_worker(client: Client, redis: Redis, settings: WorkerSettings) -> Wor
         redis, stream_max_length=settings.stream_max_length, ttl_seconds=settings.retention_seconds
     )
     activities = TaskActivities(
-        publisher, {settings.agent: build_agent(settings)}, heartbeat_interval=settings.heartbeat_seconds
+        publisher,
+        {settings.agent: build_agent(settings)},
+        heartbeat_interval=settings.heartbeat_seconds,
     )
     return Worker(
         client,

@@ -77,9 +77,8 @@ class CancelTaskInput(BaseModel):
 
 class RunAgentInput(BaseModel):
     agent: str
-    # The task as it was before this turn (with the new user message in its history).
+    # The task as it was before this turn; the turn's user message is the last of its history.
     task: Task
-    message: Message
     # The `working` status the workflow recorded for this turn; the activity publishes it as is.
     working: TaskStatus
     artifact_id: str
@@ -106,46 +105,55 @@ class TaskWorkflow:
             status=TaskStatus(state=TaskState.SUBMITTED, timestamp=timestamp(workflow.now())),
             history=[],
         )
-        self._inbox: list[Message] = []
+        self._pending_messages = 0
         self._turns_ended = 0
         self._cancel_requested = False
         self._agent_call: workflow.ActivityHandle[TurnOutcome] | None = None
 
     @workflow.run
-    async def run(self, input: TaskWorkflowInput) -> Task:
+    async def run(self, input: TaskWorkflowInput) -> TaskStatus:
+        """Returns the final status: the whole Task (history and artifacts) can exceed a payload's 2 MiB;
+        the `get_task` query and the Redis snapshot have it."""
         try:
             while self._task.status.state not in TERMINAL_STATES:
-                await workflow.wait_condition(lambda: bool(self._inbox) or self._cancel_requested)
+                await workflow.wait_condition(
+                    lambda: self._pending_messages > 0 or self._cancel_requested
+                )
                 if self._cancel_requested:
                     break
-                await self._run_turn(self._inbox.pop(0))
+                self._pending_messages -= 1
+                await self._run_turn()
         except asyncio.CancelledError:
             # Cancelled from the Temporal UI or CLI rather than through tasks/cancel: same outcome.
             self._cancel_requested = True
         if self._task.status.state not in TERMINAL_STATES:
             await self._finish(TaskStatus(state=TaskState.CANCELED, timestamp=self._now()))
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._task
+        return self._task.status
 
     @workflow.query
     def get_task(self) -> Task:
         return self._task
 
     @workflow.update
-    async def send_message(self, input: SendMessageInput) -> Task:
+    async def send_message(self, input: SendMessageInput) -> Task | None:
+        """Deliver a user message. Non-blocking: returns the task as accepted. Blocking: returns None when
+        the turn has ended; the caller reads the Task from the Redis snapshot the turn's last event wrote
+        (returning it here would put history and artifacts in one Temporal payload, capped at 2 MiB)."""
         message = input.message.model_copy(
             update={"taskId": self._task.id, "contextId": self._task.contextId}
         )
         self._task = self._task.model_copy(
             update={"history": [*(self._task.history or []), message]}
         )
-        self._inbox.append(message)
-        turn = self._turns_ended + len(self._inbox)
-        if input.blocking:
-            await workflow.wait_condition(
-                lambda: self._turns_ended >= turn or self._task.status.state in TERMINAL_STATES
-            )
-        return self._task
+        self._pending_messages += 1
+        if not input.blocking:
+            return self._task
+        turn = self._turns_ended + self._pending_messages
+        await workflow.wait_condition(
+            lambda: self._turns_ended >= turn or self._task.status.state in TERMINAL_STATES
+        )
+        return None
 
     @send_message.validator
     def _validate_send_message(self, input: SendMessageInput) -> None:
@@ -163,19 +171,22 @@ class TaskWorkflow:
                 type=NOT_ACCEPTING_MESSAGES,
             )
         first_message = not self._task.history
-        if self._inbox or not (first_message or state.value in ("input-required", "auth-required")):
+        if self._pending_messages or not (
+            first_message or state.value in ("input-required", "auth-required")
+        ):
             raise ApplicationError(
                 f"Task '{task_id}' is {state.value}; it accepts a message only when input-required.",
                 type=NOT_ACCEPTING_MESSAGES,
             )
 
     @workflow.update
-    async def cancel(self, input: CancelTaskInput) -> Task:
+    async def cancel(self, input: CancelTaskInput) -> None:
+        """Returns once the task is terminal and its final event is in Redis (canceled, or completed if
+        the turn won the race)."""
         self._cancel_requested = True
         if self._agent_call is not None:
             self._agent_call.cancel()
         await workflow.wait_condition(lambda: self._task.status.state in TERMINAL_STATES)
-        return self._task
 
     @cancel.validator
     def _validate_cancel(self, input: CancelTaskInput) -> None:
@@ -186,7 +197,7 @@ class TaskWorkflow:
                 type=NOT_CANCELABLE,
             )
 
-    async def _run_turn(self, message: Message) -> None:
+    async def _run_turn(self) -> None:
         working = TaskStatus(state=TaskState.WORKING, timestamp=self._now())
         first_turn = self._turns_ended == 0
         before = self._task
@@ -196,7 +207,6 @@ class TaskWorkflow:
             RunAgentInput(
                 agent=self._input.agent,
                 task=before,
-                message=message,
                 working=working,
                 artifact_id=str(workflow.uuid4()),
                 first_turn=first_turn,
@@ -223,20 +233,26 @@ class TaskWorkflow:
             self._agent_call = None
         task = self._task
         for artifact in outcome.artifacts:
-            task = apply_event(task, TaskEvent.progress(task, artifact, append=False, last_chunk=True))
+            task = apply_event(
+                task, TaskEvent.progress(task, artifact, append=False, last_chunk=True)
+            )
         # The activity already published this final state (and wrote the snapshot) before returning.
         self._set_task(apply_event(task, TaskEvent.status_changed(task, outcome.status)))
         self._turns_ended += 1
 
     async def _finish(self, status: TaskStatus) -> None:
-        """End the task in `status` after a failure or cancel, and publish it (the agent did not)."""
-        self._set_task(apply_event(self._task, TaskEvent.status_changed(self._task, status)))
+        """End the task in `status` after a failure or cancel, and publish it (the agent did not).
+
+        The state changes only once the event is in Redis, so a caller woken by it finds the log final.
+        """
+        task = apply_event(self._task, TaskEvent.status_changed(self._task, status))
         await workflow.execute_activity(
             PUBLISH_EVENT,
-            PublishEventInput(event=TaskEvent.completed(self._task)),
+            PublishEventInput(event=TaskEvent.completed(task)),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
         )
+        self._set_task(task)
         self._turns_ended += 1
 
     def _failed_status(self, err: ActivityError) -> TaskStatus:

@@ -25,7 +25,9 @@ class Turn(Protocol):
     @property
     def message(self) -> Message: ...
 
-    async def artifact_chunk(self, parts: list[Part], *, last: bool, name: str | None = None) -> None:
+    async def artifact_chunk(
+        self, parts: list[Part], *, last: bool, name: str | None = None
+    ) -> None:
         """Stream a piece of this turn's artifact (the first chunk replaces, later ones append)."""
 
     async def working(self, parts: list[Part]) -> None:

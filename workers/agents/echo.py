@@ -59,10 +59,13 @@ class EchoAgent:
         if not isinstance(override, dict):
             return self._options
         try:
-            return EchoOptions.model_validate({**self._options.model_dump(by_alias=True), **override})
+            return EchoOptions.model_validate(
+                {**self._options.model_dump(by_alias=True), **override}
+            )
         except ValidationError as err:
             raise ApplicationError(
-                f"Invalid metadata.echo options: {err.errors(include_url=False)}", non_retryable=True
+                f"Invalid metadata.echo options: {err.errors(include_url=False)}",
+                non_retryable=True,
             ) from err
 
 

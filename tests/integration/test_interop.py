@@ -1,0 +1,152 @@
+"""Interop: the official a2a-sdk 0.2.12 client (`A2ACardResolver` + `A2AClient`) drives the gateway.
+
+The client fetches the agent card from `/.well-known/agent.json` and posts JSON-RPC to the card's
+`url` (http://testserver/), so these tests also check that the card and every response parse as the
+SDK's pydantic models.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from a2a.client import A2ACardResolver, A2AClient
+from a2a.types import (
+    CancelTaskRequest,
+    GetTaskRequest,
+    JSONRPCErrorResponse,
+    Message,
+    MessageSendConfiguration,
+    MessageSendParams,
+    Part,
+    Role,
+    SendMessageRequest,
+    Task,
+    TaskIdParams,
+    TaskQueryParams,
+    TaskState,
+    TextPart,
+)
+
+BASE_URL = "http://testserver"
+
+
+async def sdk_client(http: httpx.AsyncClient) -> A2AClient:
+    card = await A2ACardResolver(http, base_url=BASE_URL).get_agent_card()
+    assert card.url == f"{BASE_URL}/"
+    return A2AClient(httpx_client=http, agent_card=card)
+
+
+def user_message(text: str, metadata: dict[str, Any] | None = None) -> Message:
+    return Message(
+        role=Role.user,
+        parts=[Part(root=TextPart(text=text))],
+        messageId=uuid.uuid4().hex,
+        metadata=metadata,
+    )
+
+
+def artifact_text(task: Task) -> str:
+    return "".join(
+        part.root.text
+        for artifact in task.artifacts or []
+        for part in artifact.parts
+        if isinstance(part.root, TextPart)
+    )
+
+
+async def test_a2a_sdk_client_blocking_send_returns_completed_task(http: httpx.AsyncClient) -> None:
+    client = await sdk_client(http)
+    request_id = str(uuid.uuid4())
+    response = await client.send_message(
+        SendMessageRequest(
+            id=request_id,
+            params=MessageSendParams(
+                message=user_message("hello"),
+                configuration=MessageSendConfiguration(
+                    acceptedOutputModes=["text/plain"], blocking=True
+                ),
+            ),
+        )
+    )
+    assert not isinstance(response.root, JSONRPCErrorResponse), response.root
+    assert response.root.id == request_id
+    task = response.root.result
+    assert isinstance(task, Task)
+    assert task.status.state == TaskState.completed
+    assert len(task.artifacts or []) == 1
+    assert artifact_text(task) == "hello"
+
+    get_id = str(uuid.uuid4())
+    got = await client.get_task(
+        GetTaskRequest(id=get_id, params=TaskQueryParams(id=task.id, historyLength=1))
+    )
+    assert not isinstance(got.root, JSONRPCErrorResponse), got.root
+    assert got.root.id == get_id
+    fetched = got.root.result
+    assert isinstance(fetched, Task)
+    assert fetched.id == task.id
+    assert fetched.contextId == task.contextId
+    assert fetched.status.state == TaskState.completed
+    assert artifact_text(fetched) == "hello"
+    assert fetched.history is not None
+    assert len(fetched.history) == 1
+
+
+async def test_a2a_sdk_client_non_blocking_send_then_cancel_is_canceled_once(
+    http: httpx.AsyncClient,
+) -> None:
+    client = await sdk_client(http)
+    # At least 20 characters, so the echo really streams 20 chunks (~3.8 s) and the cancel, which
+    # reaches the agent within a heartbeat, always wins the race against the turn completing.
+    text = "please cancel this long-running echo"
+    assert len(text) >= 20
+    response = await client.send_message(
+        SendMessageRequest(
+            id=str(uuid.uuid4()),
+            params=MessageSendParams(
+                message=user_message(text, metadata={"echo": {"chunks": 20, "delay": 0.2}}),
+                configuration=MessageSendConfiguration(
+                    acceptedOutputModes=["text/plain"], blocking=False
+                ),
+            ),
+        )
+    )
+    assert not isinstance(response.root, JSONRPCErrorResponse), response.root
+    task = response.root.result
+    assert isinstance(task, Task)
+    assert task.status.state in (TaskState.submitted, TaskState.working)
+
+    cancel_id = str(uuid.uuid4())
+    canceled = await client.cancel_task(
+        CancelTaskRequest(id=cancel_id, params=TaskIdParams(id=task.id))
+    )
+    assert not isinstance(canceled.root, JSONRPCErrorResponse), canceled.root
+    assert canceled.root.id == cancel_id
+    assert isinstance(canceled.root.result, Task)
+    assert canceled.root.result.id == task.id
+    assert canceled.root.result.status.state == TaskState.canceled
+
+    again_id = str(uuid.uuid4())
+    again = await client.cancel_task(
+        CancelTaskRequest(id=again_id, params=TaskIdParams(id=task.id))
+    )
+    assert isinstance(again.root, JSONRPCErrorResponse), again.root
+    assert again.root.id == again_id
+    assert again.root.error.code == -32002
+
+
+async def test_a2a_sdk_client_get_unknown_task_returns_task_not_found(
+    http: httpx.AsyncClient,
+) -> None:
+    client = await sdk_client(http)
+    request_id = str(uuid.uuid4())
+    unknown = str(uuid.uuid4())
+    response = await client.get_task(
+        GetTaskRequest(id=request_id, params=TaskQueryParams(id=unknown))
+    )
+    assert isinstance(response.root, JSONRPCErrorResponse), response.root
+    assert response.root.id == request_id
+    assert response.root.error.code == -32001
+    assert unknown in (response.root.error.message or "")
