@@ -36,7 +36,7 @@ def dev_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "REDIS_URL")}
 
 
-async def test_dev_starts_stack_answers_send_and_stops_everything(
+def test_dev_starts_stack_answers_send_and_stops_everything(
     tmp_path: Path, dev_env: dict[str, str]
 ) -> None:
     port, temporal_port, ui_port, redis_port = (free_port() for _ in range(4))
@@ -55,15 +55,13 @@ async def test_dev_starts_stack_answers_send_and_stops_everything(
         ) as dev,
     ):
         try:
-            await _run_and_stop(dev, tmp_path, port, ui_port)
+            _run_and_stop(dev, tmp_path, port, ui_port)
         finally:
             if dev.poll() is None:
                 dev.kill()
 
 
-async def _run_and_stop(
-    dev: subprocess.Popen[str], tmp_path: Path, port: int, ui_port: int
-) -> None:
+def _run_and_stop(dev: subprocess.Popen[str], tmp_path: Path, port: int, ui_port: int) -> None:
     assert dev.stdout is not None
     printed = [dev.stdout.readline() for _ in range(5)]
     assert printed == [
@@ -76,8 +74,8 @@ async def _run_and_stop(
     children = children_of(dev.pid)
     assert len(children) == 4  # Temporal, Redis, worker, gateway
 
-    async with httpx.AsyncClient(timeout=30) as http:
-        response = await http.post(
+    with httpx.Client(timeout=30) as http:
+        response = http.post(
             f"http://127.0.0.1:{port}/",
             json={
                 "jsonrpc": "2.0",
@@ -97,7 +95,7 @@ async def _run_and_stop(
             "completed",
             [{"kind": "text", "text": "hello"}],
         )
-        ui = await http.get(f"http://127.0.0.1:{ui_port}/")
+        ui = http.get(f"http://127.0.0.1:{ui_port}/")
         assert ui.status_code == 200
     assert (tmp_path / "data" / "temporal.db").exists()
 

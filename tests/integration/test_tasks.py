@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from protocol import task_events_key, task_snapshot_key
 from tests.a2a_schema import assert_valid
 from tests.conftest import RpcClient
+from tests.integration.eventlog import count, events, read_until
 
 ACTIVITY_ENDS = {
     EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
@@ -49,24 +50,6 @@ async def send(rpc: RpcClient, message: dict[str, Any], **config: Any) -> dict[s
     assert "result" in body, body
     result: dict[str, Any] = body["result"]
     return result
-
-
-async def events(redis: Redis, task_id: str) -> list[dict[str, Any]]:
-    entries: Any = await redis.xrange(task_events_key(task_id))
-    return [orjson.loads(fields[b"event"]) for _, fields in entries]
-
-
-async def wait_for_event(redis: Redis, task_id: str, event_type: str) -> None:
-    """Block on the task's stream until an event of `event_type` is in it."""
-    last = "0"
-    async with asyncio.timeout(20):
-        while True:
-            reply: Any = await redis.xread({task_events_key(task_id): last}, block=1000)
-            for _, entries in reply:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    if orjson.loads(fields[b"event"])["type"] == event_type:
-                        return
 
 
 async def test_message_send_blocking_returns_completed_task_with_echo_artifact(
@@ -132,7 +115,7 @@ async def test_message_send_non_blocking_then_cancel_stops_the_agent(
             "x" * 50, metadata=slow, taskId=task_id, contextId=result["contextId"], kind="message"
         )
     ]
-    await wait_for_event(redis, task_id, "task.progress")
+    await read_until(redis, task_id, count("task.progress"))
 
     canceled = await rpc.call("tasks/cancel", {"id": task_id}, request_id=2)
     assert stamped(canceled["result"]["status"]) == {"state": "canceled"}

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-import orjson
 import pytest
 from redis.asyncio import Redis
 from temporalio.api.enums.v1 import EventType
@@ -19,8 +16,8 @@ from temporalio.client import Client
 
 from gateway import GatewaySettings, create_app
 from gateway.devstack import ManagedProcess
-from protocol import task_events_key
 from tests.conftest import RpcClient
+from tests.integration import eventlog
 
 
 def start_worker(queue: str, temporal_address: str, redis_url: str, log: Path) -> ManagedProcess:
@@ -44,22 +41,11 @@ async def crash_rpc(gateway_settings: GatewaySettings) -> AsyncIterator[tuple[Rp
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as http,
     ):
         yield RpcClient(http), queue
-
-
-async def read_log_until_final(redis: Redis, task_id: str) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
-    last = "0"
-    async with asyncio.timeout(60):
-        while not seen or seen[-1]["type"] != "task.completed":
-            reply: Any = await redis.xread({task_events_key(task_id): last}, block=1000)
-            for _, entries in reply:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    seen.append(orjson.loads(fields[b"event"]))
-    return seen
 
 
 async def test_worker_killed_mid_task_second_worker_completes_it(
@@ -85,18 +71,20 @@ async def test_worker_killed_mid_task_second_worker_completes_it(
             "message/send", {"message": message, "configuration": {"blocking": False}}
         )
         task_id = body["result"]["id"]
-        async with asyncio.timeout(30):
-            while sum(e["type"] == "task.progress" for e in await _events(redis, task_id)) < 3:
-                await asyncio.sleep(0.05)
+        await eventlog.read_until(redis, task_id, eventlog.count("task.progress", at_least=3))
         first.kill()
         second = start_worker(queue, temporal_address, redis_url, tmp_path / "second.log")
 
-        log = await read_log_until_final(redis, task_id)
+        log = await eventlog.read_until(redis, task_id, eventlog.final)
         final = log[-1]["task"]
         assert final["status"]["state"] == "completed"
         assert final["artifacts"][0]["parts"] == [{"kind": "text", "text": c} for c in text]
 
-        progress = [(e["append"], e["artifact"]["parts"][0]["text"]) for e in log if e["type"] == "task.progress"]
+        progress = [
+            (e["append"], e["artifact"]["parts"][0]["text"])
+            for e in log
+            if e["type"] == "task.progress"
+        ]
         restart = max(i for i, (append, _) in enumerate(progress) if not append)
         # The first attempt got part of the way; the retry restarted the artifact (append=false) and
         # streamed the whole text once.
@@ -104,6 +92,7 @@ async def test_worker_killed_mid_task_second_worker_completes_it(
         assert progress[restart:] == [(i > 0, c) for i, c in enumerate(text)]
 
         handle = temporal_client.get_workflow_handle(task_id)
+        await handle.result()
         attempts = [
             e.activity_task_started_event_attributes.attempt
             async for e in handle.fetch_history_events()
@@ -116,8 +105,3 @@ async def test_worker_killed_mid_task_second_worker_completes_it(
         first.stop()
         if second is not None:
             second.stop()
-
-
-async def _events(redis: Redis, task_id: str) -> list[dict[str, Any]]:
-    entries: Any = await redis.xrange(task_events_key(task_id))
-    return [orjson.loads(fields[b"event"]) for _, fields in entries]
