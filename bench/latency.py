@@ -4,10 +4,10 @@ round trip on the same server (a workflow that runs one activity; `bench.bare`),
 process to a worker process of its own.
 
 Starts a Temporal dev server and a Redis on free loopback ports (or uses TEMPORAL_ADDRESS /
-REDIS_URL), a gateway, an echo worker and a bare worker; measures N sequential requests of each
-after W warm-up requests; prints a table and writes `bench/results/latency.json`. Every process it
-started is stopped on the way out, Ctrl-C included. The exit code reflects failures only, never the
-figures.
+REDIS_URL), a gateway, an echo worker and a bare worker; after W warm-up requests of each kind,
+measures N of each, one at a time, the two kinds taking turns; prints a table and writes
+`bench/results/latency.json`. Every process it started is stopped on the way out, Ctrl-C included.
+The exit code reflects failures only, never the figures.
 """
 
 from __future__ import annotations
@@ -269,13 +269,18 @@ def bare_call(client: Client, queue: str) -> Callable[[int], Awaitable[None]]:
     return call
 
 
-async def measure(call: Callable[[int], Awaitable[None]], count: int, stack: Stack) -> list[float]:
-    """Milliseconds of each of `count` sequential calls."""
-    samples: list[float] = []
+async def measure(
+    sides: dict[str, Callable[[int], Awaitable[None]]], count: int, stack: Stack
+) -> dict[str, list[float]]:
+    """Milliseconds of each of `count` sequential calls per side, the sides taking turns call by call:
+    drift on a shared machine (other load, the server's growing state) then weighs on both alike,
+    and no call overlaps another."""
+    samples: dict[str, list[float]] = {label: [] for label in sides}
     for index in range(count):
-        started = time.perf_counter_ns()
-        await call(index)
-        samples.append((time.perf_counter_ns() - started) / 1e6)
+        for label, call in sides.items():
+            started = time.perf_counter_ns()
+            await call(index)
+            samples[label].append((time.perf_counter_ns() - started) / 1e6)
         if index % 50 == 49:
             stack.check_alive()
     return samples
@@ -317,14 +322,11 @@ async def run_benchmark(stack: Stack, requests: int, warmup: int) -> dict[str, d
             GATEWAY_LABEL: gateway_call(http),
             BARE_LABEL: bare_call(client, stack.bare_queue),
         }
-        for label, call in sides.items():
-            logger.info("warm-up: %d x %s", warmup, label)
-            await measure(call, warmup, stack)
-        results = {}
-        for label, call in sides.items():
-            logger.info("measuring: %d x %s", requests, label)
-            results[label] = summarize(await measure(call, requests, stack))
-    return results
+        logger.info("warm-up: %d requests of each kind", warmup)
+        await measure(sides, warmup, stack)
+        logger.info("measuring: %d requests of each kind, alternating", requests)
+        samples = await measure(sides, requests, stack)
+    return {label: summarize(values) for label, values in samples.items()}
 
 
 def machine_info() -> dict[str, Any]:
@@ -338,6 +340,8 @@ def machine_info() -> dict[str, Any]:
         "machine": platform.machine(),
         "temporalio": temporalio.__version__,
         "httpx": httpx.__version__,
+        # Other work on the machine shows in the figures; this says how much there was.
+        "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -364,10 +368,12 @@ def report(
 
 def render_table(results: dict[str, dict[str, float]], figures: dict[str, Any]) -> str:
     machine = figures["machine"]
+    load = "n/a" if machine["load_average_1m"] is None else f"{machine['load_average_1m']:.2f}"
     lines = [
-        f"Latency, {figures['requests']} sequential requests per row after {figures['warmup']} "
-        f"warm-up; {machine['cpu_count']} CPUs, Python {machine['python']}, "
-        f"temporalio {machine['temporalio']}",
+        f"Latency of {figures['requests']} sequential requests of each kind, alternating, after "
+        f"{figures['warmup']} warm-up of each",
+        f"Machine: {machine['cpu_count']} CPUs, Python {machine['python']}, "
+        f"temporalio {machine['temporalio']}, load average {load} at the end",
         "",
         f"{'':<28}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'mean ms':>10}",
     ]
@@ -386,7 +392,13 @@ def render_table(results: dict[str, dict[str, float]], figures: dict[str, Any]) 
     return "\n".join(lines)
 
 
+_interrupted: list[int] = []
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # Ctrl-C reaches the children too, so what fails next may be a request to a server that has just
+    # stopped rather than this KeyboardInterrupt: `main` reads the signal from here.
+    _interrupted.append(signum)
     raise KeyboardInterrupt
 
 
@@ -395,7 +407,8 @@ def run(requests: int, warmup: int) -> int:
     logs = RESULTS_DIR / "logs"
     logs.mkdir(exist_ok=True)
     started: list[ManagedProcess] = []
-    # SIGTERM ends the run as Ctrl-C does: through the `finally` that stops the children.
+    # SIGTERM ends the run as Ctrl-C does, through the `finally` that stops the children.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-redis-") as data_dir:
@@ -415,6 +428,14 @@ def run(requests: int, warmup: int) -> int:
             process.stop()
 
 
+def _failed(reason: str, *, trace: bool = False) -> int:
+    if _interrupted:
+        logger.warning("interrupted (%s)", reason)
+        return 130
+    logger.error("benchmark failed: %s", reason, exc_info=trace)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__)
     parser.add_argument("-n", "--requests", type=int, default=200, help="measured requests per row")
@@ -430,11 +451,9 @@ def main(argv: list[str] | None = None) -> None:
         logger.warning("interrupted")
         code = 130
     except (BenchError, DevStackError) as err:
-        logger.error("benchmark failed: %s", err)
-        code = 1
-    except Exception:
-        logger.exception("benchmark failed")
-        code = 1
+        code = _failed(str(err))
+    except Exception as err:
+        code = _failed(f"{type(err).__name__}: {err}", trace=True)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -87,6 +87,10 @@ class AgentTurn:
     async def _publish(self, event: TaskEvent) -> None:
         self._task = apply_event(self._task, event)
         await self._publisher.publish(event, self._task)
+        # On Python 3.11, redis-py's `asyncio.wait_for` can swallow a cancel that lands just as a
+        # command completes; Temporal's own flag says whether the turn was cancelled meanwhile.
+        if activity.is_cancelled():
+            raise asyncio.CancelledError
 
     def _agent_message(self, parts: list[Part]) -> Message:
         return Message(

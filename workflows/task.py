@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from protocol import (
+        INTERRUPTED_STATES,
         TERMINAL_STATES,
         Artifact,
         Message,
@@ -165,15 +166,18 @@ class TaskWorkflow:
                 f"(contextId '{self._task.contextId}').",
                 type=CONTEXT_MISMATCH,
             )
-        if state in TERMINAL_STATES or self._cancel_requested:
+        if state in TERMINAL_STATES:
             raise ApplicationError(
                 f"Task '{task_id}' is {state.value}; a terminal task accepts no messages.",
                 type=NOT_ACCEPTING_MESSAGES,
             )
+        if self._cancel_requested:
+            raise ApplicationError(
+                f"Task '{task_id}' is being canceled; it accepts no more messages.",
+                type=NOT_ACCEPTING_MESSAGES,
+            )
         first_message = not self._task.history
-        if self._pending_messages or not (
-            first_message or state.value in ("input-required", "auth-required")
-        ):
+        if self._pending_messages or not (first_message or state in INTERRUPTED_STATES):
             raise ApplicationError(
                 f"Task '{task_id}' is {state.value}; it accepts a message only when input-required.",
                 type=NOT_ACCEPTING_MESSAGES,

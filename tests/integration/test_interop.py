@@ -59,11 +59,12 @@ def artifact_text(task: Task) -> str:
 async def test_a2a_sdk_client_blocking_send_returns_completed_task(http: httpx.AsyncClient) -> None:
     client = await sdk_client(http)
     request_id = str(uuid.uuid4())
+    message = user_message("hello")
     response = await client.send_message(
         SendMessageRequest(
             id=request_id,
             params=MessageSendParams(
-                message=user_message("hello"),
+                message=message,
                 configuration=MessageSendConfiguration(
                     acceptedOutputModes=["text/plain"], blocking=True
                 ),
@@ -92,6 +93,11 @@ async def test_a2a_sdk_client_blocking_send_returns_completed_task(http: httpx.A
     assert artifact_text(fetched) == "hello"
     assert fetched.history is not None
     assert len(fetched.history) == 1
+    [entry] = fetched.history
+    assert entry.role == Role.user
+    assert entry.messageId == message.messageId
+    assert entry.taskId == task.id
+    assert [part.root.text for part in entry.parts if isinstance(part.root, TextPart)] == ["hello"]
 
 
 async def test_a2a_sdk_client_non_blocking_send_then_cancel_is_canceled_once(
