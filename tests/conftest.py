@@ -4,6 +4,7 @@ in-process echo worker, and the gateway app."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -196,17 +197,24 @@ class RpcClient:
         return body
 
 
-@pytest.fixture(scope="session")
-async def http(
-    gateway_settings: GatewaySettings, echo_worker: None
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(gateway_settings)
+@contextlib.asynccontextmanager
+async def app_client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on a gateway app built from `settings`, its lifespan running."""
+    app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://testserver"
         ) as client,
     ):
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def http(
+    gateway_settings: GatewaySettings, echo_worker: None
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(gateway_settings) as client:
         yield client
 
 

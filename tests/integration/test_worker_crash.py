@@ -8,15 +8,14 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from redis.asyncio import Redis
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from gateway import GatewaySettings, create_app
+from gateway import GatewaySettings
 from gateway.devstack import ManagedProcess
-from tests.conftest import RpcClient
+from tests.conftest import RpcClient, app_client
 from tests.integration import eventlog
 
 
@@ -38,13 +37,7 @@ def start_worker(queue: str, temporal_address: str, redis_url: str, log: Path) -
 async def crash_rpc(gateway_settings: GatewaySettings) -> AsyncIterator[tuple[RpcClient, str]]:
     queue = f"crash-{uuid.uuid4().hex[:8]}"
     settings = gateway_settings.model_copy(update={"task_queue": queue})
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as http,
-    ):
+    async with app_client(settings) as http:
         yield RpcClient(http), queue
 
 
