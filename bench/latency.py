@@ -74,6 +74,8 @@ class Stack:
     bare_queue: str
     temporal_reused: bool
     logs: Path
+    # Where the children cache bytecode when PYTHONDONTWRITEBYTECODE was set (None: as usual).
+    pycache_prefix: str | None
     processes: list[ManagedProcess] = field(default_factory=list)
 
     def check_alive(self) -> None:
@@ -169,6 +171,7 @@ def start_stack(started: list[ManagedProcess], logs: Path, data_dir: Path) -> St
         bare_queue=bare_queue,
         temporal_reused=temporal_reused,
         logs=logs,
+        pycache_prefix=env.get("PYTHONPYCACHEPREFIX"),
         processes=started,
     )
 
@@ -357,6 +360,7 @@ def report(
         "warmup": warmup,
         "machine": machine_info(),
         "temporal": "reused " + stack.temporal_address if stack.temporal_reused else "dev server",
+        "children_pycache_prefix": stack.pycache_prefix,
         "results": {
             "gateway_message_send": results[GATEWAY_LABEL],
             "bare_workflow_one_activity": results[BARE_LABEL],
@@ -408,8 +412,9 @@ def run(requests: int, warmup: int) -> int:
     logs.mkdir(exist_ok=True)
     started: list[ManagedProcess] = []
     # SIGTERM ends the run as Ctrl-C does, through the `finally` that stops the children.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # as `nohup` leaves it: keep ignoring
+            signal.signal(signum, _interrupt)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-redis-") as data_dir:
             stack = start_stack(started, logs, Path(data_dir))
