@@ -47,7 +47,10 @@ def create_app(settings: GatewaySettings) -> Starlette:
             namespace=settings.temporal_namespace,
             data_converter=pydantic_data_converter,
         )
-        redis = Redis.from_url(settings.redis_url)
+        # No socket timeout: on Python 3.11 redis-py enforces it with `asyncio.wait_for`, which can swallow
+        # a cancel, and a cancelled XREAD BLOCK would then hold its caller until the block ends. Every
+        # call carries its own deadline (`asyncio.timeout`) instead.
+        redis = Redis.from_url(settings.redis_url, socket_timeout=None)
         store = TaskStore(
             redis, ttl_seconds=settings.retention_seconds, timeout=settings.call_timeout_seconds
         )

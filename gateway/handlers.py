@@ -14,6 +14,8 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateStage,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
@@ -23,6 +25,8 @@ from gateway.card import OUTPUT_MODES, accepts_output
 from gateway.settings import GatewaySettings
 from gateway.store import TaskStore
 from protocol import (
+    INTERRUPTED_STATES,
+    TERMINAL_STATES,
     ContentTypeNotSupportedError,
     InvalidParamsError,
     Message,
@@ -43,6 +47,7 @@ from workflows import (
     NOT_ACCEPTING_MESSAGES,
     NOT_CANCELABLE,
     STATE_ATTRIBUTE,
+    TASK_BUSY,
     CancelTaskInput,
     SendMessageInput,
     TaskWorkflow,
@@ -96,6 +101,13 @@ class Handlers:
         return with_history_length(task, params.historyLength).to_wire()
 
     async def on_tasks_cancel(self, params: TaskIdParams) -> dict[str, Any]:
+        # A blocking send answers from the Redis log a workflow task before the workflow records the
+        # turn's end; what a client has seen terminal is not cancelable, whatever the workflow says yet.
+        seen = await self._store.get(params.id)
+        if seen is not None and seen.status.state in TERMINAL_STATES:
+            raise TaskNotCancelableError(
+                f"Task '{params.id}' is {seen.status.state.value}; a terminal task cannot be canceled."
+            )
         handle = self._temporal.get_workflow_handle(workflow_id_for(params.id))
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
@@ -142,22 +154,47 @@ class Handlers:
         update = SendMessageInput(message=message, blocking=blocking)
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
-                accepted = await self._temporal.execute_update_with_start_workflow(
-                    TaskWorkflow.send_message, update, start_workflow_operation=start
+                if not blocking:
+                    accepted: Task | None = await self._temporal.execute_update_with_start_workflow(
+                        TaskWorkflow.send_message, update, start_workflow_operation=start
+                    )
+                    return accepted or await self._current_task(task_id)
+                handle = await self._temporal.start_update_with_start_workflow(
+                    TaskWorkflow.send_message,
+                    update,
+                    start_workflow_operation=start,
+                    wait_for_stage=WorkflowUpdateStage.ACCEPTED,
                 )
+                return await self._end_of_turn(task_id, handle, "0")
         except TimeoutError:
             return await self._query_task(task_id)
         except WorkflowUpdateFailedError as err:
             _raise_update_rejection(err)
-        return accepted or await self._current_task(task_id)
 
     async def _continue_task(self, task_id: str, message: Message, blocking: bool) -> Task:
-        handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
+        seen = await self._store.get(task_id)
+        if seen is not None and seen.status.state in TERMINAL_STATES:
+            raise InvalidParamsError(
+                f"Task '{task_id}' is {seen.status.state.value}; a terminal task accepts no messages."
+            )
+        # The client may have seen the turn end in Redis a few milliseconds before the workflow records
+        # it; until then the workflow calls itself busy, and the message is offered again.
+        catching_up = seen is not None and seen.status.state in INTERRUPTED_STATES
+        update = SendMessageInput(message=message, blocking=blocking)
+        delay = 0.01
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
-                accepted = await handle.execute_update(
-                    TaskWorkflow.send_message, SendMessageInput(message=message, blocking=blocking)
-                )
+                while True:
+                    try:
+                        return await self._follow_up(task_id, update)
+                    except WorkflowUpdateFailedError as err:
+                        busy = (
+                            isinstance(err.cause, ApplicationError) and err.cause.type == TASK_BUSY
+                        )
+                        if not (catching_up and busy and delay < 5):
+                            raise
+                    await asyncio.sleep(delay)
+                    delay *= 2
         except TimeoutError:
             return await self._query_task(task_id)
         except WorkflowUpdateFailedError as err:
@@ -168,7 +205,38 @@ class Handlers:
                 f"Task '{task_id}' is {closed.status.state.value}; "
                 "a terminal task accepts no messages."
             ) from err
-        return accepted or await self._current_task(task_id)
+
+    async def _follow_up(self, task_id: str, update: SendMessageInput) -> Task:
+        after = await self._store.last_event_id(task_id) if update.blocking else None
+        handle = await self._temporal.get_workflow_handle(workflow_id_for(task_id)).start_update(
+            TaskWorkflow.send_message, update, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        )
+        if after is None:
+            return await handle.result() or await self._current_task(task_id)
+        return await self._end_of_turn(task_id, handle, after)
+
+    async def _end_of_turn(
+        self, task_id: str, update: WorkflowUpdateHandle[Task | None], after: str
+    ) -> Task:
+        """The task once the accepted message's turn has ended.
+
+        The worker appends the turn's final event to the Redis log before it reports the turn to
+        Temporal, so the log usually knows one workflow task sooner than the update does; whichever
+        answers first wins, and a Redis failure leaves the update to answer.
+        """
+        finished = asyncio.ensure_future(update.result())
+        logged = asyncio.ensure_future(self._store.wait_final(task_id, after))
+        try:
+            done, _ = await asyncio.wait({finished, logged}, return_when=asyncio.FIRST_COMPLETED)
+            if logged in done and logged.exception() is None:
+                return logged.result()
+            if logged in done:
+                logger.warning("Reading task %s's log failed: %s", task_id, logged.exception())
+            return await finished or await self._current_task(task_id)
+        finally:
+            for waiter in (finished, logged):
+                waiter.cancel()
+            await asyncio.gather(finished, logged, return_exceptions=True)
 
     async def _current_task(self, task_id: str) -> Task:
         """The Redis snapshot, else the workflow's own state (which then refills the cache)."""
@@ -204,7 +272,7 @@ def _raise_update_rejection(err: WorkflowUpdateFailedError) -> NoReturn:
     if isinstance(cause, ApplicationError):
         if cause.type == NOT_CANCELABLE:
             raise TaskNotCancelableError(cause.message) from err
-        if cause.type in (NOT_ACCEPTING_MESSAGES, CONTEXT_MISMATCH):
+        if cause.type in (NOT_ACCEPTING_MESSAGES, TASK_BUSY, CONTEXT_MISMATCH):
             raise InvalidParamsError(cause.message) from err
     raise err
 

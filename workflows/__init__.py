@@ -1,5 +1,13 @@
 """Deterministic Temporal code: the task workflow, its inputs, update names and task-queue naming."""
 
+from workflows.payloads import (
+    CancelTaskInput,
+    PublishEventInput,
+    RunAgentInput,
+    SendMessageInput,
+    TaskWorkflowInput,
+    TurnOutcome,
+)
 from workflows.task import (
     AGENT_ATTRIBUTE,
     CONTEXT_ID_ATTRIBUTE,
@@ -10,13 +18,8 @@ from workflows.task import (
     RUN_AGENT,
     SEARCH_ATTRIBUTES,
     STATE_ATTRIBUTE,
-    CancelTaskInput,
-    PublishEventInput,
-    RunAgentInput,
-    SendMessageInput,
+    TASK_BUSY,
     TaskWorkflow,
-    TaskWorkflowInput,
-    TurnOutcome,
     task_queue_for,
     workflow_id_for,
 )
@@ -31,6 +34,7 @@ __all__ = [
     "RUN_AGENT",
     "SEARCH_ATTRIBUTES",
     "STATE_ATTRIBUTE",
+    "TASK_BUSY",
     "CancelTaskInput",
     "PublishEventInput",
     "RunAgentInput",

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
+    # Passed through, not re-imported per workflow: building pydantic model classes is costly.
     from protocol import (
         INTERRUPTED_STATES,
         TERMINAL_STATES,
-        Artifact,
         Message,
         Task,
         TaskEvent,
@@ -30,6 +27,14 @@ with workflow.unsafe.imports_passed_through():
         TextPart,
         apply_event,
         timestamp,
+    )
+    from workflows.payloads import (
+        CancelTaskInput,
+        PublishEventInput,
+        RunAgentInput,
+        SendMessageInput,
+        TaskWorkflowInput,
+        TurnOutcome,
     )
 
 RUN_AGENT = "run_agent"
@@ -43,6 +48,7 @@ SEARCH_ATTRIBUTES = (CONTEXT_ID_ATTRIBUTE, AGENT_ATTRIBUTE, STATE_ATTRIBUTE)
 
 # ApplicationError types the gateway maps to JSON-RPC errors.
 NOT_ACCEPTING_MESSAGES = "TaskNotAcceptingMessages"
+TASK_BUSY = "TaskBusy"
 NOT_CANCELABLE = "TaskNotCancelable"
 CONTEXT_MISMATCH = "ContextMismatch"
 
@@ -53,46 +59,6 @@ def workflow_id_for(task_id: str) -> str:
 
 def task_queue_for(agent: str) -> str:
     return f"a2a-agent-{agent}"
-
-
-class TaskWorkflowInput(BaseModel):
-    task_id: str
-    context_id: str
-    agent: str
-    # A worker that dies mid-turn is noticed after this long and the turn is retried on another worker.
-    heartbeat_timeout_seconds: float = 10.0
-    turn_timeout_seconds: float = 3600.0
-    max_agent_attempts: int = 5
-    search_attributes: bool = True
-
-
-class SendMessageInput(BaseModel):
-    message: Message
-    # False: the update returns as soon as the message is accepted, before the turn runs.
-    blocking: bool = True
-
-
-class CancelTaskInput(BaseModel):
-    metadata: dict[str, Any] | None = None
-
-
-class RunAgentInput(BaseModel):
-    agent: str
-    # The task as it was before this turn; the turn's user message is the last of its history.
-    task: Task
-    # The `working` status the workflow recorded for this turn; the activity publishes it as is.
-    working: TaskStatus
-    artifact_id: str
-    first_turn: bool
-
-
-class TurnOutcome(BaseModel):
-    status: TaskStatus
-    artifacts: list[Artifact] = []
-
-
-class PublishEventInput(BaseModel):
-    event: TaskEvent
 
 
 @workflow.defn(name="TaskWorkflow")
@@ -180,7 +146,7 @@ class TaskWorkflow:
         if self._pending_messages or not (first_message or state in INTERRUPTED_STATES):
             raise ApplicationError(
                 f"Task '{task_id}' is {state.value}; it accepts a message only when input-required.",
-                type=NOT_ACCEPTING_MESSAGES,
+                type=TASK_BUSY,
             )
 
     @workflow.update

@@ -17,6 +17,7 @@ from protocol import task_events_key, task_snapshot_key
 from tests.a2a_schema import assert_valid
 from tests.conftest import RpcClient
 from tests.integration.eventlog import count, events, read_until
+from workflows import TaskWorkflow
 
 ACTIVITY_ENDS = {
     EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
@@ -80,7 +81,9 @@ async def test_message_send_blocking_returns_completed_task_with_echo_artifact(
             "kind": "task",
         },
     }
-    handle = temporal_client.get_workflow_handle(task_id)
+    # The answer came from the turn's final event in Redis; the workflow then completes with that state.
+    handle = temporal_client.get_workflow_handle_for(TaskWorkflow.run, task_id)
+    assert (await handle.result()).state == "completed"
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
     # The worker wrote the log and the snapshot; the snapshot is the Task the client got.
     log = await events(redis, task_id)
@@ -143,6 +146,7 @@ async def test_message_send_non_blocking_then_cancel_stops_the_agent(
     assert await events(redis, task_id) == log_after_cancel
     progress = [e for e in log_after_cancel if e["type"] == "task.progress"]
     assert 1 <= len(progress) < 50
+    await handle.result()
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
 
     again = await rpc.call("tasks/cancel", {"id": task_id}, request_id=3)
@@ -190,6 +194,7 @@ async def test_message_send_follow_up_continues_input_required_task_in_same_work
         [{"kind": "text", "text": "first"}],
         [{"kind": "text", "text": "second"}],
     ]
+    await temporal_client.get_workflow_handle(task_id).result()
     description = await temporal_client.get_workflow_handle(task_id).describe()
     assert (description.run_id, description.status) == (run_id, WorkflowExecutionStatus.COMPLETED)
 
