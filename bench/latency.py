@@ -34,18 +34,20 @@ from typing import IO, Any
 
 import httpx
 import temporalio
-from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
+from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from bench.bare import BareWorkflow
-from gateway.devstack import DevStackError, ManagedProcess, free_port, start_redis, start_temporal
-from workflows import SEARCH_ATTRIBUTES
+from gateway.devstack import (
+    DevStackError,
+    ManagedProcess,
+    free_port,
+    register_search_attributes,
+    start_redis,
+    start_temporal,
+)
 
 logger = logging.getLogger("bench.latency")
 
@@ -176,23 +178,6 @@ def start_stack(started: list[ManagedProcess], logs: Path, data_dir: Path) -> St
     )
 
 
-async def register_search_attributes(client: Client) -> None:
-    """A reused server (TEMPORAL_ADDRESS) may lack the gateway's search attributes."""
-    listed = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=NAMESPACE)
-    )
-    missing = {
-        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-        for key in SEARCH_ATTRIBUTES
-        if key.name not in listed.custom_attributes
-    }
-    if missing:
-        logger.info("registering search attributes %s", sorted(missing))
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=NAMESPACE, search_attributes=missing)
-        )
-
-
 async def wait_ready(stack: Stack, http: httpx.AsyncClient, client: Client) -> None:
     """Until the gateway's /readyz answers 200 and both workers poll their queues."""
     deadline = time.monotonic() + READY_TIMEOUT
@@ -313,7 +298,9 @@ def summarize(samples: list[float]) -> dict[str, float]:
 async def run_benchmark(stack: Stack, requests: int, warmup: int) -> dict[str, dict[str, float]]:
     client = await Client.connect(stack.temporal_address, namespace=NAMESPACE)
     if stack.temporal_reused:
-        await register_search_attributes(client)
+        added = await register_search_attributes(client, NAMESPACE)
+        if added:
+            logger.info("registered search attributes %s", added)
     # One connection, kept alive: the HTTP hop costs what it costs a client that reuses connections.
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     async with httpx.AsyncClient(

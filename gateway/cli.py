@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import signal
@@ -15,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from temporalio.client import Client
 
 from gateway.app import create_app
 from gateway.devstack import (
     DevStackError,
     ManagedProcess,
     port_is_free,
+    register_search_attributes,
     start_redis,
     start_temporal,
 )
@@ -96,6 +99,8 @@ def dev(args: argparse.Namespace) -> int:
                     )
                 )
             temporal_address = f"{ports.host}:{ports.temporal_port}"
+        else:
+            asyncio.run(_prepare_existing_temporal(temporal_address))
         if redis_url is None:
             with open(logs / "redis.log", "ab") as log:
                 started.append(
@@ -141,6 +146,19 @@ def dev(args: argparse.Namespace) -> int:
     finally:
         for process in reversed(started):
             process.stop()
+
+
+async def _prepare_existing_temporal(address: str) -> None:
+    settings = GatewaySettings(temporal_address=address)
+    try:
+        client = await Client.connect(address, namespace=settings.temporal_namespace)
+    except RuntimeError as err:
+        raise DevStackError(
+            f"cannot reach Temporal at {address} (TEMPORAL_ADDRESS): {err}"
+        ) from err
+    added = await register_search_attributes(client, settings.temporal_namespace)
+    if added:
+        logger.info("registered search attributes %s on %s", ", ".join(added), address)
 
 
 def _wait_ready(url: str, processes: list[ManagedProcess], stop: threading.Event) -> None:

@@ -17,6 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+
 from workflows import SEARCH_ATTRIBUTES
 
 
@@ -183,3 +190,21 @@ def start_redis(
     server = ManagedProcess("Redis", args, log=log)
     server.wait_for_port(host, port)
     return server
+
+
+async def register_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Add the gateway's search attributes that `namespace` lacks (a server we did not start may lack
+    them; the dev server gets them at start). Returns the names added."""
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in listed.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)

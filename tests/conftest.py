@@ -15,16 +15,17 @@ import httpx
 import orjson
 import pytest
 from redis.asyncio import Redis
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from gateway import GatewaySettings, create_app
-from gateway.devstack import DevStackError, free_port, start_redis, start_temporal
+from gateway.devstack import (
+    DevStackError,
+    free_port,
+    register_search_attributes,
+    start_redis,
+    start_temporal,
+)
 from tests.a2a_schema import assert_valid_response
 from workers import WorkerSettings, create_worker
 from workflows import SEARCH_ATTRIBUTES
@@ -107,26 +108,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-async def _register_search_attributes(client: Client, namespace: str) -> None:
-    """A reused server (TEMPORAL_ADDRESS) may lack our search attributes; the dev server has them."""
-    listed = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
-    missing = {
-        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-        for key in SEARCH_ATTRIBUTES
-        if key.name not in listed.custom_attributes
-    }
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-        )
-
-
 @pytest.fixture(scope="session")
 async def temporal_client(temporal_address: str) -> Client:
     client = await Client.connect(temporal_address, data_converter=pydantic_data_converter)
-    await _register_search_attributes(client, "default")
+    await register_search_attributes(client, "default")
     return client
 
 
