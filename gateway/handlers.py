@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
-from pydantic import BaseModel
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -291,14 +290,3 @@ def _check_message(message: Message, config: MessageSendConfiguration) -> None:
             f"Incompatible content types: this agent produces {', '.join(OUTPUT_MODES)}; "
             f"configuration.acceptedOutputModes is {accepted}"
         )
-
-
-def validation_error_data(model: type[BaseModel], errors: list[Any]) -> list[dict[str, str]]:
-    """Pydantic errors as `{"field", "message"}` pairs for the `data` of a -32602 (never a traceback)."""
-    return [
-        {
-            "field": ".".join(str(part) for part in error["loc"]) or model.__name__,
-            "message": error["msg"],
-        }
-        for error in errors
-    ]

@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.handlers import Handler, validation_error_data
+from gateway.handlers import Handler
 from protocol import (
     METHOD_PARAMS,
     A2AError,
@@ -135,3 +135,14 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def json_response(content: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+
+
+def validation_error_data(model: type[BaseModel], errors: list[Any]) -> list[dict[str, str]]:
+    """Pydantic errors as `{"field", "message"}` pairs for the `data` of a -32602 (never a traceback)."""
+    return [
+        {
+            "field": ".".join(str(part) for part in error["loc"]) or model.__name__,
+            "message": error["msg"],
+        }
+        for error in errors
+    ]
