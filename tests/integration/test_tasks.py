@@ -13,9 +13,11 @@ from redis.asyncio import Redis
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from gateway import GatewaySettings
+from gateway.devstack import free_port
 from protocol import task_events_key, task_snapshot_key
 from tests.a2a_schema import assert_valid
-from tests.conftest import RpcClient
+from tests.conftest import RpcClient, app_client
 from tests.integration.eventlog import count, events, read_until
 from workflows import TaskWorkflow
 
@@ -447,3 +449,17 @@ async def test_health_and_readiness(http: httpx.AsyncClient) -> None:
     assert (await http.get("/healthz")).json() == {"status": "ok"}
     ready = await http.get("/readyz")
     assert (ready.status_code, ready.json()) == (200, {"status": "ok"})
+
+
+async def test_readiness_names_unreachable_redis(gateway_settings: GatewaySettings) -> None:
+    closed_port = free_port()
+    settings = gateway_settings.model_copy(
+        update={"redis_url": f"redis://127.0.0.1:{closed_port}/0", "call_timeout_seconds": 2}
+    )
+    async with app_client(settings) as http:
+        ready = await http.get("/readyz")
+        assert (ready.status_code, ready.json()) == (
+            503,
+            {"status": "unavailable", "failing": ["redis"]},
+        )
+        assert (await http.get("/healthz")).json() == {"status": "ok"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import uuid
@@ -98,3 +99,38 @@ async def test_worker_killed_mid_task_second_worker_completes_it(
         first.stop()
         if second is not None:
             second.stop()
+
+
+async def test_worker_sigterm_mid_task_finishes_the_turn_then_exits(
+    crash_rpc: tuple[RpcClient, str],
+    temporal_address: str,
+    redis_url: str,
+    redis: Redis,
+    tmp_path: Path,
+) -> None:
+    rpc, queue = crash_rpc
+    worker = start_worker(queue, temporal_address, redis_url, tmp_path / "worker.log")
+    try:
+        message = {
+            "role": "user",
+            "parts": [{"kind": "text", "text": "abcdefghij"}],
+            "messageId": "m1",
+            "metadata": {"echo": {"chunks": 10, "delay": 0.2}},
+        }
+        body = await rpc.call(
+            "message/send", {"message": message, "configuration": {"blocking": False}}
+        )
+        task_id = body["result"]["id"]
+        await eventlog.read_until(redis, task_id, eventlog.count("task.progress", at_least=2))
+        worker.process.terminate()
+        log = await eventlog.read_until(redis, task_id, eventlog.final)
+        # The running turn was allowed to finish: one attempt, the whole text, then a clean exit.
+        assert [
+            (e["append"], e["artifact"]["parts"][0]["text"])
+            for e in log
+            if e["type"] == "task.progress"
+        ] == [(i > 0, c) for i, c in enumerate("abcdefghij")]
+        assert log[-1]["task"]["status"]["state"] == "completed"
+        assert await asyncio.to_thread(worker.process.wait, 30) == 0
+    finally:
+        worker.stop()
