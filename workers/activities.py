@@ -69,13 +69,6 @@ class AgentTurn:
         )
         activity.heartbeat()
 
-    async def working(self, parts: list[Part]) -> None:
-        status = TaskStatus(
-            state=TaskState.WORKING, timestamp=_now(), message=self._agent_message(parts)
-        )
-        await self._publish(TaskEvent.status_changed(self._task, status))
-        activity.heartbeat()
-
     async def finish(self, state: TaskState, parts: list[Part] | None) -> TurnOutcome:
         message = self._agent_message(parts) if parts else None
         status = TaskStatus(state=state, timestamp=_now(), message=message)

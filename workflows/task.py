@@ -105,7 +105,7 @@ class TaskWorkflow:
     @workflow.update
     async def send_message(self, input: SendMessageInput) -> Task | None:
         """Deliver a user message. Non-blocking: returns the task as accepted. Blocking: returns None when
-        the turn has ended; the caller reads the Task from the Redis snapshot the turn's last event wrote
+        the turn has ended; the caller reads the Task from the turn's final event (or snapshot) in Redis
         (returning it here would put history and artifacts in one Temporal payload, capped at 2 MiB)."""
         message = input.message.model_copy(
             update={"taskId": self._task.id, "contextId": self._task.contextId}

@@ -34,6 +34,21 @@ def start_worker(queue: str, temporal_address: str, redis_url: str, log: Path) -
         )
 
 
+async def send_slow_echo(rpc: RpcClient, text: str, *, delay: float) -> str:
+    """Start (non-blocking) an echo of `text` streamed one character per chunk, `delay` s apart."""
+    message = {
+        "role": "user",
+        "parts": [{"kind": "text", "text": text}],
+        "messageId": "m1",
+        "metadata": {"echo": {"chunks": len(text), "delay": delay}},
+    }
+    body = await rpc.call(
+        "message/send", {"message": message, "configuration": {"blocking": False}}
+    )
+    task_id: str = body["result"]["id"]
+    return task_id
+
+
 @pytest.fixture
 async def crash_rpc(gateway_settings: GatewaySettings) -> AsyncIterator[tuple[RpcClient, str]]:
     queue = f"crash-{uuid.uuid4().hex[:8]}"
@@ -55,16 +70,7 @@ async def test_worker_killed_mid_task_second_worker_completes_it(
     second: ManagedProcess | None = None
     try:
         text = "abcdefghijklmnopqrst"
-        message = {
-            "role": "user",
-            "parts": [{"kind": "text", "text": text}],
-            "messageId": "m1",
-            "metadata": {"echo": {"chunks": 20, "delay": 0.15}},
-        }
-        body = await rpc.call(
-            "message/send", {"message": message, "configuration": {"blocking": False}}
-        )
-        task_id = body["result"]["id"]
+        task_id = await send_slow_echo(rpc, text, delay=0.15)
         await eventlog.read_until(redis, task_id, eventlog.count("task.progress", at_least=3))
         first.kill()
         second = start_worker(queue, temporal_address, redis_url, tmp_path / "second.log")
@@ -111,16 +117,7 @@ async def test_worker_sigterm_mid_task_finishes_the_turn_then_exits(
     rpc, queue = crash_rpc
     worker = start_worker(queue, temporal_address, redis_url, tmp_path / "worker.log")
     try:
-        message = {
-            "role": "user",
-            "parts": [{"kind": "text", "text": "abcdefghij"}],
-            "messageId": "m1",
-            "metadata": {"echo": {"chunks": 10, "delay": 0.2}},
-        }
-        body = await rpc.call(
-            "message/send", {"message": message, "configuration": {"blocking": False}}
-        )
-        task_id = body["result"]["id"]
+        task_id = await send_slow_echo(rpc, "abcdefghij", delay=0.2)
         await eventlog.read_until(redis, task_id, eventlog.count("task.progress", at_least=2))
         worker.process.terminate()
         log = await eventlog.read_until(redis, task_id, eventlog.final)

@@ -30,9 +30,6 @@ class Turn(Protocol):
     ) -> None:
         """Stream a piece of this turn's artifact (the first chunk replaces, later ones append)."""
 
-    async def working(self, parts: list[Part]) -> None:
-        """Report progress (tool use, thinking) as a `working` status update with a message."""
-
 
 class Agent(Protocol):
     async def run(self, turn: Turn) -> AgentReply: ...
