@@ -8,20 +8,32 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from gateway.card import build_agent_card
 from gateway.handlers import Handlers
+from gateway.hub import Hub
 from gateway.jsonrpc import BodyTooLarge, Dispatcher, json_response, read_body
 from gateway.settings import GatewaySettings
 from gateway.store import TaskStore
-from protocol import InvalidRequestError, error_response
+from gateway.streams import BrowserRenderer, Streams, parse_last_event_id
+from protocol import (
+    A2AError,
+    InternalError,
+    InvalidRequestError,
+    TaskNotFoundError,
+    error_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +45,7 @@ class Runtime:
     temporal: Client
     redis: Redis
     dispatcher: Dispatcher
+    streams: Streams
 
 
 def create_app(settings: GatewaySettings) -> Starlette:
@@ -50,16 +63,35 @@ def create_app(settings: GatewaySettings) -> Starlette:
         # No socket timeout: on Python 3.11 redis-py enforces it with `asyncio.wait_for`, which can swallow
         # a cancel, and a cancelled XREAD BLOCK would then hold its caller until the block ends. Every
         # call carries its own deadline (`asyncio.timeout`) instead.
-        redis = Redis.from_url(settings.redis_url, socket_timeout=None)
+        redis = Redis(
+            connection_pool=BlockingConnectionPool.from_url(
+                settings.redis_url,
+                max_connections=settings.redis_max_connections,
+                timeout=None,
+                socket_timeout=None,
+            )
+        )
         store = TaskStore(
             redis, ttl_seconds=settings.retention_seconds, timeout=settings.call_timeout_seconds
         )
         handlers = Handlers(settings, temporal, store)
-        runtime = Runtime(temporal, redis, Dispatcher(handlers.table()))
+        hub = Hub(settings.redis_url, buffer_events=settings.stream_buffer_events)
+        await hub.start(connect_wait=settings.call_timeout_seconds)
+        handlers.streams = streams = Streams(
+            hub,
+            store,
+            max_streams=settings.max_streams,
+            keepalive_seconds=settings.stream_keepalive_seconds,
+            write_timeout_seconds=settings.stream_write_timeout_seconds,
+            find_task=handlers.current_task,
+        )
+        dispatcher = Dispatcher(handlers.table(), handlers.stream_table())
+        runtime = Runtime(temporal, redis, dispatcher, streams)
         try:
             yield
         finally:
             runtime = None
+            await hub.close()
             await redis.aclose()
 
     def current() -> Runtime:
@@ -67,7 +99,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
             raise RuntimeError("the gateway's lifespan has not started")
         return runtime
 
-    async def rpc(request: Request) -> Response:
+    async def rpc(request: Request) -> ASGIApp:
         try:
             body = await read_body(request, settings.max_body_bytes)
         except BodyTooLarge:
@@ -75,7 +107,11 @@ def create_app(settings: GatewaySettings) -> Starlette:
                 f"Request payload validation error: body exceeds {settings.max_body_bytes} bytes"
             )
             return json_response(error_response(None, error))
-        return json_response(await current().dispatcher.dispatch(body))
+        last_event_id = request.headers.get("last-event-id")
+        return await current().dispatcher.respond(body, last_event_id)
+
+    async def task_events(request: Request) -> ASGIApp:
+        return await _task_events(current().streams, request)
 
     async def agent_card(request: Request) -> Response:
         return json_response(card)
@@ -89,15 +125,56 @@ def create_app(settings: GatewaySettings) -> Starlette:
             return json_response({"status": "unavailable", "failing": failing}, 503)
         return json_response({"status": "ok"})
 
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Content-Type", "Authorization", "Last-Event-ID"],
+            )
+        )
     return Starlette(
         routes=[
             Route("/", rpc, methods=["POST"]),
             Route("/.well-known/agent.json", agent_card, methods=["GET"]),
+            Route("/tasks/{task_id}/events", task_events, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
+        middleware=middleware,
         lifespan=lifespan,
     )
+
+
+async def _task_events(streams: Streams, request: Request) -> ASGIApp:
+    """The browser view of a task's events, for `EventSource` (which resends `Last-Event-ID`)."""
+    task_id = request.path_params["task_id"]
+    raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+    try:
+        position = parse_last_event_id(raw) or "0"
+        lease = streams.lease()
+    except A2AError as err:
+        status = err.http_status if err.http_status != 200 else 400
+        return json_response(error_response(None, err), status, _retry_after(status))
+    try:
+        stream = await streams.open(lease, task_id, position, BrowserRenderer())
+    except TaskNotFoundError as err:
+        return json_response(error_response(None, err), 404)
+    except (RedisError, TimeoutError) as err:
+        logger.warning("Could not open the stream of task %s: %s", task_id, err)
+        error = InternalError("Internal error: the task's event log is unavailable; retry")
+        return json_response(error_response(None, error), 503, _retry_after(503))
+    if stream.finished and not stream.first:
+        # Nothing after Last-Event-ID and the task is over: 204 tells EventSource to stop.
+        await stream.close()
+        return Response(status_code=204)
+    return stream
+
+
+def _retry_after(status: int) -> dict[str, str] | None:
+    return {"retry-after": "1"} if status == 503 else None
 
 
 async def _failing_dependencies(runtime: Runtime, deadline_seconds: float) -> list[str]:

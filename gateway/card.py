@@ -15,9 +15,9 @@ def build_agent_card(settings: GatewaySettings) -> AgentCard:
         description=settings.agent_description,
         url=settings.rpc_url(),
         version=settings.agent_version,
-        # Only what works today: streaming and push notifications come with later releases.
+        # Only what works today: push notifications come with a later release.
         capabilities=AgentCapabilities(
-            streaming=False, pushNotifications=False, stateTransitionHistory=False
+            streaming=True, pushNotifications=False, stateTransitionHistory=False
         ),
         defaultInputModes=INPUT_MODES,
         defaultOutputModes=OUTPUT_MODES,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
 from temporalio.client import (
@@ -21,8 +20,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from gateway.card import OUTPUT_MODES, accepts_output
+from gateway.hub import LogEntry
+from gateway.jsonrpc import Handler, StreamCall, StreamHandler
 from gateway.settings import GatewaySettings
 from gateway.store import TaskStore
+from gateway.streams import ACCEPTED, A2ARenderer, ErrorStream, Streams, parse_last_event_id
 from protocol import (
     INTERRUPTED_STATES,
     TERMINAL_STATES,
@@ -57,8 +59,6 @@ from workflows import (
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[Any], Awaitable[Any]]
-
 
 def task_not_found(task_id: str) -> TaskNotFoundError:
     return TaskNotFoundError(f"Task not found: '{task_id}'")
@@ -70,33 +70,91 @@ class Handlers:
         self._temporal = temporal
         self._store = store
         self._task_queue = settings.task_queue or task_queue_for(settings.agent)
+        self.streams: Streams | None = None
 
     def table(self) -> dict[str, Handler]:
-        """Method name -> handler, for every A2A method this release serves."""
+        """Method name -> handler, for every A2A method this release serves that does not stream."""
         return {
             "message/send": self.on_message_send,
             "tasks/get": self.on_tasks_get,
             "tasks/cancel": self.on_tasks_cancel,
         }
 
+    def stream_table(self) -> dict[str, StreamHandler]:
+        return {
+            "message/stream": self.on_message_stream,
+            "tasks/resubscribe": self.on_tasks_resubscribe,
+        }
+
+    def _streams(self) -> Streams:
+        if self.streams is None:
+            raise RuntimeError("Handlers.streams is not set")
+        return self.streams
+
     async def on_message_send(self, params: MessageSendParams) -> dict[str, Any]:
-        config = params.configuration or MessageSendConfiguration()
-        _check_history_length(config.historyLength, "configuration.historyLength")
-        _check_message(params.message, config)
-        if config.pushNotificationConfig is not None:
-            raise PushNotificationNotSupportedError(
-                "Push Notification is not supported: capabilities.pushNotifications is false"
-            )
+        config = _check_send(params)
         blocking = config.blocking is not False
         if params.message.taskId:
             task = await self._continue_task(params.message.taskId, params.message, blocking)
         else:
-            task = await self._start_task(params.message, blocking)
+            task = await self._start_task(str(uuid.uuid4()), params.message, blocking)
         return with_history_length(task, config.historyLength).to_wire()
+
+    async def on_message_stream(self, params: MessageSendParams, call: StreamCall) -> Any:
+        """Deliver the message and stream the task's events until the turn ends (PROTOCOL.md §7).
+
+        A retried request with `Last-Event-ID` resumes the stream it started after that event, and
+        delivers its message only if the first attempt did not.
+        """
+        config = _check_send(params)
+        position = parse_last_event_id(call.last_event_id)
+        streams = self._streams()
+        lease = streams.lease()
+        renderer = A2ARenderer(call.request_id, config.historyLength)
+        message = params.message
+        try:
+            if message.taskId:
+                task_id = message.taskId
+                if position is not None and await self._delivered(task_id, message.messageId):
+                    return await streams.open(lease, task_id, position, renderer)
+                after = await self._store.last_event_id(task_id) or "0"
+                task = await self._continue_task(task_id, message, blocking=False)
+                accepted = LogEntry(
+                    after, {"type": ACCEPTED, "taskId": task_id, "task": task.to_wire()}
+                )
+                return await streams.open(
+                    lease, task_id, after, renderer, lead=[accepted], new_turn=True
+                )
+            if position is not None:
+                started = await self._store.stream_message_task(message.messageId)
+                if started is not None:
+                    return await streams.open(lease, started, position, renderer)
+            task_id = str(uuid.uuid4())
+            await self._store.remember_stream_message(message.messageId, task_id)
+            await self._start_task(task_id, message, blocking=False)
+            return await streams.open(lease, task_id, "0", renderer, new_turn=True)
+        except BaseException:
+            lease.release()
+            raise
+
+    async def on_tasks_resubscribe(self, params: TaskIdParams, call: StreamCall) -> Any:
+        """The task's snapshot, then its events until the turn ends; after `Last-Event-ID`, the events
+        after that one. An unknown task: one event carrying -32001 (PROTOCOL.md §7 item 4b)."""
+        position = parse_last_event_id(call.last_event_id)
+        streams = self._streams()
+        lease = streams.lease()
+        try:
+            return await streams.open(lease, params.id, position, A2ARenderer(call.request_id))
+        except TaskNotFoundError as err:
+            return ErrorStream(call.request_id, err)
+
+    async def _delivered(self, task_id: str, message_id: str) -> bool:
+        task = await self.current_task(task_id)
+        return any(message.messageId == message_id for message in task.history or [])
 
     async def on_tasks_get(self, params: TaskQueryParams) -> dict[str, Any]:
         _check_history_length(params.historyLength, "historyLength")
-        task = await self._current_task(params.id)
+        task = await self.current_task(params.id)
         return with_history_length(task, params.historyLength).to_wire()
 
     async def on_tasks_cancel(self, params: TaskIdParams) -> dict[str, Any]:
@@ -121,10 +179,9 @@ class Handlers:
                 f"Task '{params.id}' is {closed.status.state.value}; "
                 "a terminal task cannot be canceled."
             ) from err
-        return (await self._current_task(params.id)).to_wire()
+        return (await self.current_task(params.id)).to_wire()
 
-    async def _start_task(self, message: Message, blocking: bool) -> Task:
-        task_id = str(uuid.uuid4())
+    async def _start_task(self, task_id: str, message: Message, blocking: bool) -> Task:
         context_id = message.contextId or str(uuid.uuid4())
         search_attributes = None
         if self._settings.search_attributes:
@@ -157,7 +214,7 @@ class Handlers:
                     accepted: Task | None = await self._temporal.execute_update_with_start_workflow(
                         TaskWorkflow.send_message, update, start_workflow_operation=start
                     )
-                    return accepted or await self._current_task(task_id)
+                    return accepted or await self.current_task(task_id)
                 handle = await self._temporal.start_update_with_start_workflow(
                     TaskWorkflow.send_message,
                     update,
@@ -211,7 +268,7 @@ class Handlers:
             TaskWorkflow.send_message, update, wait_for_stage=WorkflowUpdateStage.ACCEPTED
         )
         if after is None:
-            return await handle.result() or await self._current_task(task_id)
+            return await handle.result() or await self.current_task(task_id)
         return await self._end_of_turn(task_id, handle, after)
 
     async def _end_of_turn(
@@ -224,20 +281,20 @@ class Handlers:
         answers first wins, and a Redis failure leaves the update to answer.
         """
         finished = asyncio.ensure_future(update.result())
-        logged = asyncio.ensure_future(self._store.wait_final(task_id, after))
+        logged = asyncio.ensure_future(self._streams().wait_final(task_id, after))
         try:
             done, _ = await asyncio.wait({finished, logged}, return_when=asyncio.FIRST_COMPLETED)
             if logged in done and logged.exception() is None:
                 return logged.result()
             if logged in done:
                 logger.warning("Reading task %s's log failed: %s", task_id, logged.exception())
-            return await finished or await self._current_task(task_id)
+            return await finished or await self.current_task(task_id)
         finally:
             for waiter in (finished, logged):
                 waiter.cancel()
             await asyncio.gather(finished, logged, return_exceptions=True)
 
-    async def _current_task(self, task_id: str) -> Task:
+    async def current_task(self, task_id: str) -> Task:
         """The Redis snapshot, else the workflow's own state (which then refills the cache)."""
         task = await self._store.get(task_id)
         if task is None:
@@ -274,6 +331,17 @@ def _raise_update_rejection(err: WorkflowUpdateFailedError) -> NoReturn:
         if cause.type in (NOT_ACCEPTING_MESSAGES, TASK_BUSY, CONTEXT_MISMATCH):
             raise InvalidParamsError(cause.message) from err
     raise err
+
+
+def _check_send(params: MessageSendParams) -> MessageSendConfiguration:
+    config = params.configuration or MessageSendConfiguration()
+    _check_history_length(config.historyLength, "configuration.historyLength")
+    _check_message(params.message, config)
+    if config.pushNotificationConfig is not None:
+        raise PushNotificationNotSupportedError(
+            "Push Notification is not supported: capabilities.pushNotifications is false"
+        )
+    return config
 
 
 def _check_history_length(value: int | None, field: str) -> None:

@@ -4,15 +4,16 @@ validate params (-32602), call the handler, and turn every outcome into one JSON
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
-from gateway.handlers import Handler
 from protocol import (
     METHOD_PARAMS,
     A2AError,
@@ -31,13 +32,26 @@ logger = logging.getLogger(__name__)
 
 # Why each method without a handler is unsupported in this release.
 UNSUPPORTED_REASONS = {
-    "message/stream": "capabilities.streaming is false",
-    "tasks/resubscribe": "capabilities.streaming is false",
     "tasks/pushNotificationConfig/set": "capabilities.pushNotifications is false",
     "tasks/pushNotificationConfig/get": "capabilities.pushNotifications is false",
     "tasks/pushNotificationConfig/list": "capabilities.pushNotifications is false",
     "tasks/pushNotificationConfig/delete": "capabilities.pushNotifications is false",
 }
+
+
+Handler = Callable[[Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamCall:
+    """What a streaming method needs beyond its params."""
+
+    request_id: RequestId
+    last_event_id: str | None
+
+
+# A streaming method answers with an ASGI app that serves the event stream.
+StreamHandler = Callable[[Any, StreamCall], Awaitable[ASGIApp]]
 
 
 class BodyTooLarge(Exception):
@@ -56,10 +70,34 @@ def _valid_id(value: Any) -> bool:
 
 
 class Dispatcher:
-    def __init__(self, handlers: Mapping[str, Handler]) -> None:
+    def __init__(
+        self,
+        handlers: Mapping[str, Handler],
+        stream_handlers: Mapping[str, StreamHandler] | None = None,
+    ) -> None:
         self._handlers = handlers
+        self._stream_handlers = stream_handlers or {}
+
+    async def respond(self, body: bytes, last_event_id: str | None = None) -> ASGIApp:
+        """The HTTP answer to a JSON-RPC request: a JSON response, or an event stream."""
+        answer = await self._answer(body, last_event_id)
+        if isinstance(answer, tuple):
+            response, error = answer
+            if error is not None and error.http_status != 200:
+                return json_response(response, error.http_status, {"retry-after": "1"})
+            return json_response(response)
+        return answer
 
     async def dispatch(self, body: bytes) -> dict[str, Any]:
+        """The JSON-RPC response to a request for a method that does not stream."""
+        answer = await self._answer(body, None)
+        if not isinstance(answer, tuple):
+            raise TypeError("dispatch() serves only methods that do not stream")
+        return answer[0]
+
+    async def _answer(
+        self, body: bytes, last_event_id: str | None
+    ) -> tuple[dict[str, Any], A2AError | None] | ASGIApp:
         request_id: RequestId = None
         try:
             request = parse_body(body)
@@ -82,17 +120,20 @@ class Dispatcher:
                     f"Invalid parameters for {method}",
                     data=validation_error_data(params_model, err.errors(include_url=False)),
                 ) from err
+            stream_handler = self._stream_handlers.get(method)
+            if stream_handler is not None:
+                return await stream_handler(params, StreamCall(request_id, last_event_id))
             handler = self._handlers.get(method)
             if handler is None:
                 raise UnsupportedOperationError(
                     f"This operation is not supported: {method} ({UNSUPPORTED_REASONS[method]})"
                 )
-            return success_response(request_id, await handler(params))
+            return success_response(request_id, await handler(params)), None
         except A2AError as err:
-            return error_response(request_id, err)
+            return error_response(request_id, err), err
         except Exception:
             logger.exception("Unexpected error answering JSON-RPC request %r", request_id)
-            return error_response(request_id, InternalError())
+            return error_response(request_id, InternalError()), None
 
 
 def _request_id(request: Any) -> RequestId:
@@ -133,8 +174,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def json_response(content: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+def json_response(
+    content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(content),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 def validation_error_data(model: type[BaseModel], errors: list[Any]) -> list[dict[str, str]]:

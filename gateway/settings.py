@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class GatewaySettings(BaseSettings):
@@ -44,6 +46,25 @@ class GatewaySettings(BaseSettings):
     retention_seconds: int = Field(default=7 * 24 * 3600, ge=1)
     # Set A2AContextId / A2AAgent / A2AState on workflows; the Temporal namespace must have them registered.
     search_attributes: bool = True
+    # Streams (message/stream, tasks/resubscribe, GET /tasks/{id}/events), per gateway process: the cap
+    # on concurrent streams (more are answered 503), the keep-alive comment interval, how many events a
+    # client may fall behind before it is closed (it resumes with Last-Event-ID), and how long one write
+    # may wait on a client that reads nothing before the connection is dropped.
+    max_streams: int = Field(default=10_000, ge=1)
+    stream_keepalive_seconds: float = Field(default=15.0, gt=0)
+    stream_buffer_events: int = Field(default=256, ge=1)
+    stream_write_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Browser origins allowed to read streams cross-origin (CORS): comma-separated, or "*".
+    cors_origins: Annotated[list[str], NoDecode] = []
+    # Redis connections the gateway's pool may open (pub/sub uses one more of its own).
+    redis_max_connections: int = Field(default=64, ge=1)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     def rpc_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}/"

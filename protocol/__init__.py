@@ -13,13 +13,14 @@ from protocol.jsonrpc import (
     MethodNotFoundError,
     PushNotificationNotSupportedError,
     RequestId,
+    ServerBusyError,
     TaskNotCancelableError,
     TaskNotFoundError,
     UnsupportedOperationError,
     error_response,
     success_response,
 )
-from protocol.keys import task_channel, task_events_key, task_snapshot_key
+from protocol.keys import message_task_key, task_channel, task_events_key, task_snapshot_key
 from protocol.types import (
     INTERRUPTED_STATES,
     PROTOCOL_VERSION,
@@ -71,6 +72,7 @@ __all__ = [
     "Part",
     "PushNotificationNotSupportedError",
     "RequestId",
+    "ServerBusyError",
     "Task",
     "TaskArtifactUpdateEvent",
     "TaskEvent",
@@ -86,6 +88,7 @@ __all__ = [
     "apply_event",
     "error_response",
     "merge_artifact",
+    "message_task_key",
     "success_response",
     "task_channel",
     "task_events_key",

@@ -37,6 +37,8 @@ class A2AError(Exception):
 
     code: int = -32603
     default_message: str = "Internal error"
+    # The HTTP status of a response that carries this error (JSON-RPC errors are HTTP 200).
+    http_status: int = 200
 
     def __init__(self, message: str | None = None, data: Any = None) -> None:
         self.message = message or self.default_message
@@ -103,6 +105,15 @@ class ContentTypeNotSupportedError(A2AError):
 class InvalidAgentResponseError(A2AError):
     code = -32006
     default_message = "Invalid agent response"
+
+
+class ServerBusyError(A2AError):
+    """Server-defined (-32000..-32099 are reserved for that): this gateway process already holds its
+    configured maximum of concurrent streams. Answered with HTTP 503 and `Retry-After`."""
+
+    code = -32000
+    default_message = "Server busy"
+    http_status = 503
 
 
 def success_response(request_id: RequestId, result: Any) -> dict[str, Any]:

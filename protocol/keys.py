@@ -20,5 +20,15 @@ def task_events_key(task_id: str) -> str:
 
 
 def task_channel(task_id: str) -> str:
-    """Pub/sub channel that wakes gateway replicas when an entry is appended; the payload is its id."""
+    """Pub/sub channel that wakes gateway replicas when an entry is appended.
+
+    The payload is `<entry id> <event JSON>`, or the bare entry id when the event is too large to send
+    twice; a subscriber then reads the entry from the stream.
+    """
     return f"{PREFIX}:task:{{{task_id}}}:wake"
+
+
+def message_task_key(message_id: str) -> str:
+    """The task that a `message/stream` request's message started: a retried request carrying
+    `Last-Event-ID` resumes that task's stream instead of starting another task."""
+    return f"{PREFIX}:message:{{{message_id}}}:task"

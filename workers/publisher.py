@@ -9,16 +9,25 @@ from redis.asyncio import Redis
 
 from protocol import Task, TaskEvent, task_channel, task_events_key, task_snapshot_key
 
-# KEYS: snapshot, stream. ARGV: channel, event JSON, snapshot JSON, stream max length, TTL seconds,
-# "1" to write only when no snapshot exists yet (task.created on a retried first turn).
+# Events larger than this are announced by entry id alone; subscribers read them from the stream.
+WAKE_PAYLOAD_LIMIT = 256 * 1024
+
+# KEYS: snapshot, stream. ARGV: channel, event type, event JSON, snapshot JSON, stream max length,
+# TTL seconds, "1" to write only when no snapshot exists yet (task.created on a retried first turn),
+# wake-up payload limit. The entry's `type` field comes first: the gateway reads it to tell whether
+# the stream still starts at task.created or has been trimmed.
 _PUBLISH = """
-if ARGV[6] == "1" and redis.call("EXISTS", KEYS[1]) == 1 then
+if ARGV[7] == "1" and redis.call("EXISTS", KEYS[1]) == 1 then
   return false
 end
-local id = redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[4], "*", "event", ARGV[2])
-redis.call("SET", KEYS[1], ARGV[3], "EX", ARGV[5])
-redis.call("EXPIRE", KEYS[2], ARGV[5])
-redis.call("PUBLISH", ARGV[1], id)
+local id = redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[5], "*", "type", ARGV[2], "event", ARGV[3])
+redis.call("SET", KEYS[1], ARGV[4], "EX", ARGV[6])
+redis.call("EXPIRE", KEYS[2], ARGV[6])
+if #ARGV[3] <= tonumber(ARGV[8]) then
+  redis.call("PUBLISH", ARGV[1], id .. " " .. ARGV[3])
+else
+  redis.call("PUBLISH", ARGV[1], id)
+end
 return id
 """
 
@@ -41,11 +50,13 @@ class EventPublisher:
             keys=[task_snapshot_key(snapshot.id), task_events_key(snapshot.id)],
             args=[
                 task_channel(snapshot.id),
+                event.type,
                 orjson.dumps(event.to_wire()),
                 orjson.dumps(snapshot.to_wire()),
                 self._max_length,
                 self._ttl,
                 "1" if only_if_new else "0",
+                WAKE_PAYLOAD_LIMIT,
             ],
         )
         if entry_id is None:

@@ -1,0 +1,98 @@
+"""A task's events from a position on, each exactly once and in order: what the log holds, then live ones.
+
+The feed is registered with the hub *before* it reads the log, so an event appended while the log is being
+read arrives live as well; ids at or before the last one handed out are dropped.
+"""
+
+from __future__ import annotations
+
+from gateway.hub import LogEntry, Subscription, entry_key
+from gateway.store import LogRead, TaskStore
+
+# Entries read from the log per Redis call while catching up.
+PAGE_SIZE = 500
+
+
+class SlowConsumer(Exception):
+    """The reader fell so far behind that its buffer overflowed."""
+
+
+class FeedClosed(Exception):
+    """The subscription was closed: the client went away or the gateway is shutting down."""
+
+
+class TaskFeed:
+    def __init__(
+        self,
+        store: TaskStore,
+        subscription: Subscription,
+        task_id: str,
+        position: str | None,
+        *,
+        close_on_overflow: bool,
+    ) -> None:
+        """`position`: the id of the last entry the reader has, "0" for the whole log, or None to start
+        from the task's snapshot."""
+        self._store = store
+        self._subscription = subscription
+        self._task_id = task_id
+        self._position = position
+        self._last = entry_key(position) if position is not None else (0, 0)
+        self._catching_up = True
+        self._close_on_overflow = close_on_overflow
+
+    @property
+    def position(self) -> str | None:
+        return self._position
+
+    def skip_to(self, entry_id: str) -> None:
+        """Go on after entry `entry_id`: the reader has the task as of that entry from elsewhere."""
+        self._position = entry_id
+        self._last = entry_key(entry_id)
+
+    def stop(self) -> None:
+        """End the feed: its reader is gone."""
+        self._subscription.close()
+
+    async def first(self) -> LogRead:
+        """The first read of the log (or the snapshot); later entries come from `next()`."""
+        read = await self._read()
+        return LogRead(self._accept(read.entries), read.current, read.snapshot)
+
+    async def next(self, wait: float | None) -> list[LogEntry]:
+        """The next entries, or [] when `wait` seconds pass without one."""
+        subscription = self._subscription
+        while True:
+            if subscription.closed:
+                raise FeedClosed
+            if subscription.overflowed:
+                if self._close_on_overflow:
+                    raise SlowConsumer
+                subscription.overflowed = False
+                self._catching_up = True
+            if self._catching_up or subscription.resync:
+                subscription.resync = False
+                # Reads return only entries after the position: never one already handed out.
+                entries = self._accept((await self._read()).entries)
+                if entries:
+                    return entries
+                continue
+            entries = self._accept(await subscription.next(wait))
+            if entries or not subscription.signalled:
+                return entries
+
+    async def _read(self) -> LogRead:
+        read = await self._store.read_after(self._task_id, self._position, PAGE_SIZE)
+        # A snapshot is followed by the entries after it; a full page by the next page.
+        self._catching_up = bool(read.snapshot and read.entries) or len(read.entries) >= PAGE_SIZE
+        return read
+
+    def _accept(self, entries: list[LogEntry]) -> list[LogEntry]:
+        fresh = []
+        for entry in entries:
+            key = entry.key
+            if key > self._last or (entry.snapshot and self._position is None):
+                fresh.append(entry)
+                self._last = key
+                self._position = entry.id
+        return fresh

@@ -1,0 +1,261 @@
+"""The fan-out hub: one Redis pub/sub connection per gateway process, one listener task, and a bounded
+buffer per subscriber.
+
+Workers publish `<entry id> <event JSON>` on a task's channel after appending the entry to the task's
+stream (workers/publisher.py). The hub subscribes a channel while anyone here listens to it and releases
+it after. Pub/sub is at-most-once: when the connection drops, the hub reconnects, subscribes every held
+channel again and marks every subscriber for a resync, which then reads what it missed from the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from redis.asyncio import ConnectionPool
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+
+def entry_key(entry_id: str) -> tuple[int, int]:
+    """A stream entry id (`<ms>-<seq>`, or a bare `<ms>`) as a sortable pair."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One entry of a task's event log, or (`snapshot`) the task as of entry `id`."""
+
+    id: str
+    event: dict[str, Any]
+    snapshot: bool = False
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return entry_key(self.id)
+
+
+class Subscription:
+    """What one listener has not consumed yet. Filled by the hub's listener, drained by `next()`."""
+
+    __slots__ = ("_items", "_limit", "_waiter", "closed", "overflowed", "resync")
+
+    def __init__(self, limit: int) -> None:
+        self._items: list[LogEntry] = []
+        self._limit = limit
+        self._waiter: asyncio.Future[None] | None = None
+        # The buffer filled up; entries were dropped from here on (the stream still has them).
+        self.overflowed = False
+        # Entries may have been missed (pub/sub reconnect, an entry announced by id alone).
+        self.resync = False
+        # The hub is shutting down.
+        self.closed = False
+
+    def push(self, entry: LogEntry) -> None:
+        if self.overflowed:
+            return
+        if len(self._items) >= self._limit:
+            self.overflowed = True
+            self._items = []
+        else:
+            self._items.append(entry)
+        self._wake()
+
+    def mark_resync(self) -> None:
+        self.resync = True
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    @property
+    def signalled(self) -> bool:
+        return bool(self._items) or self.overflowed or self.resync or self.closed
+
+    async def next(self, wait: float | None) -> list[LogEntry]:
+        """The entries received since the last call; waits up to `wait` seconds for one (or for a
+        flag to be raised) and returns [] when none came."""
+        if not self.signalled:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(wait, _wake, waiter) if wait is not None else None
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        items, self._items = self._items, []
+        return items
+
+    def _wake(self) -> None:
+        _wake(self._waiter)
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
+@dataclass(eq=False)
+class _Channel:
+    name: str
+    subscribers: set[Subscription] = field(default_factory=set)
+    # Set when Redis has acknowledged SUBSCRIBE for this channel on the current connection.
+    confirmed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Hub:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        buffer_events: int,
+        ping_interval: float = 10.0,
+        reconnect_delay: float = 0.5,
+    ) -> None:
+        # RESP2: published messages arrive as plain replies of the connection (RESP3 turns them into
+        # push messages for a callback).
+        self._pool = ConnectionPool.from_url(redis_url, protocol=2)
+        self._buffer_events = buffer_events
+        self._ping_interval = ping_interval
+        self._reconnect_delay = reconnect_delay
+        self._channels: dict[str, _Channel] = {}
+        # Channels whose SUBSCRIBE has been sent on the current connection, in order: Redis acknowledges
+        # them in that order, so each acknowledgement belongs to the oldest one.
+        self._in_flight: deque[_Channel] = deque()
+        self._conn: AbstractConnection | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+
+    @property
+    def channel_count(self) -> int:
+        return len(self._channels)
+
+    async def start(self, connect_wait: float) -> None:
+        """Start the listener; waits up to `connect_wait` seconds for the first connection, but runs on
+        regardless (the gateway must start while Redis is down; /readyz reports it)."""
+        self._listener = asyncio.create_task(self._listen(), name="hub-listener")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(connect_wait):
+                await self._connected.wait()
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            for subscription in channel.subscribers:
+                subscription.close()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._pool.aclose()
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, name: str) -> AsyncIterator[Subscription]:
+        """A subscription to channel `name`, live once this yields: every message Redis publishes on it
+        from then on reaches the subscription (or raises its `resync` flag)."""
+        subscription = Subscription(self._buffer_events)
+        channel = self._channels.get(name)
+        if channel is None:
+            channel = self._channels[name] = _Channel(name)
+            await self._send(channel, "SUBSCRIBE")
+        channel.subscribers.add(subscription)
+        try:
+            await channel.confirmed.wait()
+            yield subscription
+        finally:
+            channel.subscribers.discard(subscription)
+            if not channel.subscribers and self._channels.get(name) is channel:
+                del self._channels[name]
+                await self._send(channel, "UNSUBSCRIBE")
+
+    async def _send(self, channel: _Channel, command: str) -> None:
+        conn = self._conn
+        if conn is None:
+            return  # the next connection subscribes every channel held then
+        if command == "SUBSCRIBE":
+            self._in_flight.append(channel)
+        try:
+            await conn.send_command(command, channel.name, check_health=False)
+        except (RedisError, OSError) as err:
+            logger.warning("Redis pub/sub %s %s failed: %s", command, channel.name, err)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                await self._serve_connection()
+            except (RedisError, OSError, TimeoutError) as err:
+                logger.warning("Redis pub/sub connection lost (%s); reconnecting", err)
+            self._conn = None
+            self._connected.clear()
+            self._in_flight.clear()
+            for channel in self._channels.values():
+                channel.confirmed.clear()
+            await asyncio.sleep(self._reconnect_delay)
+
+    async def _serve_connection(self) -> None:
+        conn: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.connect()  # type: ignore[no-untyped-call]
+            held = list(self._channels.values())
+            self._in_flight.extend(held)
+            self._conn = conn
+            if held:
+                await conn.send_command("SUBSCRIBE", *(c.name for c in held), check_health=False)
+                logger.info("Redis pub/sub resubscribed %d channels", len(held))
+            self._connected.set()
+            for channel in held:
+                for subscription in channel.subscribers:
+                    subscription.mark_resync()
+            await self._read(conn)
+        finally:
+            await conn.disconnect()
+
+    async def _read(self, conn: AbstractConnection) -> None:
+        idle_reads = 0
+        while True:
+            reply: Any = await conn.read_response(timeout=self._ping_interval)
+            if reply is None:
+                # Quiet for a while: make sure the connection is alive (a dead one never answers).
+                idle_reads += 1
+                if idle_reads > 2:
+                    raise TimeoutError("no answer to PING")
+                await conn.send_command("PING", check_health=False)
+                continue
+            idle_reads = 0
+            if not isinstance(reply, list):
+                continue  # PONG outside pub/sub mode
+            kind = reply[0]
+            if kind == b"message":
+                self._dispatch(reply[1].decode(), reply[2])
+            elif kind == b"subscribe":
+                self._acknowledge(reply[1].decode())
+
+    def _acknowledge(self, name: str) -> None:
+        if self._in_flight and self._in_flight[0].name == name:
+            self._in_flight.popleft().confirmed.set()
+        else:  # pragma: no cover - Redis acknowledges in order
+            logger.error("Unexpected SUBSCRIBE acknowledgement for %s", name)
+
+    def _dispatch(self, name: str, payload: bytes) -> None:
+        channel = self._channels.get(name)
+        if channel is None:
+            return
+        entry_id, _, event = payload.partition(b" ")
+        if not event:
+            for subscription in channel.subscribers:
+                subscription.mark_resync()
+            return
+        entry = LogEntry(entry_id.decode(), orjson.loads(event))
+        for subscription in channel.subscribers:
+            subscription.push(entry)

@@ -1,0 +1,398 @@
+"""Server-sent event streams of a task: the A2A view (`message/stream`, `tasks/resubscribe`) and the browser
+view (`GET /tasks/{id}/events`) of one event log (ARCHITECTURE.md, "Two views of one event log").
+
+Every event carries `id: <stream entry id>`, so a client that reconnects with `Last-Event-ID` (to this or
+any other replica) gets exactly the events after it. A comment line keeps idle connections open; a client
+whose buffer overflows is closed and resumes the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import orjson
+from redis.exceptions import RedisError
+from starlette.types import Receive, Scope, Send
+
+from gateway.feed import FeedClosed, SlowConsumer, TaskFeed
+from gateway.hub import Hub, LogEntry
+from gateway.store import SNAPSHOT, TaskStore, snapshot_entry
+from protocol import (
+    INTERRUPTED_STATES,
+    TERMINAL_STATES,
+    A2AError,
+    InvalidParamsError,
+    RequestId,
+    ServerBusyError,
+    Task,
+    error_response,
+    task_channel,
+)
+
+logger = logging.getLogger(__name__)
+
+# The task as a message was accepted: leads a follow-up's `message/stream` (internal, never in the log).
+ACCEPTED = "task.accepted"
+KEEPALIVE = b": keep-alive\n\n"
+SLOW_CONSUMER = b": closed: this client fell behind; reconnect with Last-Event-ID to resume\n\n"
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+_ENTRY_ID = re.compile(r"^(0|\d{1,20}-\d{1,20})$")
+_TERMINAL = frozenset(state.value for state in TERMINAL_STATES)
+_END_OF_TURN = _TERMINAL | frozenset(state.value for state in INTERRUPTED_STATES)
+
+
+def parse_last_event_id(value: str | None) -> str | None:
+    """A `Last-Event-ID` as a stream entry id, or None when absent. Raises -32602 when malformed."""
+    if value is None or value == "":
+        return None
+    value = value.strip()
+    if not _ENTRY_ID.match(value):
+        raise InvalidParamsError(
+            f"Last-Event-ID must be an event id this gateway sent (like 1700000000000-0), got {value!r}"
+        )
+    return value
+
+
+def _state(task: dict[str, Any]) -> str:
+    state: str = task["status"]["state"]
+    return state
+
+
+class Renderer(Protocol):
+    def frame(self, entry: LogEntry) -> bytes: ...
+
+    def ends(self, entry: LogEntry) -> bool:
+        """Whether the stream closes after this entry."""
+        ...
+
+    def over(self, task: dict[str, Any]) -> bool:
+        """Whether a task in this state, with nothing left in its log to send, has nothing more to send."""
+        ...
+
+
+def _sse(entry_id: str, data: bytes) -> bytes:
+    return b"id: " + entry_id.encode() + b"\ndata: " + data + b"\n\n"
+
+
+class A2ARenderer:
+    """`data:` = a JSON-RPC response to the streaming request (PROTOCOL.md §7)."""
+
+    def __init__(self, request_id: RequestId, history_length: int | None = None) -> None:
+        self._request_id = request_id
+        self._history_length = history_length
+
+    def frame(self, entry: LogEntry) -> bytes:
+        event = entry.event
+        kind = event["type"]
+        if kind == "task.error":
+            response = {"jsonrpc": "2.0", "id": self._request_id, "error": event["error"]}
+            return _sse(entry.id, orjson.dumps(response))
+        result: dict[str, Any]
+        if kind == "task.status":
+            result = {
+                "taskId": event["taskId"],
+                "contextId": event["contextId"],
+                "status": event["status"],
+                "final": False,
+                "kind": "status-update",
+            }
+        elif kind == "task.progress":
+            result = {
+                "taskId": event["taskId"],
+                "contextId": event["contextId"],
+                "artifact": event["artifact"],
+                "append": event.get("append", False),
+                "lastChunk": event.get("lastChunk", False),
+                "kind": "artifact-update",
+            }
+        elif kind == "task.completed":
+            task = event["task"]
+            result = {
+                "taskId": task["id"],
+                "contextId": task["contextId"],
+                "status": task["status"],
+                "final": True,
+                "kind": "status-update",
+            }
+        else:  # task.created, a snapshot, or the accepted task
+            result = self._trimmed(event["task"])
+        return _sse(
+            entry.id, orjson.dumps({"jsonrpc": "2.0", "id": self._request_id, "result": result})
+        )
+
+    def ends(self, entry: LogEntry) -> bool:
+        kind = entry.event["type"]
+        if kind == SNAPSHOT:
+            return self.over(entry.event["task"])
+        return kind in ("task.completed", "task.error")
+
+    def over(self, task: dict[str, Any]) -> bool:
+        return _state(task) in _END_OF_TURN
+
+    def _trimmed(self, task: dict[str, Any]) -> dict[str, Any]:
+        keep = self._history_length
+        if keep is None:
+            return task
+        history = task.get("history") or []
+        return {**task, "history": history[len(history) - keep :] if keep else []}
+
+
+class BrowserRenderer:
+    """`data:` = `{"type": ..., ...}` for `EventSource.onmessage`; the stream lives until the task ends."""
+
+    def frame(self, entry: LogEntry) -> bytes:
+        event = entry.event
+        kind = event["type"]
+        payload: dict[str, Any]
+        if kind == "task.status":
+            payload = {"type": kind, "taskId": event["taskId"], "status": event["status"]}
+        elif kind == "task.progress":
+            payload = {
+                "type": kind,
+                "taskId": event["taskId"],
+                "artifact": event["artifact"],
+                "append": event.get("append", False),
+                "lastChunk": event.get("lastChunk", False),
+            }
+        elif kind == "task.completed":
+            payload = {"type": kind, "task": event["task"]}
+        elif kind == "task.error":
+            payload = {"type": kind, "taskId": event["taskId"], "error": event["error"]}
+        else:  # task.created, or a snapshot that stands in for the log's beginning
+            payload = {"type": "task.created", "task": event["task"]}
+        return _sse(entry.id, orjson.dumps(payload))
+
+    def ends(self, entry: LogEntry) -> bool:
+        event = entry.event
+        kind = event["type"]
+        if kind in ("task.completed", SNAPSHOT):
+            return self.over(event["task"])
+        return bool(kind == "task.error")
+
+    def over(self, task: dict[str, Any]) -> bool:
+        return _state(task) in _TERMINAL
+
+
+class StreamLimiter:
+    """The cap on concurrent streams in this process."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+    def lease(self) -> Lease:
+        if self.active >= self.limit:
+            raise ServerBusyError(
+                f"Server busy: this gateway process already serves its limit of {self.limit} "
+                "streams; retry in a moment (any replica can serve the task)"
+            )
+        self.active += 1
+        return Lease(self)
+
+
+class Lease:
+    """One stream's place under the cap; released once, whoever gets there first."""
+
+    def __init__(self, limiter: StreamLimiter) -> None:
+        self._limiter: StreamLimiter | None = limiter
+
+    def release(self) -> None:
+        if self._limiter is not None:
+            self._limiter.active -= 1
+            self._limiter = None
+
+
+class EventStream:
+    """The ASGI response of one SSE stream: `first` entries, then the feed's, until the renderer says so."""
+
+    def __init__(
+        self,
+        *,
+        lease: Lease,
+        exit_stack: contextlib.AsyncExitStack,
+        feed: TaskFeed | None,
+        first: list[LogEntry],
+        renderer: Renderer,
+        keepalive_seconds: float,
+        write_timeout_seconds: float,
+    ) -> None:
+        self._lease = lease
+        self._exit_stack = exit_stack
+        # None: the stream has nothing beyond `first`.
+        self._feed = feed
+        self.first = first
+        self._renderer = renderer
+        self._keepalive = keepalive_seconds
+        self._write_timeout = write_timeout_seconds
+
+    @property
+    def finished(self) -> bool:
+        """Whether the whole stream is `first` (possibly nothing)."""
+        return self._feed is None
+
+    async def close(self) -> None:
+        """Release the stream without serving it."""
+        try:
+            await self._exit_stack.aclose()
+        finally:
+            self._lease.release()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watcher = asyncio.ensure_future(self._watch_disconnect(receive))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            if await self._pump(send):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except TimeoutError:
+            # The client has not taken a write for write_timeout seconds: give up on it. Returning
+            # mid-response makes the server drop the connection.
+            logger.info("Closing a stream whose client stopped reading")
+        finally:
+            watcher.cancel()
+            await self.close()
+
+    async def _pump(self, send: Send) -> bool:
+        """Write frames until the stream ends; False when the response cannot be completed."""
+        renderer = self._renderer
+        batch = self.first
+        while True:
+            frames = []
+            done = False
+            for entry in batch:
+                frames.append(renderer.frame(entry))
+                if renderer.ends(entry):
+                    done = True
+                    break
+            if frames:
+                await self._write(send, b"".join(frames))
+            if done or self._feed is None:
+                return True
+            try:
+                batch = await self._feed.next(self._keepalive)
+            except FeedClosed:
+                return True
+            except SlowConsumer:
+                logger.info("Closing a stream whose client fell behind")
+                await self._write(send, SLOW_CONSUMER)
+                return True
+            except (RedisError, TimeoutError) as err:
+                logger.warning("Stream ended: reading the task's log failed: %s", err)
+                return True
+            if not batch:
+                await self._write(send, KEEPALIVE)
+
+    async def _write(self, send: Send, body: bytes) -> None:
+        async with asyncio.timeout(self._write_timeout):
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+
+    async def _watch_disconnect(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if self._feed is not None:
+            self._feed.stop()
+
+
+class ErrorStream:
+    """A stream of exactly one event, a JSON-RPC error, then the end (PROTOCOL.md §7 item 4b)."""
+
+    def __init__(self, request_id: RequestId, error: A2AError) -> None:
+        self._data = orjson.dumps(error_response(request_id, error))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        await send({"type": "http.response.body", "body": b"data: " + self._data + b"\n\n"})
+
+
+class Streams:
+    """Opens task streams for this process: the hub subscription, the first read, the stream cap."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        store: TaskStore,
+        *,
+        max_streams: int,
+        keepalive_seconds: float,
+        write_timeout_seconds: float,
+        find_task: Callable[[str], Awaitable[Task]],
+    ) -> None:
+        self.hub = hub
+        self.limiter = StreamLimiter(max_streams)
+        self._store = store
+        self._keepalive = keepalive_seconds
+        self._write_timeout = write_timeout_seconds
+        self._find_task = find_task
+
+    def lease(self) -> Lease:
+        return self.limiter.lease()
+
+    async def open(
+        self,
+        lease: Lease,
+        task_id: str,
+        position: str | None,
+        renderer: Renderer,
+        *,
+        lead: list[LogEntry] | None = None,
+        new_turn: bool = False,
+    ) -> EventStream:
+        """The stream of `task_id` after `position` (None: from its snapshot), led by `lead`.
+
+        `new_turn`: the caller has just delivered a message, so the task has more to say whatever its
+        snapshot shows yet. Otherwise an unknown task raises -32001, and a task that has ended with
+        nothing after `position` gives a finished stream. The lease is released if this raises.
+        """
+        exit_stack = contextlib.AsyncExitStack()
+        try:
+            subscription = await exit_stack.enter_async_context(
+                self.hub.subscribe(task_channel(task_id))
+            )
+            feed = TaskFeed(self._store, subscription, task_id, position, close_on_overflow=True)
+            read = await feed.first()
+            first = [*(lead or []), *read.entries]
+            ongoing: TaskFeed | None = feed
+            if not read.entries and not new_turn:
+                current = read.current
+                if current is None:
+                    # Redis has lost the task (or never had it): the workflow knows.
+                    current = (await self._find_task(task_id)).to_wire()
+                    if position is None:
+                        first.append(snapshot_entry("0", current))
+                        feed.skip_to("0")
+                if renderer.over(current):
+                    ongoing = None
+            if any(renderer.ends(entry) for entry in first):
+                ongoing = None
+        except BaseException:
+            await exit_stack.aclose()
+            lease.release()
+            raise
+        return EventStream(
+            lease=lease,
+            exit_stack=exit_stack,
+            feed=ongoing,
+            first=first,
+            renderer=renderer,
+            keepalive_seconds=self._keepalive,
+            write_timeout_seconds=self._write_timeout,
+        )
+
+    async def wait_final(self, task_id: str, after: str) -> Task:
+        """The task once its log holds a `task.completed` event after entry `after`."""
+        async with self.hub.subscribe(task_channel(task_id)) as subscription:
+            feed = TaskFeed(self._store, subscription, task_id, after, close_on_overflow=False)
+            batch = (await feed.first()).entries
+            while True:
+                for entry in batch:
+                    if entry.event["type"] == "task.completed":
+                        return Task.model_validate(entry.event["task"])
+                batch = await feed.next(None)
