@@ -63,8 +63,8 @@ def create_app(settings: GatewaySettings) -> Starlette:
         # No socket timeout: on Python 3.11 redis-py enforces it with `asyncio.wait_for`, which can swallow
         # a cancel, and a cancelled XREAD BLOCK would then hold its caller until the block ends. Every
         # call carries its own deadline (`asyncio.timeout`) instead.
-        redis = Redis(
-            connection_pool=BlockingConnectionPool.from_url(
+        redis = Redis.from_pool(
+            BlockingConnectionPool.from_url(
                 settings.redis_url,
                 max_connections=settings.redis_max_connections,
                 timeout=None,

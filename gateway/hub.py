@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
@@ -125,8 +126,9 @@ class Hub:
         reconnect_delay: float = 0.5,
     ) -> None:
         # RESP2: published messages arrive as plain replies of the connection (RESP3 turns them into
-        # push messages for a callback).
-        self._pool = ConnectionPool.from_url(redis_url, protocol=2)
+        # push messages for a callback). No socket timeout: redis-py enforces it with
+        # `asyncio.wait_for`, which on Python 3.11 can swallow a cancel; reads carry their own.
+        self._pool = ConnectionPool.from_url(redis_url, protocol=2, socket_timeout=None)
         self._buffer_events = buffer_events
         self._ping_interval = ping_interval
         self._reconnect_delay = reconnect_delay
@@ -134,6 +136,8 @@ class Hub:
         # Channels whose SUBSCRIBE has been sent on the current connection, in order: Redis acknowledges
         # them in that order, so each acknowledgement belongs to the oldest one.
         self._in_flight: deque[_Channel] = deque()
+        self._outbox: list[tuple[str, str]] = []
+        self._outbox_ready = asyncio.Event()
         self._conn: AbstractConnection | None = None
         self._listener: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
@@ -168,7 +172,7 @@ class Hub:
         channel = self._channels.get(name)
         if channel is None:
             channel = self._channels[name] = _Channel(name)
-            await self._send(channel, "SUBSCRIBE")
+            self._enqueue("SUBSCRIBE", channel)
         channel.subscribers.add(subscription)
         try:
             await channel.confirmed.wait()
@@ -177,28 +181,30 @@ class Hub:
             channel.subscribers.discard(subscription)
             if not channel.subscribers and self._channels.get(name) is channel:
                 del self._channels[name]
-                await self._send(channel, "UNSUBSCRIBE")
+                self._enqueue("UNSUBSCRIBE", channel)
 
-    async def _send(self, channel: _Channel, command: str) -> None:
-        conn = self._conn
-        if conn is None:
+    def _enqueue(self, command: str, channel: _Channel) -> None:
+        """Queue a command for the writer. Never awaits, so a subscriber's cancel cannot land mid-write
+        (redis-py can swallow a cancel that does)."""
+        if self._conn is None:
             return  # the next connection subscribes every channel held then
         if command == "SUBSCRIBE":
             self._in_flight.append(channel)
-        try:
-            await conn.send_command(command, channel.name, check_health=False)
-        except (RedisError, OSError) as err:
-            logger.warning("Redis pub/sub %s %s failed: %s", command, channel.name, err)
+        self._outbox.append((command, channel.name))
+        self._outbox_ready.set()
 
     async def _listen(self) -> None:
         while True:
             try:
                 await self._serve_connection()
-            except (RedisError, OSError, TimeoutError) as err:
-                logger.warning("Redis pub/sub connection lost (%s); reconnecting", err)
+            except* (RedisError, OSError, TimeoutError) as group:
+                logger.warning(
+                    "Redis pub/sub connection lost (%s); reconnecting", group.exceptions[0]
+                )
             self._conn = None
             self._connected.clear()
             self._in_flight.clear()
+            self._outbox.clear()
             for channel in self._channels.values():
                 channel.confirmed.clear()
             await asyncio.sleep(self._reconnect_delay)
@@ -208,18 +214,29 @@ class Hub:
         try:
             await conn.connect()  # type: ignore[no-untyped-call]
             held = list(self._channels.values())
-            self._in_flight.extend(held)
             self._conn = conn
-            if held:
-                await conn.send_command("SUBSCRIBE", *(c.name for c in held), check_health=False)
-                logger.info("Redis pub/sub resubscribed %d channels", len(held))
-            self._connected.set()
             for channel in held:
+                self._enqueue("SUBSCRIBE", channel)
                 for subscription in channel.subscribers:
                     subscription.mark_resync()
-            await self._read(conn)
+            if held:
+                logger.info("Redis pub/sub: subscribing %d channels again", len(held))
+            self._connected.set()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._write(conn))
+                await self._read(conn)
         finally:
             await conn.disconnect()
+
+    async def _write(self, conn: AbstractConnection) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            batch, self._outbox = self._outbox, []
+            # Runs of one command go as one (SUBSCRIBE a b c); Redis answers per channel, in order.
+            for command, items in itertools.groupby(batch, key=lambda item: item[0]):
+                names = [] if command == "PING" else [name for _, name in items]
+                await conn.send_command(command, *names, check_health=False)
 
     async def _read(self, conn: AbstractConnection) -> None:
         idle_reads = 0
@@ -230,7 +247,8 @@ class Hub:
                 idle_reads += 1
                 if idle_reads > 2:
                     raise TimeoutError("no answer to PING")
-                await conn.send_command("PING", check_health=False)
+                self._outbox.append(("PING", ""))
+                self._outbox_ready.set()
                 continue
             idle_reads = 0
             if not isinstance(reply, list):
@@ -240,7 +258,6 @@ class Hub:
                 self._dispatch(reply[1].decode(), reply[2])
             elif kind == b"subscribe":
                 self._acknowledge(reply[1].decode())
-
     def _acknowledge(self, name: str) -> None:
         if self._in_flight and self._in_flight[0].name == name:
             self._in_flight.popleft().confirmed.set()

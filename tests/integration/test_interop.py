@@ -22,12 +22,17 @@ from a2a.types import (
     Part,
     Role,
     SendMessageRequest,
+    SendStreamingMessageRequest,
     Task,
+    TaskArtifactUpdateEvent,
     TaskIdParams,
     TaskQueryParams,
     TaskState,
+    TaskStatusUpdateEvent,
     TextPart,
 )
+
+from tests.integration.sse import GatewayProcess
 
 BASE_URL = "http://testserver"
 
@@ -156,3 +161,44 @@ async def test_a2a_sdk_client_get_unknown_task_returns_task_not_found(
     assert response.root.id == request_id
     assert response.root.error.code == -32001
     assert unknown in (response.root.error.message or "")
+
+
+async def test_a2a_sdk_client_reads_our_stream_to_the_end(
+    gateway_a: GatewayProcess, sse_client: httpx.AsyncClient
+) -> None:
+    """`send_message_streaming` against a real gateway process: Task, working, the chunks, and the
+    final status update, each parsed by the SDK's own models."""
+    card = await A2ACardResolver(sse_client, base_url=gateway_a.url).get_agent_card()
+    assert card.capabilities.streaming is True
+    client = A2AClient(httpx_client=sse_client, agent_card=card)
+    message = user_message("streamed by the sdk", metadata={"echo": {"chunks": 3}})
+    events = [
+        response.root
+        async for response in client.send_message_streaming(
+            SendStreamingMessageRequest(id="sdk-1", params=MessageSendParams(message=message))
+        )
+    ]
+    results = []
+    for event in events:
+        assert not isinstance(event, JSONRPCErrorResponse), event
+        assert event.id == "sdk-1"
+        results.append(event.result)
+    assert [type(result).__name__ for result in results] == [
+        "Task",
+        "TaskStatusUpdateEvent",
+        "TaskArtifactUpdateEvent",
+        "TaskArtifactUpdateEvent",
+        "TaskArtifactUpdateEvent",
+        "TaskStatusUpdateEvent",
+    ]
+    final = results[-1]
+    assert isinstance(final, TaskStatusUpdateEvent)
+    assert (final.final, final.status.state) == (True, TaskState.completed)
+    text = "".join(
+        part.root.text
+        for result in results
+        if isinstance(result, TaskArtifactUpdateEvent)
+        for part in result.artifact.parts
+        if isinstance(part.root, TextPart)
+    )
+    assert text == "streamed by the sdk"

@@ -441,7 +441,7 @@ async def test_agent_card_served_at_well_known_path(http: httpx.AsyncClient) -> 
     assert_valid(card, "AgentCard")
     assert (card["url"], card["capabilities"]) == (
         "http://testserver/",
-        {"streaming": False, "pushNotifications": False, "stateTransitionHistory": False},
+        {"streaming": True, "pushNotifications": False, "stateTransitionHistory": False},
     )
 
 

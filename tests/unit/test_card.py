@@ -21,7 +21,7 @@ def test_agent_card_from_settings_is_valid_and_truthful() -> None:
         "preferredTransport": "JSONRPC",
         "version": "1.2.3",
         "capabilities": {
-            "streaming": False,
+            "streaming": True,
             "pushNotifications": False,
             "stateTransitionHistory": False,
         },

@@ -292,8 +292,6 @@ async def test_dispatch_unexpected_exception_internal_error_without_detail(
 @pytest.mark.parametrize(
     ("method", "params", "reason"),
     [
-        ("message/stream", {"message": USER_MESSAGE}, "capabilities.streaming is false"),
-        ("tasks/resubscribe", {"id": "t"}, "capabilities.streaming is false"),
         (
             "tasks/pushNotificationConfig/set",
             {"taskId": "t", "pushNotificationConfig": {"url": "https://example.com/hook"}},

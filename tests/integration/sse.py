@@ -1,0 +1,185 @@
+"""Real gateway processes (`a2a-gateway serve` under uvicorn on loopback) and an SSE reader for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from gateway.devstack import free_port
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class GatewayProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def gateway_process(
+    log_dir: Path,
+    *,
+    temporal_address: str,
+    redis_url: str,
+    task_queue: str,
+    env: Mapping[str, str] | None = None,
+    name: str = "gateway",
+) -> Iterator[GatewayProcess]:
+    """`a2a-gateway serve` on a free port, ready (its /healthz answers) when this yields."""
+    port = free_port(HOST)
+    log = log_dir / f"{name}-{port}.log"
+    command = [os.path.join(sysconfig.get_path("scripts"), "a2a-gateway"), "serve"]
+    if not os.path.exists(command[0]):
+        command = [sys.executable, "-m", "gateway", "serve"]
+    environment = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "REDIS_URL": redis_url,
+        "A2A_GATEWAY_TASK_QUEUE": task_queue,
+        "A2A_GATEWAY_HOST": HOST,
+        "A2A_GATEWAY_PORT": str(port),
+        "A2A_GATEWAY_AGENT_HEARTBEAT_TIMEOUT_SECONDS": "2",
+        **(env or {}),
+    }
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            command, env=environment, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    url = f"http://{HOST}:{port}"
+    try:
+        _wait_healthy(url, process, log)
+        yield GatewayProcess(url, process, log)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gateway exited with {process.returncode}:\n{log.read_text()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"gateway at {url} did not become healthy:\n{log.read_text()}")
+
+
+@dataclass
+class Frame:
+    """One SSE event as a client sees it."""
+
+    id: str | None
+    data: Any
+    comments: list[str] = field(default_factory=list)
+
+
+def parse_frames(text: str) -> list[Frame]:
+    frames = []
+    for block in text.split("\n\n"):
+        if block.strip():
+            frames.append(_frame(block))
+    return frames
+
+
+def _frame(block: str) -> Frame:
+    event_id = None
+    data: list[str] = []
+    comments = []
+    for line in block.split("\n"):
+        if line.startswith(":"):
+            comments.append(line[1:].strip())
+        elif line.startswith("id:"):
+            event_id = line[3:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
+    return Frame(event_id, orjson.loads("\n".join(data)) if data else None, comments)
+
+
+@dataclass
+class SSEResponse:
+    status_code: int
+    headers: httpx.Headers
+    frames: list[Frame]
+    # False when the server closed the connection without ending the response cleanly.
+    complete: bool = True
+
+
+async def stream_frames(
+    response: httpx.Response, *, limit: int | None = None
+) -> AsyncIterator[Frame]:
+    """Frames as they arrive (comments included, as frames without data), up to `limit` data frames."""
+    buffer = ""
+    seen = 0
+    async for text in response.aiter_text():
+        buffer += text
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            if not block.strip():
+                continue
+            frame = _frame(block)
+            yield frame
+            if frame.data is not None:
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+
+
+async def read_stream(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+    limit: int | None = None,
+    deadline: float = 60,
+) -> SSEResponse:
+    """Open a stream and read it to its end (or to `limit` data frames, then disconnect)."""
+    frames: list[Frame] = []
+    async with (
+        asyncio.timeout(deadline),
+        client.stream(method, url, json=json, headers=headers) as response,
+    ):
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            await response.aread()
+            body = response.json() if response.content else None
+            return SSEResponse(response.status_code, response.headers, [Frame(None, body)])
+        complete = True
+        try:
+            async for frame in stream_frames(response, limit=limit):
+                frames.append(frame)
+        except httpx.RemoteProtocolError:
+            complete = False
+        return SSEResponse(response.status_code, response.headers, frames, complete)
+
+
+def rpc_body(method: str, params: Any, request_id: str | int = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+
+
+def data_frames(response: SSEResponse) -> list[Frame]:
+    return [frame for frame in response.frames if frame.data is not None]
