@@ -87,6 +87,9 @@ def create_app(settings: GatewaySettings) -> Starlette:
         )
         dispatcher = Dispatcher(handlers.table(), handlers.stream_table())
         runtime = Runtime(temporal, redis, dispatcher, streams)
+        loop = asyncio.get_running_loop()
+        # Called from the server's signal handler: open streams end now rather than hold shutdown.
+        app.state.end_streams = lambda: loop.call_soon_threadsafe(hub.close_subscriptions)
         try:
             yield
         finally:

@@ -14,8 +14,10 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
+from starlette.applications import Starlette
 from temporalio.client import Client
 
 from gateway.app import create_app
@@ -32,16 +34,29 @@ from gateway.settings import GatewaySettings
 logger = logging.getLogger(__name__)
 
 
+class _GatewayServer(uvicorn.Server):
+    """Ends open SSE streams as soon as shutdown begins; clients resume on another replica with
+    Last-Event-ID instead of holding this one for the whole graceful-shutdown timeout."""
+
+    def __init__(self, app: Starlette, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        end_streams = getattr(self._app.state, "end_streams", None)
+        if end_streams is not None:
+            end_streams()
+        super().handle_exit(sig, frame)
+
+
 def serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = GatewaySettings(**overrides)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        timeout_graceful_shutdown=10,
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=10
     )
+    _GatewayServer(app, config).run()
     return 0
 
 

@@ -154,10 +154,14 @@ class Hub:
             async with asyncio.timeout(connect_wait):
                 await self._connected.wait()
 
-    async def close(self) -> None:
+    def close_subscriptions(self) -> None:
+        """End every subscription: their streams finish their responses (clients resume elsewhere)."""
         for channel in self._channels.values():
             for subscription in channel.subscribers:
                 subscription.close()
+
+    async def close(self) -> None:
+        self.close_subscriptions()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -258,6 +262,7 @@ class Hub:
                 self._dispatch(reply[1].decode(), reply[2])
             elif kind == b"subscribe":
                 self._acknowledge(reply[1].decode())
+
     def _acknowledge(self, name: str) -> None:
         if self._in_flight and self._in_flight[0].name == name:
             self._in_flight.popleft().confirmed.set()

@@ -4,7 +4,10 @@ either of two replicas."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,8 +23,10 @@ from tests.integration.sse import (
     GatewayProcess,
     SSEResponse,
     data_frames,
+    gateway_process,
     read_stream,
     rpc_body,
+    stream_frames,
 )
 from tests.integration.test_tasks import stamped
 
@@ -381,3 +386,42 @@ async def test_follow_up_message_stream_continues_an_input_required_task(
         "status-update",
     ]
     assert turn_two[-1].data["result"]["status"]["state"] == "completed"
+
+
+async def test_sigterm_ends_open_streams_at_once_and_the_gateway_exits_cleanly(
+    tmp_path: Path,
+    temporal_address: str,
+    redis_url: str,
+    task_queue: str,
+    echo_worker: None,
+    sse_client: httpx.AsyncClient,
+) -> None:
+    """Shutdown does not wait out the graceful timeout (10 s) on streams: they end, and the clients
+    resume elsewhere with Last-Event-ID."""
+    with gateway_process(
+        tmp_path, temporal_address=temporal_address, redis_url=redis_url, task_queue=task_queue
+    ) as gateway:
+        waiting = checked(
+            await read_stream(
+                sse_client,
+                "POST",
+                gateway.url,
+                json=rpc_body(
+                    "message/stream",
+                    {"message": echo_message("wait", finalState="input-required")},
+                ),
+            )
+        )
+        task_id = waiting[0].data["result"]["id"]
+        async with sse_client.stream("GET", f"{gateway.url}/tasks/{task_id}/events") as response:
+            frames = stream_frames(response)
+            replayed = [await anext(frames) for _ in waiting]
+            assert replayed[-1].data["type"] == "task.completed"
+            gateway.process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(5):
+                rest = [frame async for frame in frames]
+        assert rest == []
+        # uvicorn re-raises the signal once shut down, so the exit status is SIGTERM's.
+        assert await asyncio.to_thread(gateway.process.wait, 5) == -signal.SIGTERM
+        assert "Application shutdown complete." in gateway.output()
+        assert "Exception" not in gateway.output()
