@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-streams clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -31,6 +31,10 @@ test: lint
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python -m bench.latency
+	$(BIN)/python -m bench.streaming
 
 clean:
 	rm -rf $(VENV) .a2a .mypy_cache .ruff_cache .pytest_cache
+
+bench-streams: $(VENV)/.test-installed
+	$(BIN)/python -m bench.streaming
