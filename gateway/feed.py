@@ -6,6 +6,8 @@ read arrives live as well; ids at or before the last one handed out are dropped.
 
 from __future__ import annotations
 
+import asyncio
+
 from gateway.hub import LogEntry, Subscription, entry_key
 from gateway.store import LogRead, TaskStore
 
@@ -62,6 +64,8 @@ class TaskFeed:
     async def next(self, wait: float | None) -> list[LogEntry]:
         """The next entries, or [] when `wait` seconds pass without one."""
         subscription = self._subscription
+        loop = asyncio.get_running_loop()
+        deadline = None if wait is None else loop.time() + wait
         while True:
             if subscription.closed:
                 raise FeedClosed
@@ -77,9 +81,12 @@ class TaskFeed:
                 if entries:
                     return entries
                 continue
-            entries = self._accept(await subscription.next(wait))
-            if entries or not subscription.signalled:
+            left = None if deadline is None else max(0.0, deadline - loop.time())
+            received = await subscription.next(left)
+            entries = self._accept(received)
+            if entries or (not received and not subscription.signalled):
                 return entries
+            # Only entries already handed out (read from the log first), or a flag: wait on.
 
     async def _read(self) -> LogRead:
         read = await self._store.read_after(self._task_id, self._position, PAGE_SIZE)

@@ -192,8 +192,8 @@ class StreamLimiter:
     def lease(self) -> Lease:
         if self.active >= self.limit:
             raise ServerBusyError(
-                f"Server busy: this gateway process already serves its limit of {self.limit} "
-                "streams; retry in a moment (any replica can serve the task)"
+                "Server busy: this gateway process is at its limit of concurrent streams "
+                f"({self.limit}); retry in a moment (any replica can serve the task)"
             )
         self.active += 1
         return Lease(self)

@@ -17,6 +17,11 @@ async def events(redis: Redis, task_id: str) -> list[dict[str, Any]]:
     return [orjson.loads(fields[b"event"]) for _, fields in entries]
 
 
+async def log_entries(redis: Redis, task_id: str) -> list[tuple[str, dict[str, Any]]]:
+    entries: Any = await redis.xrange(task_events_key(task_id))
+    return [(entry_id.decode(), orjson.loads(fields[b"event"])) for entry_id, fields in entries]
+
+
 async def read_until(
     redis: Redis,
     task_id: str,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +176,18 @@ async def read_stream(
         except httpx.RemoteProtocolError:
             complete = False
         return SSEResponse(response.status_code, response.headers, frames, complete)
+
+
+def echo_message(text: str, **echo: Any) -> dict[str, Any]:
+    """A user message; `echo` options script the echo agent's turn (chunks, delay, finalState)."""
+    message: dict[str, Any] = {
+        "role": "user",
+        "parts": [{"kind": "text", "text": text}],
+        "messageId": str(uuid.uuid4()),
+    }
+    if echo:
+        message["metadata"] = {"echo": echo}
+    return message
 
 
 def rpc_body(method: str, params: Any, request_id: str | int = 1) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +14,15 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from protocol import message_task_key, task_events_key, task_snapshot_key
+from protocol import message_task_key, task_snapshot_key
 from tests.a2a_schema import assert_valid_response
-from tests.integration.eventlog import final, read_until
+from tests.integration.eventlog import final, log_entries, read_until
 from tests.integration.sse import (
     Frame,
     GatewayProcess,
     SSEResponse,
     data_frames,
+    echo_message,
     gateway_process,
     read_stream,
     rpc_body,
@@ -31,27 +31,13 @@ from tests.integration.sse import (
 from tests.integration.test_tasks import stamped
 
 
-def echo_message(text: str, **echo: Any) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "role": "user",
-        "parts": [{"kind": "text", "text": text}],
-        "messageId": str(uuid.uuid4()),
-    }
-    if echo:
-        message["metadata"] = {"echo": echo}
-    return message
-
-
-async def log_entries(redis: Redis, task_id: str) -> list[tuple[str, dict[str, Any]]]:
-    entries: Any = await redis.xrange(task_events_key(task_id))
-    return [(entry_id.decode(), orjson.loads(fields[b"event"])) for entry_id, fields in entries]
-
-
 def checked(response: SSEResponse, request_id: Any = 1) -> list[Frame]:
-    """The data frames of an A2A stream, each checked against the schema and for the request's id."""
+    """The frames of an A2A stream (no comment among them: every test stream is far shorter than the
+    keep-alive interval), each checked against the schema and for the request's id."""
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream"
     frames = data_frames(response)
+    assert frames == response.frames
     for frame in frames:
         assert_valid_response(frame.data, "message/stream")
         assert frame.data["id"] == request_id
