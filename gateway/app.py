@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -84,6 +83,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
             keepalive_seconds=settings.stream_keepalive_seconds,
             write_timeout_seconds=settings.stream_write_timeout_seconds,
             find_task=handlers.current_task,
+            timeout=settings.call_timeout_seconds,
         )
         dispatcher = Dispatcher(handlers.table(), handlers.stream_table())
         runtime = Runtime(temporal, redis, dispatcher, streams)
@@ -165,10 +165,8 @@ async def _task_events(streams: Streams, request: Request) -> ASGIApp:
         stream = await streams.open(lease, task_id, position, BrowserRenderer())
     except TaskNotFoundError as err:
         return json_response(error_response(None, err), 404)
-    except (RedisError, TimeoutError) as err:
-        logger.warning("Could not open the stream of task %s: %s", task_id, err)
-        error = InternalError("Internal error: the task's event log is unavailable; retry")
-        return json_response(error_response(None, error), 503, _retry_after(503))
+    except InternalError as err:
+        return json_response(error_response(None, err), 503, _retry_after(503))
     if stream.finished and not stream.first:
         # Nothing after Last-Event-ID and the task is over: 204 tells EventSource to stop.
         await stream.close()

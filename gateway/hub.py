@@ -169,9 +169,12 @@ class Hub:
         await self._pool.aclose()
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, name: str) -> AsyncIterator[Subscription]:
+    async def subscribe(
+        self, name: str, *, confirm_within: float | None = None
+    ) -> AsyncIterator[Subscription]:
         """A subscription to channel `name`, live once this yields: every message Redis publishes on it
-        from then on reaches the subscription (or raises its `resync` flag)."""
+        from then on reaches the subscription (or raises its `resync` flag). Raises TimeoutError if
+        Redis has not confirmed it within `confirm_within` seconds (Redis down)."""
         subscription = Subscription(self._buffer_events)
         channel = self._channels.get(name)
         if channel is None:
@@ -179,7 +182,8 @@ class Hub:
             self._enqueue("SUBSCRIBE", channel)
         channel.subscribers.add(subscription)
         try:
-            await channel.confirmed.wait()
+            async with asyncio.timeout(confirm_within):
+                await channel.confirmed.wait()
             yield subscription
         finally:
             channel.subscribers.discard(subscription)
@@ -198,20 +202,26 @@ class Hub:
         self._outbox_ready.set()
 
     async def _listen(self) -> None:
+        delay = self._reconnect_delay
         while True:
+            error: Exception | None = None
             try:
                 await self._serve_connection()
             except* (RedisError, OSError, TimeoutError) as group:
-                logger.warning(
-                    "Redis pub/sub connection lost (%s); reconnecting", group.exceptions[0]
-                )
+                error = group.exceptions[0]
+            # A connection that came up is retried after the base delay; while Redis stays down, less
+            # and less often.
+            delay = self._reconnect_delay if self._connected.is_set() else min(delay * 2, 5.0)
+            logger.warning(
+                "Redis pub/sub connection lost (%s); reconnecting in %.1f s", error, delay
+            )
             self._conn = None
             self._connected.clear()
             self._in_flight.clear()
             self._outbox.clear()
             for channel in self._channels.values():
                 channel.confirmed.clear()
-            await asyncio.sleep(self._reconnect_delay)
+            await asyncio.sleep(delay)
 
     async def _serve_connection(self) -> None:
         conn: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]

@@ -26,6 +26,7 @@ from protocol import (
     INTERRUPTED_STATES,
     TERMINAL_STATES,
     A2AError,
+    InternalError,
     InvalidParamsError,
     RequestId,
     ServerBusyError,
@@ -324,13 +325,16 @@ class Streams:
         keepalive_seconds: float,
         write_timeout_seconds: float,
         find_task: Callable[[str], Awaitable[Task]],
+        timeout: float,
     ) -> None:
+        """`timeout`: the deadline on opening a stream (the hub's subscription, the first read)."""
         self.hub = hub
         self.limiter = StreamLimiter(max_streams)
         self._store = store
         self._keepalive = keepalive_seconds
         self._write_timeout = write_timeout_seconds
         self._find_task = find_task
+        self._timeout = timeout
 
     def lease(self) -> Lease:
         return self.limiter.lease()
@@ -353,11 +357,19 @@ class Streams:
         """
         exit_stack = contextlib.AsyncExitStack()
         try:
-            subscription = await exit_stack.enter_async_context(
-                self.hub.subscribe(task_channel(task_id))
-            )
-            feed = TaskFeed(self._store, subscription, task_id, position, close_on_overflow=True)
-            read = await feed.first()
+            try:
+                subscription = await exit_stack.enter_async_context(
+                    self.hub.subscribe(task_channel(task_id), confirm_within=self._timeout)
+                )
+                feed = TaskFeed(
+                    self._store, subscription, task_id, position, close_on_overflow=True
+                )
+                read = await feed.first()
+            except (RedisError, TimeoutError) as err:
+                logger.warning("Cannot open the stream of task %s: %s", task_id, err)
+                raise InternalError(
+                    "Internal error: the task event log (Redis) is unavailable; retry shortly"
+                ) from err
             first = [*(lead or []), *read.entries]
             ongoing: TaskFeed | None = feed
             if not read.entries and not new_turn:
@@ -388,7 +400,9 @@ class Streams:
 
     async def wait_final(self, task_id: str, after: str) -> Task:
         """The task once its log holds a `task.completed` event after entry `after`."""
-        async with self.hub.subscribe(task_channel(task_id)) as subscription:
+        async with self.hub.subscribe(
+            task_channel(task_id), confirm_within=self._timeout
+        ) as subscription:
             feed = TaskFeed(self._store, subscription, task_id, after, close_on_overflow=False)
             batch = (await feed.first()).entries
             while True:

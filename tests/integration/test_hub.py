@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from redis.asyncio import Redis
 
+from gateway.devstack import free_port
 from gateway.feed import TaskFeed
 from gateway.hub import Hub, LogEntry
 from gateway.store import TaskStore
@@ -80,5 +82,17 @@ async def test_hub_holds_a_channel_while_anyone_listens(redis: Redis, redis_url:
         async with asyncio.timeout(5):
             while await redis.pubsub_numsub(channel) != [(channel.encode(), 0)]:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
+    finally:
+        await hub.close()
+
+
+async def test_subscribe_gives_up_when_redis_does_not_answer() -> None:
+    hub = Hub(f"redis://127.0.0.1:{free_port('127.0.0.1')}/0", buffer_events=10)
+    await hub.start(connect_wait=0.1)
+    try:
+        with pytest.raises(TimeoutError):
+            async with hub.subscribe("a2a:task:{t}:wake", confirm_within=0.2):
+                pass
+        assert hub.channel_count == 0
     finally:
         await hub.close()

@@ -9,17 +9,20 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
+from gateway.devstack import free_port
 from tests.integration.eventlog import count, log_entries, read_until
 from tests.integration.sse import (
     Frame,
     GatewayProcess,
     echo_message,
+    gateway_process,
     parse_frames,
     read_stream,
     rpc_body,
@@ -244,3 +247,27 @@ async def test_streams_beyond_the_process_cap_answer_503_until_one_closes(
             assert again.frames == [Frame(None, {"jsonrpc": "2.0", "id": None, "error": BUSY})]
             await asyncio.sleep(0.05)
     assert opened(again).frames == expected_frames(log)
+
+
+async def test_streams_answer_503_while_redis_is_unreachable(
+    tmp_path: Path, temporal_address: str, task_queue: str, sse_client: httpx.AsyncClient
+) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port('127.0.0.1')}/0"
+    with gateway_process(
+        tmp_path,
+        temporal_address=temporal_address,
+        redis_url=dead_redis,
+        task_queue=task_queue,
+        env={"A2A_GATEWAY_CALL_TIMEOUT_SECONDS": "0.5"},
+    ) as gateway:
+        response = await sse_client.get(f"{gateway.url}/tasks/some-task/events")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json() == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {
+            "code": -32603,
+            "message": "Internal error: the task event log (Redis) is unavailable; retry shortly",
+        },
+    }
