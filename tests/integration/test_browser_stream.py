@@ -17,13 +17,13 @@ from redis.asyncio import Redis
 
 from protocol import task_events_key, task_snapshot_key
 from tests.a2a_schema import assert_valid_response
+from tests.integration.conftest import LaunchGateway
 from tests.integration.eventlog import count, final, log_entries, read_until
 from tests.integration.sse import (
     Frame,
     GatewayProcess,
     SSEResponse,
     echo_message,
-    gateway_process,
     read_stream,
     rpc_body,
     stream_frames,
@@ -90,59 +90,16 @@ def opened(response: SSEResponse) -> SSEResponse:
     return response
 
 
-def extra_gateway(
-    factory: pytest.TempPathFactory,
-    temporal_address: str,
-    redis_url: str,
-    task_queue: str,
-    name: str,
-    env: dict[str, str],
-) -> Iterator[GatewayProcess]:
-    with gateway_process(
-        factory.mktemp(name),
-        temporal_address=temporal_address,
-        redis_url=redis_url,
-        task_queue=task_queue,
-        env=env,
-        name=name,
-    ) as gateway:
+@pytest.fixture(scope="module")
+def cors_gateway(launch_gateway: LaunchGateway) -> Iterator[GatewayProcess]:
+    with launch_gateway("cors", {"A2A_GATEWAY_CORS_ORIGINS": "http://app.example"}) as gateway:
         yield gateway
 
 
 @pytest.fixture(scope="module")
-def cors_gateway(
-    tmp_path_factory: pytest.TempPathFactory,
-    temporal_address: str,
-    redis_url: str,
-    task_queue: str,
-    echo_worker: None,
-) -> Iterator[GatewayProcess]:
-    yield from extra_gateway(
-        tmp_path_factory,
-        temporal_address,
-        redis_url,
-        task_queue,
-        "cors",
-        {"A2A_GATEWAY_CORS_ORIGINS": "http://app.example"},
-    )
-
-
-@pytest.fixture(scope="module")
-def keepalive_gateway(
-    tmp_path_factory: pytest.TempPathFactory,
-    temporal_address: str,
-    redis_url: str,
-    task_queue: str,
-    echo_worker: None,
-) -> Iterator[GatewayProcess]:
-    yield from extra_gateway(
-        tmp_path_factory,
-        temporal_address,
-        redis_url,
-        task_queue,
-        "keepalive",
-        {"A2A_GATEWAY_STREAM_KEEPALIVE_SECONDS": "0.2"},
-    )
+def keepalive_gateway(launch_gateway: LaunchGateway) -> Iterator[GatewayProcess]:
+    with launch_gateway("keepalive", {"A2A_GATEWAY_STREAM_KEEPALIVE_SECONDS": "0.2"}) as gateway:
+        yield gateway
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -17,12 +16,12 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.devstack import free_port
+from tests.integration.conftest import LaunchGateway
 from tests.integration.eventlog import count, log_entries, read_until
 from tests.integration.sse import (
     Frame,
     GatewayProcess,
     echo_message,
-    gateway_process,
     parse_frames,
     read_stream,
     rpc_body,
@@ -31,7 +30,6 @@ from tests.integration.sse import (
 from tests.integration.test_browser_stream import (
     events_url,
     expected_frames,
-    extra_gateway,
     finished_log,
     opened,
     start_task,
@@ -48,42 +46,21 @@ BUSY = {
 
 
 @pytest.fixture(scope="module")
-def small_buffer_gateway(
-    tmp_path_factory: pytest.TempPathFactory,
-    temporal_address: str,
-    redis_url: str,
-    task_queue: str,
-    echo_worker: None,
-) -> Iterator[GatewayProcess]:
-    yield from extra_gateway(
-        tmp_path_factory,
-        temporal_address,
-        redis_url,
-        task_queue,
+def small_buffer_gateway(launch_gateway: LaunchGateway) -> Iterator[GatewayProcess]:
+    with launch_gateway(
         "small-buffer",
         {
             "A2A_GATEWAY_STREAM_BUFFER_EVENTS": "8",
             "A2A_GATEWAY_STREAM_WRITE_TIMEOUT_SECONDS": "5",
         },
-    )
+    ) as gateway:
+        yield gateway
 
 
 @pytest.fixture(scope="module")
-def one_stream_gateway(
-    tmp_path_factory: pytest.TempPathFactory,
-    temporal_address: str,
-    redis_url: str,
-    task_queue: str,
-    echo_worker: None,
-) -> Iterator[GatewayProcess]:
-    yield from extra_gateway(
-        tmp_path_factory,
-        temporal_address,
-        redis_url,
-        task_queue,
-        "one-stream",
-        {"A2A_GATEWAY_MAX_STREAMS": "1"},
-    )
+def one_stream_gateway(launch_gateway: LaunchGateway) -> Iterator[GatewayProcess]:
+    with launch_gateway("one-stream", {"A2A_GATEWAY_MAX_STREAMS": "1"}) as gateway:
+        yield gateway
 
 
 @dataclass
@@ -250,15 +227,11 @@ async def test_streams_beyond_the_process_cap_answer_503_until_one_closes(
 
 
 async def test_streams_answer_503_while_redis_is_unreachable(
-    tmp_path: Path, temporal_address: str, task_queue: str, sse_client: httpx.AsyncClient
+    launch_gateway: LaunchGateway, sse_client: httpx.AsyncClient
 ) -> None:
     dead_redis = f"redis://127.0.0.1:{free_port('127.0.0.1')}/0"
-    with gateway_process(
-        tmp_path,
-        temporal_address=temporal_address,
-        redis_url=dead_redis,
-        task_queue=task_queue,
-        env={"A2A_GATEWAY_CALL_TIMEOUT_SECONDS": "0.5"},
+    with launch_gateway(
+        "dead-redis", {"A2A_GATEWAY_CALL_TIMEOUT_SECONDS": "0.5"}, redis_url=dead_redis
     ) as gateway:
         response = await sse_client.get(f"{gateway.url}/tasks/some-task/events")
     assert response.status_code == 503

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +15,7 @@ from redis.asyncio import Redis
 
 from protocol import message_task_key, task_snapshot_key
 from tests.a2a_schema import assert_valid_response
+from tests.integration.conftest import LaunchGateway
 from tests.integration.eventlog import final, log_entries, read_until
 from tests.integration.sse import (
     Frame,
@@ -23,7 +23,6 @@ from tests.integration.sse import (
     SSEResponse,
     data_frames,
     echo_message,
-    gateway_process,
     read_stream,
     rpc_body,
     stream_frames,
@@ -375,18 +374,11 @@ async def test_follow_up_message_stream_continues_an_input_required_task(
 
 
 async def test_sigterm_ends_open_streams_at_once_and_the_gateway_exits_cleanly(
-    tmp_path: Path,
-    temporal_address: str,
-    redis_url: str,
-    task_queue: str,
-    echo_worker: None,
-    sse_client: httpx.AsyncClient,
+    launch_gateway: LaunchGateway, sse_client: httpx.AsyncClient
 ) -> None:
     """Shutdown does not wait out the graceful timeout (10 s) on streams: they end, and the clients
     resume elsewhere with Last-Event-ID."""
-    with gateway_process(
-        tmp_path, temporal_address=temporal_address, redis_url=redis_url, task_queue=task_queue
-    ) as gateway:
+    with launch_gateway("sigterm") as gateway:
         waiting = checked(
             await read_stream(
                 sse_client,
