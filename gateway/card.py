@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
-from gateway.settings import GatewaySettings
-from protocol import AgentCapabilities, AgentCard, AgentSkill
+from protocol import AgentCapabilities, AgentCard, AgentConfig, AgentSkill
 
 OUTPUT_MODES = ["text/plain"]
 INPUT_MODES = ["text/plain", "application/json"]
 
+# The skills a card lists when the agents file gives none, by agent kind.
+DEFAULT_SKILLS = {
+    "echo": [
+        AgentSkill(
+            id="echo",
+            name="Echo",
+            description="Replies with the text of your message as an artifact.",
+            tags=["echo", "test"],
+            examples=["hello"],
+        )
+    ],
+}
 
-def build_agent_card(settings: GatewaySettings) -> AgentCard:
+
+def build_agent_card(name: str, agent: AgentConfig, url: str) -> AgentCard:
+    """The card of agent `name`, whose JSON-RPC endpoint is `url`."""
     return AgentCard(
-        name=settings.agent_name,
-        description=settings.agent_description,
-        url=settings.rpc_url(),
-        version=settings.agent_version,
+        name=agent.name or name,
+        description=agent.description,
+        url=url,
+        version=agent.version,
         # Only what works today: push notifications come with a later release.
         capabilities=AgentCapabilities(
             streaming=True, pushNotifications=False, stateTransitionHistory=False
         ),
         defaultInputModes=INPUT_MODES,
         defaultOutputModes=OUTPUT_MODES,
-        skills=[
-            AgentSkill(
-                id="echo",
-                name="Echo",
-                description="Replies with the text of your message as an artifact.",
-                tags=["echo", "test"],
-                examples=["hello"],
-            )
-        ],
+        skills=agent.skills or DEFAULT_SKILLS[agent.kind],
     )
 
 

@@ -30,6 +30,7 @@ from gateway.devstack import (
     start_temporal,
 )
 from gateway.settings import GatewaySettings
+from protocol import AgentsConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ def dev(args: argparse.Namespace) -> int:
     temporal_address = os.environ.get("TEMPORAL_ADDRESS")
     redis_url = os.environ.get("REDIS_URL")
     _check_ports(ports, temporal_address is not None, redis_url is not None)
+    # One worker per agent; a bad agents file fails here, before anything starts.
+    agents = GatewaySettings(**({"config": args.config} if args.config else {})).agents_config()
     data_dir = Path(args.data_dir).resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -123,15 +126,18 @@ def dev(args: argparse.Namespace) -> int:
                 )
             redis_url = f"redis://{ports.host}:{ports.redis_port}/0"
         env = {**os.environ, "TEMPORAL_ADDRESS": temporal_address, "REDIS_URL": redis_url}
-        with open(logs / "worker.log", "ab") as log:
-            started.append(
-                ManagedProcess(
-                    "echo worker",
-                    [sys.executable, "-m", "workers", "--agent", "echo"],
-                    env=env,
-                    log=log,
+        if args.config:
+            env["A2A_CONFIG"] = str(Path(args.config).resolve())
+        for agent in agents.agents:
+            with open(logs / f"worker-{agent}.log", "ab") as log:
+                started.append(
+                    ManagedProcess(
+                        f"{agent} worker",
+                        [sys.executable, "-m", "workers", "--agent", agent],
+                        env=env,
+                        log=log,
+                    )
                 )
-            )
         gateway_env = {**env, "A2A_GATEWAY_HOST": ports.host, "A2A_GATEWAY_PORT": str(ports.port)}
         with open(logs / "gateway.log", "ab") as log:
             started.append(
@@ -145,6 +151,9 @@ def dev(args: argparse.Namespace) -> int:
             return 0
         print(f"A2A JSON-RPC endpoint  {base}/", flush=True)
         print(f"Agent card             {base}/.well-known/agent.json", flush=True)
+        if len(agents.agents) > 1:
+            for agent in agents.agents:
+                print(f"Agent {agent:<16.16} {base}/agents/{agent}", flush=True)
         if started and started[0].name == "Temporal dev server":
             print(
                 f"Temporal UI            http://{ports.host}:{ports.temporal_ui_port}", flush=True
@@ -208,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev_cmd.add_argument("--temporal-ui-port", type=int, default=8233)
     dev_cmd.add_argument("--redis-port", type=int, default=6390, help="port of the embedded Redis")
     dev_cmd.add_argument("--data-dir", default=".a2a", help="Temporal's sqlite file and the logs")
+    dev_cmd.add_argument(
+        "--config", help="the agents file (A2A_CONFIG): a worker runs for each of its agents"
+    )
     return parser
 
 
@@ -216,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         code = serve(args) if args.command == "serve" else dev(args)
-    except DevStackError as err:
+    except (DevStackError, AgentsConfigError) as err:
         print(f"a2a-gateway {args.command}: {err}", file=sys.stderr, flush=True)
         code = 1
     except subprocess.SubprocessError as err:

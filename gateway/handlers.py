@@ -65,11 +65,22 @@ def task_not_found(task_id: str) -> TaskNotFoundError:
 
 
 class Handlers:
-    def __init__(self, settings: GatewaySettings, temporal: Client, store: TaskStore) -> None:
+    """The A2A methods of one agent: its tasks run on its task queue."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        temporal: Client,
+        store: TaskStore,
+        *,
+        agent: str,
+        task_queue: str | None = None,
+    ) -> None:
         self._settings = settings
         self._temporal = temporal
         self._store = store
-        self._task_queue = settings.task_queue or task_queue_for(settings.agent)
+        self._agent = agent
+        self._task_queue = task_queue or task_queue_for(agent)
         self.streams: Streams | None = None
 
     def table(self) -> dict[str, Handler]:
@@ -188,7 +199,7 @@ class Handlers:
             search_attributes = TypedSearchAttributes(
                 [
                     SearchAttributePair(CONTEXT_ID_ATTRIBUTE, context_id),
-                    SearchAttributePair(AGENT_ATTRIBUTE, self._settings.agent),
+                    SearchAttributePair(AGENT_ATTRIBUTE, self._agent),
                     SearchAttributePair(STATE_ATTRIBUTE, "submitted"),
                 ]
             )
@@ -197,7 +208,7 @@ class Handlers:
             TaskWorkflowInput(
                 task_id=task_id,
                 context_id=context_id,
-                agent=self._settings.agent,
+                agent=self._agent,
                 heartbeat_timeout_seconds=self._settings.agent_heartbeat_timeout_seconds,
                 max_agent_attempts=self._settings.max_agent_attempts,
                 search_attributes=self._settings.search_attributes,

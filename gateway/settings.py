@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from protocol import AgentConfig, AgentsConfig, AgentsConfigError
 
 
 class GatewaySettings(BaseSettings):
@@ -28,6 +31,10 @@ class GatewaySettings(BaseSettings):
     redis_url: str = Field(
         default="redis://127.0.0.1:6390/0",
         validation_alias=AliasChoices("REDIS_URL", "A2A_GATEWAY_REDIS_URL"),
+    )
+    # The agents file (TOML, protocol/agents.py); without one, the single agent described below.
+    config: Path | None = Field(
+        default=None, validation_alias=AliasChoices("A2A_CONFIG", "A2A_GATEWAY_CONFIG")
     )
     agent: str = "echo"
     # Defaults to the agent's own queue (`a2a-agent-<agent>`); must match the worker's.
@@ -68,3 +75,24 @@ class GatewaySettings(BaseSettings):
 
     def rpc_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}/"
+
+    def agents_config(self) -> AgentsConfig:
+        """The agents this gateway routes to: the agents file, or the one agent of the settings."""
+        if self.config is not None:
+            return read_agents_file(self.config)
+        agent = AgentConfig(
+            kind="echo",
+            task_queue=self.task_queue,
+            name=self.agent_name,
+            description=self.agent_description,
+            version=self.agent_version,
+        )
+        return AgentsConfig(agents={self.agent: agent})
+
+
+def read_agents_file(path: Path) -> AgentsConfig:
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise AgentsConfigError(f"cannot read the agents file {path} (A2A_CONFIG): {err}") from err
+    return AgentsConfig.from_toml(text, str(path))

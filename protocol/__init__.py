@@ -1,5 +1,6 @@
 """A2A v0.2.5 wire formats and the gateway's internal event format. Pure data: no I/O."""
 
+from protocol.agents import AgentConfig, AgentsConfig, AgentsConfigError
 from protocol.events import TaskEvent, apply_event, merge_artifact
 from protocol.jsonrpc import (
     METHOD_PARAMS,
@@ -55,7 +56,10 @@ __all__ = [
     "A2AError",
     "AgentCapabilities",
     "AgentCard",
+    "AgentConfig",
     "AgentSkill",
+    "AgentsConfig",
+    "AgentsConfigError",
     "Artifact",
     "ContentTypeNotSupportedError",
     "DataPart",

@@ -222,7 +222,7 @@ def test_gateway_and_worker_share_agent_and_task_queue(
         for key, value in environment_of("gateway").items():
             env.setenv(key, value)
         gateway = GatewaySettings()
-    build_agent(worker)  # raises for an agent the worker does not know
+    build_agent(worker.agent, worker.agent_config())  # raises for an agent it cannot build
     assert gateway.agent == worker.agent
     worker_queue = worker.task_queue or task_queue_for(worker.agent)
     assert (gateway.task_queue or task_queue_for(gateway.agent)) == worker_queue

@@ -20,7 +20,9 @@ logger = logging.getLogger(__name__)
 
 
 async def serve(settings: WorkerSettings) -> None:
-    build_agent(settings)  # an unknown agent fails before anything connects
+    build_agent(
+        settings.agent, settings.agent_config()
+    )  # a bad agent fails before anything connects
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
@@ -35,7 +37,7 @@ async def serve(settings: WorkerSettings) -> None:
             loop.add_signal_handler(signum, stop.set)
         async with worker:
             logger.info(
-                "worker for agent %r on task queue %r (Temporal %s, Redis %s)",
+                "worker for agent '%s' on task queue '%s' (Temporal %s, Redis %s)",
                 settings.agent,
                 worker.task_queue,
                 settings.temporal_address,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workers.agents import EchoOptions
+from protocol import AgentConfig, AgentsConfig, AgentsConfigError
 
 
 class WorkerSettings(BaseSettings):
@@ -13,8 +15,13 @@ class WorkerSettings(BaseSettings):
         env_prefix="A2A_WORKER_", extra="ignore", populate_by_name=True
     )
 
+    # The agents file (TOML, protocol/agents.py): `agent` names one of its agents. Without one, `agent`
+    # is an echo agent configured by the A2A_WORKER_ECHO_* settings.
+    config: Path | None = Field(
+        default=None, validation_alias=AliasChoices("A2A_CONFIG", "A2A_WORKER_CONFIG")
+    )
     agent: str = "echo"
-    # Defaults to the agent's own queue (`a2a-agent-<agent>`).
+    # Defaults to the agents file's `task_queue`, then to the agent's own queue (`a2a-agent-<agent>`).
     task_queue: str | None = None
     temporal_address: str = Field(
         default="127.0.0.1:7233",
@@ -40,11 +47,28 @@ class WorkerSettings(BaseSettings):
     echo_delay: float = Field(default=0.0, ge=0)
     echo_final_state: str = "completed"
 
-    def echo_options(self) -> EchoOptions:
-        return EchoOptions.model_validate(
-            {
+    def agent_config(self) -> AgentConfig:
+        """This worker's agent, from the agents file or from these settings."""
+        if self.config is None:
+            options = {
                 "chunks": self.echo_chunks,
                 "delay": self.echo_delay,
                 "finalState": self.echo_final_state,
             }
-        )
+            return AgentConfig(kind="echo", task_queue=self.task_queue, options=options)
+        try:
+            text = self.config.read_text()
+        except OSError as err:
+            raise AgentsConfigError(
+                f"cannot read the agents file {self.config} (A2A_CONFIG): {err}"
+            ) from err
+        agents = AgentsConfig.from_toml(text, str(self.config)).agents
+        if self.agent not in agents:
+            raise AgentsConfigError(
+                f"{self.config} has no agent named '{self.agent}' (--agent / A2A_WORKER_AGENT); "
+                f"its agents: {', '.join(agents)}"
+            )
+        agent = agents[self.agent]
+        if self.task_queue is not None:
+            agent = agent.model_copy(update={"task_queue": self.task_queue})
+        return agent

@@ -4,36 +4,46 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from protocol import AgentConfig, AgentsConfigError
 from workers.activities import TaskActivities
-from workers.agents import Agent, EchoAgent
+from workers.agents import Agent, EchoAgent, EchoOptions
 from workers.publisher import EventPublisher
 from workers.settings import WorkerSettings
 from workflows import TaskWorkflow, task_queue_for
 
 
-def build_agent(settings: WorkerSettings) -> Agent:
-    if settings.agent == "echo":
-        return EchoAgent(settings.echo_options())
-    raise ValueError(f"Unknown agent '{settings.agent}' (A2A_WORKER_AGENT / --agent); known: echo")
+def build_agent(name: str, config: AgentConfig) -> Agent:
+    """The agent `config` describes; invalid options raise AgentsConfigError naming the agent."""
+    try:
+        options = EchoOptions.model_validate(config.options)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in err.errors(include_url=False)
+        )
+        raise AgentsConfigError(f"agents.{name}.options: {problems}") from err
+    return EchoAgent(options)
 
 
 def create_worker(client: Client, redis: Redis, settings: WorkerSettings) -> Worker:
+    config = settings.agent_config()
     publisher = EventPublisher(
         redis, stream_max_length=settings.stream_max_length, ttl_seconds=settings.retention_seconds
     )
     activities = TaskActivities(
         publisher,
-        {settings.agent: build_agent(settings)},
+        {settings.agent: build_agent(settings.agent, config)},
         heartbeat_interval=settings.heartbeat_seconds,
     )
     return Worker(
         client,
-        task_queue=settings.task_queue or task_queue_for(settings.agent),
+        task_queue=config.task_queue or task_queue_for(settings.agent),
         workflows=[TaskWorkflow],
         # The sandbox re-imports the workflow module for every new workflow; the pure-data modules are
         # shared instead, since rebuilding their pydantic classes was a third of a task's worker CPU.

@@ -11,7 +11,9 @@ def test_agent_card_from_settings_is_valid_and_truthful() -> None:
     settings = GatewaySettings(
         host="127.0.0.1", port=8123, agent_name="Echo", agent_version="1.2.3"
     )
-    card = build_agent_card(settings).to_wire()
+    card = build_agent_card(
+        "echo", settings.agents_config().agents["echo"], settings.rpc_url()
+    ).to_wire()
     assert_valid(card, "AgentCard")
     assert card == {
         "protocolVersion": "0.2.5",
@@ -40,8 +42,9 @@ def test_agent_card_from_settings_is_valid_and_truthful() -> None:
 
 
 def test_agent_card_public_url_wins() -> None:
-    settings = GatewaySettings(public_url="https://agents.example.com/a2a")
-    assert build_agent_card(settings).url == "https://agents.example.com/a2a"
+    assert GatewaySettings(public_url="https://agents.example.com/a2a").rpc_url() == (
+        "https://agents.example.com/a2a"
+    )
 
 
 @pytest.mark.parametrize(
