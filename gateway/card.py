@@ -18,6 +18,14 @@ DEFAULT_SKILLS = {
             examples=["hello"],
         )
     ],
+    "claude": [
+        AgentSkill(
+            id="chat",
+            name="Chat",
+            description="Answers in conversation, streaming its reply as it is written.",
+            tags=["chat", "llm"],
+        )
+    ],
 }
 
 

@@ -30,7 +30,7 @@ from gateway.devstack import (
     start_temporal,
 )
 from gateway.settings import GatewaySettings
-from protocol import AgentsConfigError
+from protocol import AgentsConfig, AgentsConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -128,16 +128,7 @@ def dev(args: argparse.Namespace) -> int:
         env = {**os.environ, "TEMPORAL_ADDRESS": temporal_address, "REDIS_URL": redis_url}
         if args.config:
             env["A2A_CONFIG"] = str(Path(args.config).resolve())
-        for agent in agents.agents:
-            with open(logs / f"worker-{agent}.log", "ab") as log:
-                started.append(
-                    ManagedProcess(
-                        f"{agent} worker",
-                        [sys.executable, "-m", "workers", "--agent", agent],
-                        env=env,
-                        log=log,
-                    )
-                )
+        _start_workers(agents, env, logs, started)
         gateway_env = {**env, "A2A_GATEWAY_HOST": ports.host, "A2A_GATEWAY_PORT": str(ports.port)}
         with open(logs / "gateway.log", "ab") as log:
             started.append(
@@ -170,6 +161,26 @@ def dev(args: argparse.Namespace) -> int:
     finally:
         for process in reversed(started):
             process.stop()
+
+
+def _start_workers(
+    agents: AgentsConfig, env: dict[str, str], logs: Path, started: list[ManagedProcess]
+) -> None:
+    """A worker per agent (added to `started` as each starts), but for Claude agents while
+    ANTHROPIC_API_KEY is unset (it says so)."""
+    for agent, config in agents.agents.items():
+        if config.kind == "claude" and not env.get("ANTHROPIC_API_KEY"):
+            print(f"Agent '{agent}' (claude) has no worker: set ANTHROPIC_API_KEY", flush=True)
+            continue
+        with open(logs / f"worker-{agent}.log", "ab") as log:
+            started.append(
+                ManagedProcess(
+                    f"{agent} worker",
+                    [sys.executable, "-m", "workers", "--agent", agent],
+                    env=env,
+                    log=log,
+                )
+            )
 
 
 async def _prepare_existing_temporal(address: str) -> None:

@@ -46,6 +46,7 @@ from protocol.types import (
     TextPart,
     timestamp,
     with_history_length,
+    with_metadata,
 )
 
 __all__ = [
@@ -99,4 +100,5 @@ __all__ = [
     "task_snapshot_key",
     "timestamp",
     "with_history_length",
+    "with_metadata",
 ]

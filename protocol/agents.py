@@ -40,8 +40,7 @@ class AgentsConfigError(ValueError):
 class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Agent kinds this release runs.
-    kind: Literal["echo"]
+    kind: Literal["echo", "claude"]
     # Defaults to `a2a-agent-<name>`.
     task_queue: str | None = None
     name: str | None = None

@@ -288,6 +288,11 @@ def with_history_length(task: Task, history_length: int | None) -> Task:
     return task.model_copy(update={"history": kept})
 
 
+def with_metadata(task: Task, metadata: dict[str, Any]) -> Task:
+    """The task with `metadata` merged into its own (the new keys win)."""
+    return task.model_copy(update={"metadata": {**(task.metadata or {}), **metadata}})
+
+
 def timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with a `Z`, millisecond precision: the form of `TaskStatus.timestamp`."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -17,12 +17,12 @@ from protocol import (
     Part,
     Task,
     TaskEvent,
-    TaskState,
     TaskStatus,
     apply_event,
     timestamp,
+    with_metadata,
 )
-from workers.agents import Agent
+from workers.agents import Agent, AgentReply
 from workers.publisher import EventPublisher
 from workflows import PUBLISH_EVENT, RUN_AGENT, PublishEventInput, RunAgentInput, TurnOutcome
 
@@ -69,13 +69,15 @@ class AgentTurn:
         )
         activity.heartbeat()
 
-    async def finish(self, state: TaskState, parts: list[Part] | None) -> TurnOutcome:
-        message = self._agent_message(parts) if parts else None
-        status = TaskStatus(state=state, timestamp=_now(), message=message)
+    async def finish(self, reply: AgentReply) -> TurnOutcome:
+        message = self._agent_message(reply.message) if reply.message else None
+        status = TaskStatus(state=reply.state, timestamp=_now(), message=message)
+        if reply.metadata:
+            self._task = with_metadata(self._task, reply.metadata)
         self._task = apply_event(self._task, TaskEvent.status_changed(self._task, status))
         await self._publisher.publish(TaskEvent.completed(self._task), self._task)
         artifacts = [a for a in self._task.artifacts or [] if a.artifactId in self._artifact_ids]
-        return TurnOutcome(status=status, artifacts=artifacts)
+        return TurnOutcome(status=status, artifacts=artifacts, metadata=reply.metadata)
 
     async def _publish(self, event: TaskEvent) -> None:
         self._task = apply_event(self._task, event)
@@ -121,7 +123,7 @@ class TaskActivities:
         try:
             await turn.start()
             reply = await agent.run(turn)
-            return await turn.finish(reply.state, reply.message)
+            return await turn.finish(reply)
         finally:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol import AgentConfig, AgentsConfig, AgentsConfigError
@@ -43,9 +43,16 @@ class WorkerSettings(BaseSettings):
     # How soon a cancel reaches a running agent: heartbeats are sent at most this far apart.
     heartbeat_seconds: float = Field(default=1.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # The key of Claude agents (never logged).
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY")
+    )
     echo_chunks: int = Field(default=1, ge=1)
     echo_delay: float = Field(default=0.0, ge=0)
     echo_final_state: str = "completed"
+
+    def api_key(self) -> str | None:
+        return self.anthropic_api_key.get_secret_value() if self.anthropic_api_key else None
 
     def agent_config(self) -> AgentConfig:
         """This worker's agent, from the agents file or from these settings."""

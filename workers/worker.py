@@ -12,22 +12,30 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from protocol import AgentConfig, AgentsConfigError
 from workers.activities import TaskActivities
-from workers.agents import Agent, EchoAgent, EchoOptions
+from workers.agents import Agent, ClaudeAgent, ClaudeOptions, EchoAgent, EchoOptions
 from workers.publisher import EventPublisher
 from workers.settings import WorkerSettings
 from workflows import TaskWorkflow, task_queue_for
 
 
-def build_agent(name: str, config: AgentConfig) -> Agent:
-    """The agent `config` describes; invalid options raise AgentsConfigError naming the agent."""
+def build_agent(name: str, config: AgentConfig, *, anthropic_api_key: str | None = None) -> Agent:
+    """The agent `config` describes. Invalid options, or a Claude agent without an API key, raise
+    AgentsConfigError naming the agent."""
+    options_type = ClaudeOptions if config.kind == "claude" else EchoOptions
     try:
-        options = EchoOptions.model_validate(config.options)
+        options = options_type.model_validate(config.options)
     except ValidationError as err:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
             for e in err.errors(include_url=False)
         )
         raise AgentsConfigError(f"agents.{name}.options: {problems}") from err
+    if isinstance(options, ClaudeOptions):
+        if not anthropic_api_key:
+            raise AgentsConfigError(
+                f"agent '{name}' is a Claude agent: set ANTHROPIC_API_KEY to run its worker"
+            )
+        return ClaudeAgent(options, anthropic_api_key)
     return EchoAgent(options)
 
 
@@ -38,7 +46,7 @@ def create_worker(client: Client, redis: Redis, settings: WorkerSettings) -> Wor
     )
     activities = TaskActivities(
         publisher,
-        {settings.agent: build_agent(settings.agent, config)},
+        {settings.agent: build_agent(settings.agent, config, anthropic_api_key=settings.api_key())},
         heartbeat_interval=settings.heartbeat_seconds,
     )
     return Worker(

@@ -43,6 +43,8 @@ class RunAgentInput(BaseModel):
 class TurnOutcome(BaseModel):
     status: TaskStatus
     artifacts: list[Artifact] = []
+    # What the agent adds to the Task's metadata.
+    metadata: dict[str, Any] | None = None
 
 
 class PublishEventInput(BaseModel):

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         TextPart,
         apply_event,
         timestamp,
+        with_metadata,
     )
     from workflows.payloads import (
         CancelTaskInput,
@@ -202,6 +203,8 @@ class TaskWorkflow:
         finally:
             self._agent_call = None
         task = self._task
+        if outcome.metadata:
+            task = with_metadata(task, outcome.metadata)
         for artifact in outcome.artifacts:
             task = apply_event(
                 task, TaskEvent.progress(task, artifact, append=False, last_chunk=True)

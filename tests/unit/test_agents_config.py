@@ -66,7 +66,7 @@ def test_default_agent_is_the_first_when_not_named() -> None:
         ),
         (
             '[agents.x]\nkind = "robot"',
-            "a.toml: agents.x.kind: Input should be 'echo'",
+            "a.toml: agents.x.kind: Input should be 'echo' or 'claude'",
         ),
         (
             '[agents.x]\nkind = "echo"\ncolour = "red"',

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from protocol import Message, Part, Task, TaskState
 
@@ -14,6 +14,8 @@ class AgentReply:
 
     state: TaskState
     message: list[Part] | None = None
+    # Merged into the Task's `metadata` (token usage, for instance).
+    metadata: dict[str, Any] | None = None
 
 
 class Turn(Protocol):

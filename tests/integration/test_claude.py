@@ -1,0 +1,222 @@
+"""The Claude agent through the whole stack, with the real `anthropic` SDK talking to a local server that
+speaks the Messages streaming wire format."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from temporalio.client import Client
+
+from protocol import AgentConfig, AgentsConfigError
+from tests.integration.conftest import LaunchGateway
+from tests.integration.eventlog import count, read_until
+from tests.integration.fake_claude import Failure, FakeClaude, Stream, fake_claude
+from tests.integration.sse import (
+    GatewayProcess,
+    echo_message,
+    read_stream,
+    rpc_body,
+)
+from workers import WorkerSettings, build_agent, create_worker
+
+
+@pytest.fixture(scope="module")
+async def claude_api() -> AsyncIterator[FakeClaude]:
+    async with fake_claude() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def agents_file(tmp_path_factory: pytest.TempPathFactory, claude_api: FakeClaude) -> Path:
+    path = tmp_path_factory.mktemp("claude") / "agents.toml"
+    path.write_text(
+        f"""
+[agents.claude]
+kind = "claude"
+task_queue = "test-claude-{uuid.uuid4().hex[:8]}"
+[agents.claude.options]
+model = "claude-test"
+system = "Be brief."
+max_tokens = 100
+base_url = "{claude_api.url}"
+"""
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+async def claude_worker(
+    temporal_client: Client, redis: Redis, agents_file: Path, temporal_address: str, redis_url: str
+) -> AsyncIterator[None]:
+    settings = WorkerSettings(
+        config=agents_file,
+        agent="claude",
+        anthropic_api_key="test-key",
+        temporal_address=temporal_address,
+        redis_url=redis_url,
+        heartbeat_seconds=0.2,
+        shutdown_grace_seconds=1,
+    )
+    async with create_worker(temporal_client, redis, settings):
+        yield
+
+
+@pytest.fixture(scope="module")
+def claude_gateway(
+    launch_gateway: LaunchGateway, agents_file: Path, claude_worker: None
+) -> Iterator[GatewayProcess]:
+    with launch_gateway("claude", {"A2A_CONFIG": str(agents_file)}) as gateway:
+        yield gateway
+
+
+def results(frames: list[Any]) -> list[dict[str, Any]]:
+    return [frame.data["result"] for frame in frames]
+
+
+def texts(results: list[dict[str, Any]]) -> list[tuple[str, bool, bool]]:
+    """(text, append, lastChunk) of each artifact update."""
+    return [
+        (r["artifact"]["parts"][0]["text"], r["append"], r["lastChunk"])
+        for r in results
+        if r["kind"] == "artifact-update"
+    ]
+
+
+async def test_tokens_stream_as_artifact_chunks_and_usage_lands_in_metadata(
+    claude_gateway: GatewayProcess, claude_api: FakeClaude, sse_client: httpx.AsyncClient
+) -> None:
+    claude_api.expect(Stream(["Hel", "lo ", "world"]))
+    response = await read_stream(
+        sse_client,
+        "POST",
+        claude_gateway.url,
+        json=rpc_body("message/stream", {"message": echo_message("hi there")}),
+    )
+    streamed = results(response.frames)
+    assert [r["kind"] for r in streamed] == [
+        "task",
+        "status-update",
+        "artifact-update",
+        "artifact-update",
+        "artifact-update",
+        "status-update",
+    ]
+    assert texts(streamed) == [("Hel", False, False), ("lo ", True, False), ("world", True, True)]
+    assert streamed[-1]["status"]["state"] == "completed"
+    assert streamed[-1]["final"] is True
+    task_id = streamed[0]["id"]
+    got = await sse_client.post(claude_gateway.url, json=rpc_body("tasks/get", {"id": task_id}))
+    task = got.json()["result"]
+    assert task["status"]["message"]["parts"] == [{"kind": "text", "text": "Hello world"}]
+    assert task["artifacts"][0]["parts"] == [
+        {"kind": "text", "text": "Hel"},
+        {"kind": "text", "text": "lo "},
+        {"kind": "text", "text": "world"},
+    ]
+    assert task["metadata"] == {
+        "claude": {
+            "model": "claude-test",
+            "inputTokens": 10,
+            "outputTokens": 15,
+            "stopReason": "end_turn",
+        }
+    }
+    assert claude_api.requests == [
+        {
+            "model": "claude-test",
+            "max_tokens": 100,
+            "messages": [{"role": "user", "content": "hi there"}],
+            "system": "Be brief.",
+            "stream": True,
+        }
+    ]
+    assert claude_api.headers[0]["authorization"] == "Bearer test-key"
+
+
+async def test_overloaded_mid_stream_retries_and_the_artifact_restarts(
+    claude_gateway: GatewayProcess, claude_api: FakeClaude, sse_client: httpx.AsyncClient
+) -> None:
+    claude_api.expect(
+        Stream(["par", "tial"], error_type="overloaded_error"), Stream(["Full ", "text"])
+    )
+    response = await read_stream(
+        sse_client,
+        "POST",
+        claude_gateway.url,
+        json=rpc_body("message/stream", {"message": echo_message("again")}),
+    )
+    streamed = results(response.frames)
+    # The first attempt got as far as one chunk; the second starts the artifact again (append false).
+    assert texts(streamed) == [
+        ("par", False, False),
+        ("Full ", False, False),
+        ("text", True, True),
+    ]
+    assert streamed[-1]["status"]["state"] == "completed"
+    task_id = streamed[0]["id"]
+    got = await sse_client.post(claude_gateway.url, json=rpc_body("tasks/get", {"id": task_id}))
+    assert got.json()["result"]["artifacts"][0]["parts"] == [
+        {"kind": "text", "text": "Full "},
+        {"kind": "text", "text": "text"},
+    ]
+    assert len(claude_api.requests) == 2
+
+
+async def test_a_bad_request_fails_the_task_with_the_api_message(
+    claude_gateway: GatewayProcess, claude_api: FakeClaude, sse_client: httpx.AsyncClient
+) -> None:
+    claude_api.expect(
+        Failure(400, "invalid_request_error", "max_tokens: 100 > 64, the maximum for this model")
+    )
+    response = await sse_client.post(
+        claude_gateway.url, json=rpc_body("message/send", {"message": echo_message("x")})
+    )
+    task = response.json()["result"]
+    assert task["status"]["state"] == "failed"
+    assert task["status"]["message"]["parts"] == [
+        {
+            "kind": "text",
+            "text": "Agent 'claude' failed: Claude API error 400: "
+            "max_tokens: 100 > 64, the maximum for this model",
+        }
+    ]
+    assert len(claude_api.requests) == 1
+
+
+async def test_cancel_mid_stream_closes_the_request_to_the_model(
+    claude_gateway: GatewayProcess,
+    claude_api: FakeClaude,
+    sse_client: httpx.AsyncClient,
+    redis: Redis,
+) -> None:
+    deltas = [f"w{i} " for i in range(100)]
+    claude_api.expect(Stream(deltas, delay=0.1))
+    params = {"message": echo_message("talk"), "configuration": {"blocking": False}}
+    started = await sse_client.post(claude_gateway.url, json=rpc_body("message/send", params))
+    task_id = started.json()["result"]["id"]
+    await read_until(redis, task_id, count("task.progress", 2))
+    canceled = await sse_client.post(
+        claude_gateway.url, json=rpc_body("tasks/cancel", {"id": task_id})
+    )
+    assert canceled.json()["result"]["status"]["state"] == "canceled"
+    # The cancel returns once the activity has stopped, which closes the streaming request.
+    async with asyncio.timeout(1):
+        await claude_api.disconnected.wait()
+    sent_at_cancel = len(claude_api.sent)
+    await asyncio.sleep(0.3)
+    assert len(claude_api.sent) == sent_at_cancel < len(deltas)
+
+
+def test_a_claude_agent_needs_an_api_key() -> None:
+    with pytest.raises(AgentsConfigError) as caught:
+        build_agent("helper", AgentConfig(kind="claude"))
+    assert str(caught.value) == (
+        "agent 'helper' is a Claude agent: set ANTHROPIC_API_KEY to run its worker"
+    )
