@@ -17,6 +17,7 @@ from protocol import (
     Part,
     Task,
     TaskEvent,
+    TaskState,
     TaskStatus,
     apply_event,
     timestamp,
@@ -36,6 +37,8 @@ class AgentTurn:
         self._task = input.task
         self._artifact_ids: list[str] = []
         self._chunks_sent = 0
+        # The messages of this turn's progress updates, which the history keeps.
+        self._steps: list[Message] = []
 
     @property
     def task(self) -> Task:
@@ -69,6 +72,13 @@ class AgentTurn:
         )
         activity.heartbeat()
 
+    async def progress(self, parts: list[Part]) -> None:
+        message = self._agent_message(parts)
+        status = TaskStatus(state=TaskState.WORKING, timestamp=_now(), message=message)
+        await self._publish(TaskEvent.status_changed(self._task, status))
+        self._steps.append(message)
+        activity.heartbeat()
+
     async def finish(self, reply: AgentReply) -> TurnOutcome:
         message = self._agent_message(reply.message) if reply.message else None
         status = TaskStatus(state=reply.state, timestamp=_now(), message=message)
@@ -77,7 +87,9 @@ class AgentTurn:
         self._task = apply_event(self._task, TaskEvent.status_changed(self._task, status))
         await self._publisher.publish(TaskEvent.completed(self._task), self._task)
         artifacts = [a for a in self._task.artifacts or [] if a.artifactId in self._artifact_ids]
-        return TurnOutcome(status=status, artifacts=artifacts, metadata=reply.metadata)
+        return TurnOutcome(
+            status=status, artifacts=artifacts, metadata=reply.metadata, steps=self._steps
+        )
 
     async def _publish(self, event: TaskEvent) -> None:
         self._task = apply_event(self._task, event)

@@ -45,6 +45,8 @@ class TurnOutcome(BaseModel):
     artifacts: list[Artifact] = []
     # What the agent adds to the Task's metadata.
     metadata: dict[str, Any] | None = None
+    # The messages of the turn's progress updates (tool calls...), in order: the history keeps them.
+    steps: list[Message] = []
 
 
 class PublishEventInput(BaseModel):

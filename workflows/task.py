@@ -205,6 +205,8 @@ class TaskWorkflow:
         task = self._task
         if outcome.metadata:
             task = with_metadata(task, outcome.metadata)
+        if outcome.steps:
+            task = task.model_copy(update={"history": [*(task.history or []), *outcome.steps]})
         for artifact in outcome.artifacts:
             task = apply_event(
                 task, TaskEvent.progress(task, artifact, append=False, last_chunk=True)

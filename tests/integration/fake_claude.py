@@ -21,13 +21,21 @@ from gateway.devstack import free_port
 
 
 @dataclass
+class ToolUse:
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+@dataclass
 class Stream:
-    """A streamed reply: these text deltas, `delay` seconds apart; then, if `error_type`, an SSE error
-    event instead of the end of the message."""
+    """A streamed reply: these text deltas, `delay` seconds apart; then a tool_use block if `tool_use`
+    (the message stops for it); or, if `error_type`, an SSE error event instead of the message's end."""
 
     deltas: list[str]
     delay: float = 0.0
     error_type: str | None = None
+    tool_use: ToolUse | None = None
     input_tokens: int = 10
     output_tokens: int = 15
 
@@ -112,11 +120,15 @@ class FakeClaude:
                 yield _sse("error", {"type": "error", "error": error})
                 return
             yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+            if step.tool_use is not None:
+                for event in _tool_use_events(step.tool_use):
+                    yield event
+            stop_reason = "tool_use" if step.tool_use is not None else "end_turn"
             yield _sse(
                 "message_delta",
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "delta": {"stop_reason": stop_reason, "stop_sequence": None},
                     "usage": {"output_tokens": step.output_tokens},
                 },
             )
@@ -124,6 +136,26 @@ class FakeClaude:
         except asyncio.CancelledError:
             self.disconnected.set()
             raise
+
+
+def _tool_use_events(tool: ToolUse) -> list[bytes]:
+    block = {"type": "tool_use", "id": tool.id, "name": tool.name, "input": {}}
+    arguments = orjson.dumps(tool.input).decode()
+    return [
+        _sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": 1, "content_block": block},
+        ),
+        _sse(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 1,
+                "delta": {"type": "input_json_delta", "partial_json": arguments},
+            },
+        ),
+        _sse("content_block_stop", {"type": "content_block_stop", "index": 1}),
+    ]
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:

@@ -4,6 +4,7 @@ speaks the Messages streaming wire format."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from temporalio.client import Client
 from protocol import AgentConfig, AgentsConfigError
 from tests.integration.conftest import LaunchGateway
 from tests.integration.eventlog import count, read_until
-from tests.integration.fake_claude import Failure, FakeClaude, Stream, fake_claude
+from tests.integration.fake_claude import Failure, FakeClaude, Stream, ToolUse, fake_claude
 from tests.integration.sse import (
     GatewayProcess,
     echo_message,
@@ -25,6 +26,8 @@ from tests.integration.sse import (
     rpc_body,
 )
 from workers import WorkerSettings, build_agent, create_worker
+
+MCP_SERVER = Path(__file__).with_name("mcp_calc.py")
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,14 @@ model = "claude-test"
 system = "Be brief."
 max_tokens = 100
 base_url = "{claude_api.url}"
+
+[agents.calculator]
+kind = "claude"
+task_queue = "test-calculator-{uuid.uuid4().hex[:8]}"
+[agents.calculator.options]
+model = "claude-test"
+base_url = "{claude_api.url}"
+mcp_servers = [{{ command = "{sys.executable}", args = ["{MCP_SERVER}"] }}]
 """
     )
     return path
@@ -55,16 +66,23 @@ base_url = "{claude_api.url}"
 async def claude_worker(
     temporal_client: Client, redis: Redis, agents_file: Path, temporal_address: str, redis_url: str
 ) -> AsyncIterator[None]:
-    settings = WorkerSettings(
-        config=agents_file,
-        agent="claude",
-        anthropic_api_key="test-key",
-        temporal_address=temporal_address,
-        redis_url=redis_url,
-        heartbeat_seconds=0.2,
-        shutdown_grace_seconds=1,
-    )
-    async with create_worker(temporal_client, redis, settings):
+    """Workers for both agents of the file."""
+
+    def settings(agent: str) -> WorkerSettings:
+        return WorkerSettings(
+            config=agents_file,
+            agent=agent,
+            anthropic_api_key="test-key",
+            temporal_address=temporal_address,
+            redis_url=redis_url,
+            heartbeat_seconds=0.2,
+            shutdown_grace_seconds=1,
+        )
+
+    async with (
+        create_worker(temporal_client, redis, settings("claude")),
+        create_worker(temporal_client, redis, settings("calculator")),
+    ):
         yield
 
 
@@ -212,6 +230,82 @@ async def test_cancel_mid_stream_closes_the_request_to_the_model(
     sent_at_cancel = len(claude_api.sent)
     await asyncio.sleep(0.3)
     assert len(claude_api.sent) == sent_at_cancel < len(deltas)
+
+
+async def test_a_tool_call_through_an_mcp_server_shows_as_events_and_feeds_the_model(
+    claude_gateway: GatewayProcess, claude_api: FakeClaude, sse_client: httpx.AsyncClient
+) -> None:
+    claude_api.expect(
+        Stream(["Let me add. "], tool_use=ToolUse("toolu_1", "add", {"a": 2, "b": 3})),
+        Stream(["It is ", "5."]),
+    )
+    response = await read_stream(
+        sse_client,
+        "POST",
+        f"{claude_gateway.url}/agents/calculator",
+        json=rpc_body("message/stream", {"message": echo_message("2+3?")}),
+    )
+    streamed = results(response.frames)
+    steps = [
+        (r["kind"], r["status"]["message"]["parts"][0]["data"])
+        for r in streamed
+        if r["kind"] == "status-update" and not r["final"] and "message" in r["status"]
+    ]
+    assert steps == [
+        ("status-update", {"event": "tool_executing", "tool": "add", "input": {"a": 2, "b": 3}}),
+        (
+            "status-update",
+            {"event": "tool_completed", "tool": "add", "output": "5", "isError": False},
+        ),
+    ]
+    kinds = [r["kind"] if r["kind"] != "status-update" else r["status"]["state"] for r in streamed]
+    assert kinds == [
+        "task",
+        "working",
+        "artifact-update",
+        "working",
+        "working",
+        "artifact-update",
+        "artifact-update",
+        "completed",
+    ]
+    assert texts(streamed) == [
+        ("Let me add. ", False, False),
+        ("It is ", True, False),
+        ("5.", True, True),
+    ]
+    first, second = claude_api.requests
+    assert first["tools"] == [
+        {
+            "name": "add",
+            "description": "Add two integers.",
+            "input_schema": {
+                "properties": {
+                    "a": {"title": "A", "type": "integer"},
+                    "b": {"title": "B", "type": "integer"},
+                },
+                "required": ["a", "b"],
+                "title": "addArguments",
+                "type": "object",
+            },
+        }
+    ]
+    assert second["messages"] == [
+        {"role": "user", "content": "2+3?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Let me add. "},
+                {"type": "tool_use", "id": "toolu_1", "name": "add", "input": {"a": 2, "b": 3}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "5", "is_error": False}
+            ],
+        },
+    ]
 
 
 def test_a_claude_agent_needs_an_api_key() -> None:

@@ -32,6 +32,9 @@ class Turn(Protocol):
     ) -> None:
         """Stream a piece of this turn's artifact (the first chunk replaces, later ones append)."""
 
+    async def progress(self, parts: list[Part]) -> None:
+        """Show a step of the turn (a tool call, say) as a `working` status update with these parts."""
+
 
 class Agent(Protocol):
     async def run(self, turn: Turn) -> AgentReply: ...
