@@ -190,7 +190,9 @@ async def _start(settings: GatewaySettings, agents: AgentsConfig) -> Runtime:
         redis, ttl_seconds=settings.retention_seconds, timeout=settings.call_timeout_seconds
     )
     handlers = {
-        name: Handlers(settings, temporal, store, agent=name, task_queue=agent.task_queue)
+        name: Handlers(
+            settings, temporal, store, agent=name, kind=agent.kind, task_queue=agent.task_queue
+        )
         for name, agent in agents.agents.items()
     }
     hub = Hub(settings.redis_url, buffer_events=settings.stream_buffer_events)

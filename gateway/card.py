@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocol import AgentCapabilities, AgentCard, AgentConfig, AgentSkill
+from protocol import AgentCapabilities, AgentCard, AgentConfig, AgentSkill, FilePart, Message
 
 OUTPUT_MODES = ["text/plain"]
 INPUT_MODES = ["text/plain", "application/json"]
@@ -44,6 +44,34 @@ def build_agent_card(name: str, agent: AgentConfig, url: str) -> AgentCard:
         defaultOutputModes=OUTPUT_MODES,
         skills=agent.skills or DEFAULT_SKILLS[agent.kind],
     )
+
+
+# The file types each agent kind takes in a message (None: any). Claude reads images and PDFs; text files
+# are read as text.
+FILE_TYPES: dict[str, frozenset[str] | None] = {
+    "echo": None,
+    "claude": frozenset(
+        {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}
+    ),
+}
+
+
+def unsupported_part(kind: str, message: Message) -> str | None:
+    """Why the agent kind cannot take one of the message's parts, or None when it takes them all."""
+    accepted = FILE_TYPES[kind]
+    if accepted is None:
+        return None
+    for index, part in enumerate(message.parts):
+        if isinstance(part, FilePart):
+            mime = part.file.mimeType
+            if mime is None:
+                return f"message.parts[{index}] is a file without mimeType"
+            if mime.lower() not in accepted:
+                return (
+                    f"message.parts[{index}] is a {mime} file; this agent takes "
+                    f"{', '.join(sorted(accepted))}"
+                )
+    return None
 
 
 def accepts_output(accepted: list[str], produced: list[str]) -> bool:

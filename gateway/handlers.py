@@ -19,7 +19,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from gateway.card import OUTPUT_MODES, accepts_output
+from gateway.card import OUTPUT_MODES, accepts_output, unsupported_part
 from gateway.hub import LogEntry
 from gateway.jsonrpc import Handler, StreamCall, StreamHandler
 from gateway.settings import GatewaySettings
@@ -74,9 +74,11 @@ class Handlers:
         store: TaskStore,
         *,
         agent: str,
+        kind: str = "echo",
         task_queue: str | None = None,
     ) -> None:
         self._settings = settings
+        self._kind = kind
         self._temporal = temporal
         self._store = store
         self._agent = agent
@@ -103,7 +105,7 @@ class Handlers:
         return self.streams
 
     async def on_message_send(self, params: MessageSendParams) -> dict[str, Any]:
-        config = _check_send(params)
+        config = self._check_send(params)
         blocking = config.blocking is not False
         if params.message.taskId:
             task = await self._continue_task(params.message.taskId, params.message, blocking)
@@ -117,7 +119,7 @@ class Handlers:
         A retried request with `Last-Event-ID` resumes the stream it started after that event, and
         delivers its message only if the first attempt did not.
         """
-        config = _check_send(params)
+        config = self._check_send(params)
         position = parse_last_event_id(call.last_event_id)
         streams = self._streams()
         lease = streams.lease()
@@ -158,6 +160,13 @@ class Handlers:
             return await streams.open(lease, params.id, position, A2ARenderer(call.request_id))
         except TaskNotFoundError as err:
             return ErrorStream(call.request_id, err)
+
+    def _check_send(self, params: MessageSendParams) -> MessageSendConfiguration:
+        config = _check_send(params)
+        reason = unsupported_part(self._kind, params.message)
+        if reason is not None:
+            raise ContentTypeNotSupportedError(f"Incompatible content types: {reason}")
+        return config
 
     async def _delivered(self, task_id: str, message_id: str) -> bool:
         task = await self.current_task(task_id)

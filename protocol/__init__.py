@@ -21,7 +21,13 @@ from protocol.jsonrpc import (
     error_response,
     success_response,
 )
-from protocol.keys import message_task_key, task_channel, task_events_key, task_snapshot_key
+from protocol.keys import (
+    context_tasks_key,
+    message_task_key,
+    task_channel,
+    task_events_key,
+    task_snapshot_key,
+)
 from protocol.types import (
     INTERRUPTED_STATES,
     PROTOCOL_VERSION,
@@ -32,6 +38,8 @@ from protocol.types import (
     Artifact,
     DataPart,
     FilePart,
+    FileWithBytes,
+    FileWithUri,
     Message,
     MessageSendConfiguration,
     MessageSendParams,
@@ -65,6 +73,8 @@ __all__ = [
     "ContentTypeNotSupportedError",
     "DataPart",
     "FilePart",
+    "FileWithBytes",
+    "FileWithUri",
     "InternalError",
     "InvalidAgentResponseError",
     "InvalidParamsError",
@@ -91,6 +101,7 @@ __all__ = [
     "TextPart",
     "UnsupportedOperationError",
     "apply_event",
+    "context_tasks_key",
     "error_response",
     "merge_artifact",
     "message_task_key",

@@ -32,3 +32,9 @@ def message_task_key(message_id: str) -> str:
     """The task that a `message/stream` request's message started: a retried request carrying
     `Last-Event-ID` resumes that task's stream instead of starting another task."""
     return f"{PREFIX}:message:{{{message_id}}}:task"
+
+
+def context_tasks_key(context_id: str) -> str:
+    """The ids of a context's tasks, oldest first: what a new task of the context may read of earlier
+    turns."""
+    return f"{PREFIX}:context:{{{context_id}}}:tasks"

@@ -31,9 +31,13 @@ from workflows import PUBLISH_EVENT, RUN_AGENT, PublishEventInput, RunAgentInput
 class AgentTurn:
     """A turn in progress: applies each event to a local copy of the task and publishes it."""
 
-    def __init__(self, publisher: EventPublisher, input: RunAgentInput) -> None:
+    def __init__(
+        self, publisher: EventPublisher, input: RunAgentInput, *, context_messages: int = 0
+    ) -> None:
         self._publisher = publisher
         self._input = input
+        self._context_limit = context_messages
+        self._context: list[Message] = []
         self._task = input.task
         self._artifact_ids: list[str] = []
         self._chunks_sent = 0
@@ -49,12 +53,20 @@ class AgentTurn:
         """The user message that started this turn: the last one in the history."""
         return (self._input.task.history or [])[-1]
 
+    @property
+    def context(self) -> list[Message]:
+        """Earlier turns of this task's context: the messages of the tasks before it, oldest first."""
+        return self._context
+
     async def start(self) -> None:
         if self._input.first_turn:
             # A retried first turn finds the snapshot already there and does not announce the task twice.
-            await self._publisher.publish(
+            created = await self._publisher.publish(
                 TaskEvent.created(self._task), self._task, only_if_new=True
             )
+            if created is not None:
+                await self._publisher.join_context(self._task)
+        self._context = await self._publisher.context_history(self._task, self._context_limit)
         await self._publish(TaskEvent.status_changed(self._task, self._input.working))
 
     async def artifact_chunk(
@@ -116,10 +128,12 @@ class TaskActivities:
         agents: Mapping[str, Agent],
         *,
         heartbeat_interval: float = 1.0,
+        context_messages: int = 0,
     ) -> None:
         self._publisher = publisher
         self._agents = agents
         self._heartbeat_interval = heartbeat_interval
+        self._context_messages = context_messages
 
     @activity.defn(name=RUN_AGENT)
     async def run_agent(self, input: RunAgentInput) -> TurnOutcome:
@@ -128,7 +142,7 @@ class TaskActivities:
             raise ApplicationError(
                 f"This worker serves no agent named '{input.agent}'", non_retryable=True
             )
-        turn = AgentTurn(self._publisher, input)
+        turn = AgentTurn(self._publisher, input, context_messages=self._context_messages)
         # Heartbeats also flow while the agent waits on something slow, so cancellation and a dead
         # worker are both noticed within a heartbeat interval.
         beating = asyncio.create_task(self._heartbeat())

@@ -7,7 +7,15 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from protocol import Task, TaskEvent, task_channel, task_events_key, task_snapshot_key
+from protocol import (
+    Message,
+    Task,
+    TaskEvent,
+    context_tasks_key,
+    task_channel,
+    task_events_key,
+    task_snapshot_key,
+)
 
 # Events larger than this are announced by entry id alone; subscribers read them from the stream.
 WAKE_PAYLOAD_LIMIT = 256 * 1024
@@ -62,3 +70,30 @@ class EventPublisher:
         if entry_id is None:
             return None
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def join_context(self, task: Task) -> None:
+        """List a new task under its context, for later tasks of the context to read."""
+        key = context_tasks_key(task.contextId)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(key, task.id)
+            pipe.expire(key, self._ttl)
+            await pipe.execute()
+
+    async def context_history(self, task: Task, limit: int) -> list[Message]:
+        """The last `limit` messages of the tasks that came before `task` in its context, oldest
+        first (what Redis still holds of them)."""
+        if limit <= 0:
+            return []
+        ids: Any = await self._redis.lrange(context_tasks_key(task.contextId), 0, -1)
+        earlier = [i.decode() for i in ids]
+        earlier = earlier[: earlier.index(task.id)] if task.id in earlier else earlier
+        if not earlier:
+            return []
+        snapshots: Any = await self._redis.mget([task_snapshot_key(i) for i in earlier])
+        messages = [
+            message
+            for raw in snapshots
+            if raw is not None
+            for message in Task.model_validate_json(raw).history or []
+        ]
+        return messages[-limit:]

@@ -48,6 +48,7 @@ def create_worker(client: Client, redis: Redis, settings: WorkerSettings) -> Wor
         publisher,
         {settings.agent: build_agent(settings.agent, config, anthropic_api_key=settings.api_key())},
         heartbeat_interval=settings.heartbeat_seconds,
+        context_messages=settings.context_messages,
     )
     return Worker(
         client,

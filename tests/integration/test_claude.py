@@ -308,6 +308,103 @@ async def test_a_tool_call_through_an_mcp_server_shows_as_events_and_feeds_the_m
     ]
 
 
+async def test_http_529_then_success_is_retried_and_the_text_arrives_once(
+    claude_gateway: GatewayProcess, claude_api: FakeClaude, sse_client: httpx.AsyncClient
+) -> None:
+    claude_api.expect(Failure(529, "overloaded_error", "Overloaded"), Stream(["once"]))
+    response = await sse_client.post(
+        claude_gateway.url, json=rpc_body("message/send", {"message": echo_message("hello")})
+    )
+    task = response.json()["result"]
+    assert task["status"]["state"] == "completed"
+    assert task["artifacts"][0]["parts"] == [{"kind": "text", "text": "once"}]
+    assert len(claude_api.requests) == 2
+
+
+async def test_a_new_task_in_the_context_sees_its_earlier_turns(
+    claude_gateway: GatewayProcess, claude_api: FakeClaude, sse_client: httpx.AsyncClient
+) -> None:
+    claude_api.expect(Stream(["Hello ", "Ann."]), Stream(["Ann."]))
+    first = await sse_client.post(
+        claude_gateway.url,
+        json=rpc_body("message/send", {"message": echo_message("My name is Ann.")}),
+    )
+    context_id = first.json()["result"]["contextId"]
+    follow = {**echo_message("What is my name?"), "contextId": context_id}
+    second = await sse_client.post(
+        claude_gateway.url, json=rpc_body("message/send", {"message": follow})
+    )
+    assert second.json()["result"]["contextId"] == context_id
+    assert claude_api.requests[1]["messages"] == [
+        {"role": "user", "content": "My name is Ann."},
+        {"role": "assistant", "content": "Hello Ann."},
+        {"role": "user", "content": "What is my name?"},
+    ]
+
+
+async def test_files_and_data_reach_the_model_as_content_blocks(
+    claude_gateway: GatewayProcess, claude_api: FakeClaude, sse_client: httpx.AsyncClient
+) -> None:
+    claude_api.expect(Stream(["A red dot."]))
+    message = {
+        **echo_message("What is this?"),
+        "parts": [
+            {"kind": "text", "text": "What is this?"},
+            {"kind": "file", "file": {"bytes": "iVBORw0KGgo=", "mimeType": "image/png"}},
+            {
+                "kind": "file",
+                "file": {"uri": "https://example.com/a.pdf", "mimeType": "application/pdf"},
+            },
+            {"kind": "data", "data": {"size": 3}},
+        ],
+    }
+    response = await sse_client.post(
+        claude_gateway.url, json=rpc_body("message/send", {"message": message})
+    )
+    assert response.json()["result"]["status"]["state"] == "completed"
+    assert claude_api.requests[0]["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+                },
+                {
+                    "type": "document",
+                    "source": {"type": "url", "url": "https://example.com/a.pdf"},
+                },
+                {"type": "text", "text": '{"size":3}'},
+            ],
+        }
+    ]
+
+
+async def test_a_file_type_the_model_cannot_read_is_refused_with_32005(
+    claude_gateway: GatewayProcess, claude_api: FakeClaude, sse_client: httpx.AsyncClient
+) -> None:
+    claude_api.expect()
+    message = {
+        **echo_message("unpack this"),
+        "parts": [{"kind": "file", "file": {"bytes": "UEsDBA==", "mimeType": "application/zip"}}],
+    }
+    response = await sse_client.post(
+        claude_gateway.url, json=rpc_body("message/send", {"message": message}, 9)
+    )
+    assert response.json() == {
+        "jsonrpc": "2.0",
+        "id": 9,
+        "error": {
+            "code": -32005,
+            "message": "Incompatible content types: message.parts[0] is a application/zip file; "
+            "this agent takes application/pdf, image/gif, image/jpeg, image/png, image/webp, "
+            "text/plain",
+        },
+    }
+    assert claude_api.requests == []
+
+
 def test_a_claude_agent_needs_an_api_key() -> None:
     with pytest.raises(AgentsConfigError) as caught:
         build_agent("helper", AgentConfig(kind="claude"))

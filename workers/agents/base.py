@@ -27,6 +27,11 @@ class Turn(Protocol):
     @property
     def message(self) -> Message: ...
 
+    @property
+    def context(self) -> list[Message]:
+        """Earlier turns of the task's context (the tasks before this one), oldest first, bounded."""
+        ...
+
     async def artifact_chunk(
         self, parts: list[Part], *, last: bool, name: str | None = None
     ) -> None:

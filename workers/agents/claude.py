@@ -11,16 +11,18 @@ closes the HTTP request, so no tokens are generated after it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from typing import Any
 
 import anthropic
+import orjson
 from mcp import ClientSession, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.exceptions import ApplicationError
 
-from protocol import DataPart, Message, Part, Task, TaskState, TextPart
+from protocol import DataPart, FileWithBytes, Message, Part, TaskState, TextPart
 from workers.agents.base import AgentReply, Turn
 
 # Worth another attempt: timeout, conflict, rate limit and the server's own trouble (5xx, 529 =
@@ -79,7 +81,7 @@ class ClaudeAgent:
         tools: dict[str, tuple[ClientSession, Any]],
     ) -> AgentReply:
         options = self._options
-        messages: list[dict[str, Any]] = list(conversation(turn.task))
+        messages = conversation([*turn.context, *(turn.task.history or [])])
         reply = _Reply(turn)
         usage = {"inputTokens": 0, "outputTokens": 0}
         for _ in range(options.max_rounds):
@@ -249,23 +251,54 @@ def _block(block: Any) -> dict[str, Any]:
     return {"type": "text", "text": block.text}
 
 
-def conversation(task: Task) -> list[dict[str, str]]:
-    """The task's history as Messages API turns: user and agent messages alternate, text only."""
-    turns: list[dict[str, str]] = []
-    for message in task.history or []:
+def conversation(history: list[Message]) -> list[dict[str, Any]]:
+    """Messages as Messages API turns: user and agent alternate (neighbours of one role are merged).
+    Text stays text; a DataPart is given as its JSON; image and PDF files as image and document blocks,
+    text files as their text. Messages with nothing the model reads (tool steps) are left out."""
+    turns: list[dict[str, Any]] = []
+    for message in history:
         role = "assistant" if message.role == "agent" else "user"
-        text = _text(message)
-        if not text:
+        blocks = [block for part in message.parts if (block := _content(part)) is not None]
+        if not blocks:
             continue
+        content: str | list[dict[str, Any]] = blocks
+        if all(block["type"] == "text" for block in blocks):
+            content = "\n".join(block["text"] for block in blocks)
         if turns and turns[-1]["role"] == role:
-            turns[-1] = {"role": role, "content": f"{turns[-1]['content']}\n\n{text}"}
+            turns[-1]["content"] = _joined(turns[-1]["content"], content)
         else:
-            turns.append({"role": role, "content": text})
+            turns.append({"role": role, "content": content})
     return turns
 
 
-def _text(message: Message) -> str:
-    return "\n".join(part.text for part in message.parts if isinstance(part, TextPart))
+def _content(part: Part) -> dict[str, Any] | None:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, DataPart):
+        if part.data.get("event") in ("tool_executing", "tool_completed"):
+            return None
+        return {"type": "text", "text": orjson.dumps(part.data).decode()}
+    file = part.file
+    mime = (file.mimeType or "").lower()
+    if isinstance(file, FileWithBytes):
+        if mime.startswith("text/"):
+            return {"type": "text", "text": base64.b64decode(file.bytes).decode(errors="replace")}
+        source: dict[str, Any] = {"type": "base64", "media_type": mime, "data": file.bytes}
+    else:
+        source = {"type": "url", "url": file.uri}
+    return {"type": "document" if mime == "application/pdf" else "image", "source": source}
+
+
+def _joined(
+    first: str | list[dict[str, Any]], second: str | list[dict[str, Any]]
+) -> str | list[dict[str, Any]]:
+    if isinstance(first, str) and isinstance(second, str):
+        return f"{first}\n\n{second}"
+    as_blocks = [
+        [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for content in (first, second)
+    ]
+    return [*as_blocks[0], *as_blocks[1]]
 
 
 def _error_type(err: anthropic.APIStatusError) -> str | None:
