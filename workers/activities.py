@@ -7,6 +7,7 @@ import contextlib
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -54,6 +55,17 @@ class AgentTurn:
         return (self._input.task.history or [])[-1]
 
     @property
+    def partial_state(self) -> dict[str, Any]:
+        """What this attempt has sent so far, carried by every heartbeat: after a crash, Temporal hands
+        it to the next attempt (`activity.info().heartbeat_details`), which restarts the artifact."""
+        return {
+            "attempt": activity.info().attempt,
+            "artifactId": self._input.artifact_id,
+            "chunksSent": self._chunks_sent,
+            "steps": len(self._steps),
+        }
+
+    @property
     def context(self) -> list[Message]:
         """Earlier turns of this task's context: the messages of the tasks before it, oldest first."""
         return self._context
@@ -82,14 +94,14 @@ class AgentTurn:
         await self._publish(
             TaskEvent.progress(self._task, artifact, append=append, last_chunk=last)
         )
-        activity.heartbeat()
+        activity.heartbeat(self.partial_state)
 
     async def progress(self, parts: list[Part]) -> None:
         message = self._agent_message(parts)
         status = TaskStatus(state=TaskState.WORKING, timestamp=_now(), message=message)
         await self._publish(TaskEvent.status_changed(self._task, status))
         self._steps.append(message)
-        activity.heartbeat()
+        activity.heartbeat(self.partial_state)
 
     async def finish(self, reply: AgentReply) -> TurnOutcome:
         message = self._agent_message(reply.message) if reply.message else None
@@ -145,7 +157,12 @@ class TaskActivities:
         turn = AgentTurn(self._publisher, input, context_messages=self._context_messages)
         # Heartbeats also flow while the agent waits on something slow, so cancellation and a dead
         # worker are both noticed within a heartbeat interval.
-        beating = asyncio.create_task(self._heartbeat())
+        previous = activity.info().heartbeat_details
+        if previous:
+            activity.logger.info(
+                "Attempt %d restarts the turn after %s", activity.info().attempt, previous[0]
+            )
+        beating = asyncio.create_task(self._heartbeat(turn))
         try:
             await turn.start()
             reply = await agent.run(turn)
@@ -163,9 +180,9 @@ class TaskActivities:
             )
         await self._publisher.publish(input.event, input.event.task)
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self, turn: AgentTurn) -> None:
         while True:
-            activity.heartbeat()
+            activity.heartbeat(turn.partial_state)
             await asyncio.sleep(self._heartbeat_interval)
 
 
