@@ -50,6 +50,14 @@ system = "Be brief."
 max_tokens = 100
 base_url = "{claude_api.url}"
 
+[agents.chat]
+kind = "claude"
+task_queue = "test-chat-{uuid.uuid4().hex[:8]}"
+[agents.chat.options]
+model = "claude-test"
+base_url = "{claude_api.url}"
+finalState = "input-required"
+
 [agents.calculator]
 kind = "claude"
 task_queue = "test-calculator-{uuid.uuid4().hex[:8]}"
@@ -66,7 +74,7 @@ mcp_servers = [{{ command = "{sys.executable}", args = ["{MCP_SERVER}"] }}]
 async def claude_worker(
     temporal_client: Client, redis: Redis, agents_file: Path, temporal_address: str, redis_url: str
 ) -> AsyncIterator[None]:
-    """Workers for both agents of the file."""
+    """Workers for every agent of the file."""
 
     def settings(agent: str) -> WorkerSettings:
         return WorkerSettings(
@@ -82,6 +90,7 @@ async def claude_worker(
     async with (
         create_worker(temporal_client, redis, settings("claude")),
         create_worker(temporal_client, redis, settings("calculator")),
+        create_worker(temporal_client, redis, settings("chat")),
     ):
         yield
 
@@ -319,6 +328,29 @@ async def test_http_529_then_success_is_retried_and_the_text_arrives_once(
     assert task["status"]["state"] == "completed"
     assert task["artifacts"][0]["parts"] == [{"kind": "text", "text": "once"}]
     assert len(claude_api.requests) == 2
+
+
+async def test_a_conversation_in_one_task_continues_with_its_history(
+    claude_gateway: GatewayProcess, claude_api: FakeClaude, sse_client: httpx.AsyncClient
+) -> None:
+    claude_api.expect(Stream(["Which city?"]), Stream(["Sunny in Oslo."]))
+    url = f"{claude_gateway.url}/agents/chat"
+    first = await sse_client.post(
+        url, json=rpc_body("message/send", {"message": echo_message("Weather?")})
+    )
+    task = first.json()["result"]
+    assert task["status"]["state"] == "input-required"
+    follow = {**echo_message("Oslo"), "taskId": task["id"]}
+    second = await sse_client.post(url, json=rpc_body("message/send", {"message": follow}))
+    assert second.json()["result"]["id"] == task["id"]
+    assert second.json()["result"]["status"]["message"]["parts"] == [
+        {"kind": "text", "text": "Sunny in Oslo."}
+    ]
+    assert claude_api.requests[1]["messages"] == [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": "Which city?"},
+        {"role": "user", "content": "Oslo"},
+    ]
 
 
 async def test_a_new_task_in_the_context_sees_its_earlier_turns(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from typing import Any
+from typing import Any, Literal
 
 import anthropic
 import orjson
@@ -42,7 +42,7 @@ class McpServer(BaseModel):
 
 
 class ClaudeOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     model: str = "claude-sonnet-4-5"
     system: str | None = None
@@ -54,6 +54,10 @@ class ClaudeOptions(BaseModel):
     mcp_servers: list[McpServer] = Field(default_factory=list)
     # Model calls per turn at most, tool rounds included.
     max_rounds: int = Field(default=8, ge=1)
+    # "input-required" keeps the task open as a conversation: each reply waits for the next message.
+    final_state: Literal["completed", "input-required"] = Field(
+        default="completed", alias="finalState"
+    )
 
 
 class ClaudeAgent:
@@ -101,7 +105,8 @@ class ClaudeAgent:
         await reply.finish()
         metadata = {"model": final.model, **usage, "stopReason": final.stop_reason}
         parts: list[Part] = [TextPart(text=reply.text)]
-        return AgentReply(TaskState.COMPLETED, parts, metadata={"claude": metadata})
+        state = TaskState(options.final_state)
+        return AgentReply(state, parts, metadata={"claude": metadata})
 
     async def _stream(
         self,
