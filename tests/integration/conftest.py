@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
+from temporalio.client import Client
+from temporalio.worker import Worker
 
 from tests.integration.sse import GatewayProcess, gateway_process
+from workers import WorkerSettings, create_worker
 
 LaunchGateway = Callable[..., contextlib.AbstractContextManager[GatewayProcess]]
+AgentWorker = Callable[..., Worker]
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +45,28 @@ def launch_gateway(
         )
 
     return launch
+
+
+@pytest.fixture(scope="session")
+def agent_worker(
+    temporal_client: Client, redis: Redis, temporal_address: str, redis_url: str
+) -> AgentWorker:
+    """`async with agent_worker(agents_file, name, **settings)`: an in-process worker for one agent of
+    an agents file, on the session's Temporal and Redis."""
+
+    def start(config: Path, agent: str, **overrides: Any) -> Worker:
+        settings = WorkerSettings(
+            config=config,
+            agent=agent,
+            temporal_address=temporal_address,
+            redis_url=redis_url,
+            heartbeat_seconds=0.2,
+            shutdown_grace_seconds=1,
+            **overrides,
+        )
+        return create_worker(temporal_client, redis, settings)
+
+    return start
 
 
 @pytest.fixture(scope="session")

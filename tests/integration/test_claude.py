@@ -13,10 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from redis.asyncio import Redis
-from temporalio.client import Client
 
 from protocol import AgentConfig, AgentsConfigError
-from tests.integration.conftest import LaunchGateway
+from tests.integration.conftest import AgentWorker, LaunchGateway
 from tests.integration.eventlog import count, read_until
 from tests.integration.fake_claude import Failure, FakeClaude, Stream, ToolUse, fake_claude
 from tests.integration.sse import (
@@ -25,7 +24,7 @@ from tests.integration.sse import (
     read_stream,
     rpc_body,
 )
-from workers import WorkerSettings, build_agent, create_worker
+from workers import build_agent
 
 MCP_SERVER = Path(__file__).with_name("mcp_calc.py")
 
@@ -71,26 +70,13 @@ mcp_servers = [{{ command = "{sys.executable}", args = ["{MCP_SERVER}"] }}]
 
 
 @pytest.fixture(scope="module")
-async def claude_worker(
-    temporal_client: Client, redis: Redis, agents_file: Path, temporal_address: str, redis_url: str
-) -> AsyncIterator[None]:
+async def claude_worker(agent_worker: AgentWorker, agents_file: Path) -> AsyncIterator[None]:
     """Workers for every agent of the file."""
-
-    def settings(agent: str) -> WorkerSettings:
-        return WorkerSettings(
-            config=agents_file,
-            agent=agent,
-            anthropic_api_key="test-key",
-            temporal_address=temporal_address,
-            redis_url=redis_url,
-            heartbeat_seconds=0.2,
-            shutdown_grace_seconds=1,
-        )
-
+    key = {"anthropic_api_key": "test-key"}
     async with (
-        create_worker(temporal_client, redis, settings("claude")),
-        create_worker(temporal_client, redis, settings("calculator")),
-        create_worker(temporal_client, redis, settings("chat")),
+        agent_worker(agents_file, "claude", **key),
+        agent_worker(agents_file, "calculator", **key),
+        agent_worker(agents_file, "chat", **key),
     ):
         yield
 

@@ -10,13 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 from temporalio.client import Client
 
 from tests.a2a_schema import assert_valid, assert_valid_response
-from tests.integration.conftest import LaunchGateway
+from tests.integration.conftest import AgentWorker, LaunchGateway
 from tests.integration.sse import GatewayProcess, echo_message, read_stream, rpc_body
-from workers import WorkerSettings, create_worker
 from workflows import AGENT_ATTRIBUTE
 
 
@@ -55,18 +53,8 @@ tags = ["echo"]
 
 
 @pytest.fixture(scope="module")
-async def shout_worker(
-    temporal_client: Client, redis: Redis, agents_file: Path, temporal_address: str, redis_url: str
-) -> AsyncIterator[None]:
-    settings = WorkerSettings(
-        config=agents_file,
-        agent="shout",
-        temporal_address=temporal_address,
-        redis_url=redis_url,
-        heartbeat_seconds=0.2,
-        shutdown_grace_seconds=1,
-    )
-    async with create_worker(temporal_client, redis, settings):
+async def shout_worker(agent_worker: AgentWorker, agents_file: Path) -> AsyncIterator[None]:
+    async with agent_worker(agents_file, "shout"):
         yield
 
 
