@@ -16,10 +16,8 @@ import argparse
 import asyncio
 import json
 import logging
-import math
 import os
 import platform
-import signal
 import statistics
 import sys
 import tempfile
@@ -29,8 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import temporalio
@@ -40,8 +37,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from bench.bare import BareWorkflow
+from bench.harness import BenchError, exit_with, open_log, percentile, stopping
 from gateway.devstack import (
-    DevStackError,
     ManagedProcess,
     free_port,
     register_search_attributes,
@@ -61,10 +58,6 @@ BARE_LABEL = "bare workflow + 1 activity"
 # Deadline on one measured request, and on the stack becoming ready.
 REQUEST_TIMEOUT = 60.0
 READY_TIMEOUT = 60.0
-
-
-class BenchError(Exception):
-    """The benchmark could not run or a request gave a wrong answer (never a slow one)."""
 
 
 @dataclass
@@ -88,10 +81,6 @@ class Stack:
                 )
 
 
-def _open_log(logs: Path, name: str) -> IO[bytes]:
-    return (logs / f"{name}.log").open("wb")
-
-
 def start_stack(started: list[ManagedProcess], logs: Path, data_dir: Path) -> Stack:
     """Start whatever is not given by the environment; every process goes into `started` at once."""
     temporal_address = os.environ.get("TEMPORAL_ADDRESS")
@@ -99,14 +88,14 @@ def start_stack(started: list[ManagedProcess], logs: Path, data_dir: Path) -> St
     if temporal_address is None:
         port = free_port(HOST)
         logger.info("starting the Temporal dev server on %s:%d", HOST, port)
-        with _open_log(logs, "temporal") as log:
+        with open_log(logs, "temporal") as log:
             started.append(start_temporal(host=HOST, port=port, log=log))
         temporal_address = f"{HOST}:{port}"
     redis_url = os.environ.get("REDIS_URL")
     if redis_url is None:
         port = free_port(HOST)
         logger.info("starting Redis on %s:%d", HOST, port)
-        with _open_log(logs, "redis") as log:
+        with open_log(logs, "redis") as log:
             started.append(start_redis(host=HOST, port=port, data_dir=data_dir, log=log))
         redis_url = f"redis://{HOST}:{port}/0"
 
@@ -163,7 +152,7 @@ def start_stack(started: list[ManagedProcess], logs: Path, data_dir: Path) -> St
     ]
     for name, args, extra_env in children:
         logger.info("starting the %s", name)
-        with _open_log(logs, name.replace(" ", "-")) as log:
+        with open_log(logs, name.replace(" ", "-")) as log:
             started.append(ManagedProcess(name, args, env={**env, **extra_env}, log=log))
     return Stack(
         temporal_address=temporal_address,
@@ -274,14 +263,6 @@ async def measure(
     return samples
 
 
-def percentile(sorted_samples: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    position = (len(sorted_samples) - 1) * q / 100
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_samples) - 1)
-    return sorted_samples[low] + (sorted_samples[high] - sorted_samples[low]) * (position - low)
-
-
 def summarize(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {
@@ -383,26 +364,12 @@ def render_table(results: dict[str, dict[str, float]], figures: dict[str, Any]) 
     return "\n".join(lines)
 
 
-_interrupted: list[int] = []
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # Ctrl-C reaches the children too, so what fails next may be a request to a server that has just
-    # stopped rather than this KeyboardInterrupt: `main` reads the signal from here.
-    _interrupted.append(signum)
-    raise KeyboardInterrupt
-
-
 def run(requests: int, warmup: int) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     logs = RESULTS_DIR / "logs"
     logs.mkdir(exist_ok=True)
     started: list[ManagedProcess] = []
-    # SIGTERM ends the run as Ctrl-C does, through the `finally` that stops the children.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(signum) is not signal.SIG_IGN:  # as `nohup` leaves it: keep ignoring
-            signal.signal(signum, _interrupt)
-    try:
+    with stopping(started):
         with tempfile.TemporaryDirectory(prefix="bench-redis-") as data_dir:
             stack = start_stack(started, logs, Path(data_dir))
             results = asyncio.run(run_benchmark(stack, requests, warmup))
@@ -412,20 +379,6 @@ def run(requests: int, warmup: int) -> int:
         print(render_table(results, figures), flush=True)
         print(f"\nFigures: {path.relative_to(ROOT)}   Logs: {logs.relative_to(ROOT)}/", flush=True)
         return 0
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for process in reversed(started):
-            logger.info("stopping %s (pid %d)", process.name, process.pid)
-            process.stop()
-
-
-def _failed(reason: str, *, trace: bool = False) -> int:
-    if _interrupted:
-        logger.warning("interrupted (%s)", reason)
-        return 130
-    logger.error("benchmark failed: %s", reason, exc_info=trace)
-    return 1
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -437,20 +390,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--requests must be 1 or more and --warmup 0 or more")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    try:
-        code = run(args.requests, args.warmup)
-    except KeyboardInterrupt:
-        logger.warning("interrupted")
-        code = 130
-    except (BenchError, DevStackError) as err:
-        code = _failed(str(err))
-    except Exception as err:
-        code = _failed(f"{type(err).__name__}: {err}", trace=True)
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # temporalio can abort at interpreter exit; leave without running finalizers.
-    os._exit(code)
+    exit_with(lambda: run(args.requests, args.warmup))
 
 
 if __name__ == "__main__":

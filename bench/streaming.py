@@ -26,7 +26,6 @@ import math
 import os
 import platform
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,14 +36,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 
 import orjson
 from redis.asyncio import Redis
 
+from bench.harness import BenchError, exit_with, open_log, percentile, stopping
 from bench.stream_clients import Run as StreamRun
-from gateway.devstack import DevStackError, ManagedProcess, free_port, start_redis, start_temporal
+from gateway.devstack import ManagedProcess, free_port, start_redis, start_temporal
 from protocol import Artifact, Message, Task, TaskEvent, TaskState, TaskStatus, TextPart, timestamp
 from workers.publisher import EventPublisher
 
@@ -112,10 +111,6 @@ gc.callbacks.append(_probe)
 """
 
 
-class BenchError(Exception):
-    """The benchmark could not run (never a slow or lossy figure: those are reported)."""
-
-
 @dataclass
 class Stack:
     temporal_address: str
@@ -170,14 +165,6 @@ class LevelResult:
         ]
 
 
-def percentile(sorted_samples: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    position = (len(sorted_samples) - 1) * q / 100
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_samples) - 1)
-    return sorted_samples[low] + (sorted_samples[high] - sorted_samples[low]) * (position - low)
-
-
 # ---- /proc --------------------------------------------------------------------------------------
 
 
@@ -214,10 +201,6 @@ class CpuMeter:
 # ---- processes ----------------------------------------------------------------------------------
 
 
-def _open_log(logs: Path, name: str) -> IO[bytes]:
-    return (logs / f"{name}.log").open("wb")
-
-
 def child_env(stack: Stack) -> dict[str, str]:
     # The children import `bench`, `gateway` and `workers` from this checkout whatever the cwd.
     pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
@@ -232,12 +215,12 @@ def child_env(stack: Stack) -> dict[str, str]:
 def start_stack(started: list[ManagedProcess], logs: Path, work_dir: Path) -> Stack:
     port = free_port(HOST)
     logger.info("starting the Temporal dev server on %s:%d", HOST, port)
-    with _open_log(logs, "streaming-temporal") as log:
+    with open_log(logs, "streaming-temporal") as log:
         started.append(start_temporal(host=HOST, port=port, log=log))
     temporal_address = f"{HOST}:{port}"
     port = free_port(HOST)
     logger.info("starting Redis on %s:%d", HOST, port)
-    with _open_log(logs, "streaming-redis") as log:
+    with open_log(logs, "streaming-redis") as log:
         redis = start_redis(host=HOST, port=port, data_dir=work_dir / "redis", log=log)
     started.append(redis)
     return Stack(temporal_address, f"redis://{HOST}:{port}/0", redis, logs, work_dir, started)
@@ -717,13 +700,6 @@ def preamble(rate: float, duration: float, argv: list[str]) -> str:
 
 # ---- main ---------------------------------------------------------------------------------------
 
-_interrupted: list[int] = []
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    _interrupted.append(signum)
-    raise KeyboardInterrupt
-
 
 def raise_fd_limit() -> int:
     """The soft RLIMIT_NOFILE up to the hard limit; the children inherit it."""
@@ -753,11 +729,8 @@ def run(levels: list[int], rate: float, duration: float, trace_gc: bool, argv: l
         LOGS_DIR.relative_to(ROOT),
     )
     started: list[ManagedProcess] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, _interrupt)
     began = time.monotonic()
-    try:
+    with stopping(started):
         with tempfile.TemporaryDirectory(prefix="bench-streaming-") as work_dir:
             stack = start_stack(started, LOGS_DIR, Path(work_dir))
             print(markdown_row(COLUMNS), flush=True)
@@ -772,21 +745,6 @@ def run(levels: list[int], rate: float, duration: float, trace_gc: bool, argv: l
             flush=True,
         )
         return 0
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for process in reversed(started):
-            if process.running():
-                logger.info("stopping %s (pid %d)", process.name, process.pid)
-            process.stop()
-
-
-def _failed(reason: str, *, trace: bool = False) -> int:
-    if _interrupted:
-        logger.warning("interrupted (%s)", reason)
-        return 130
-    logger.error("benchmark failed: %s", reason, exc_info=trace)
-    return 1
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -828,20 +786,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.duration:g}",
         *(["--trace-gc"] if args.trace_gc else []),
     ]
-    try:
-        code = run(args.streams, args.rate, args.duration, args.trace_gc, shown)
-    except KeyboardInterrupt:
-        logger.warning("interrupted")
-        code = 130
-    except (BenchError, DevStackError) as err:
-        code = _failed(str(err))
-    except Exception as err:
-        code = _failed(f"{type(err).__name__}: {err}", trace=True)
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # temporalio can abort at interpreter exit; leave without running finalizers.
-    os._exit(code)
+    exit_with(lambda: run(args.streams, args.rate, args.duration, args.trace_gc, shown))
 
 
 if __name__ == "__main__":

@@ -43,10 +43,6 @@ class TaskFeed:
         self._catching_up = True
         self._close_on_overflow = close_on_overflow
 
-    @property
-    def position(self) -> str | None:
-        return self._position
-
     def skip_to(self, entry_id: str) -> None:
         """Go on after entry `entry_id`: the reader has the task as of that entry from elsewhere."""
         self._position = entry_id
