@@ -38,7 +38,6 @@ class AgentTurn:
         self._publisher = publisher
         self._input = input
         self._context_limit = context_messages
-        self._context: list[Message] = []
         self._task = input.task
         self._artifact_ids: list[str] = []
         self._chunks_sent = 0
@@ -65,10 +64,10 @@ class AgentTurn:
             "steps": len(self._steps),
         }
 
-    @property
-    def context(self) -> list[Message]:
-        """Earlier turns of this task's context: the messages of the tasks before it, oldest first."""
-        return self._context
+    async def context(self) -> list[Message]:
+        """Earlier turns of this task's context: the messages of the tasks before it, oldest first.
+        Read from Redis when an agent asks, so agents that do not pay nothing."""
+        return await self._publisher.context_history(self._task, self._context_limit)
 
     async def start(self) -> None:
         if self._input.first_turn:
@@ -78,7 +77,6 @@ class AgentTurn:
             )
             if created is not None:
                 await self._publisher.join_context(self._task)
-        self._context = await self._publisher.context_history(self._task, self._context_limit)
         await self._publish(TaskEvent.status_changed(self._task, self._input.working))
 
     async def artifact_chunk(

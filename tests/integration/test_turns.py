@@ -59,9 +59,10 @@ async def test_a_new_task_sees_the_last_messages_of_its_context(
         context_messages=2,
     )
     await ActivityEnvironment().run(turn.start)
+    context = await turn.context()
     # The first task's user message and its input-required prompt, then the second's user message; the
     # limit keeps the last two.
-    assert [(m.role, text_of(m)) for m in turn.context] == [
+    assert [(m.role, text_of(m)) for m in context] == [
         ("agent", "Echoed 3 characters. Send another message to continue."),
         ("user", "two"),
     ]

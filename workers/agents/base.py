@@ -27,8 +27,7 @@ class Turn(Protocol):
     @property
     def message(self) -> Message: ...
 
-    @property
-    def context(self) -> list[Message]:
+    async def context(self) -> list[Message]:
         """Earlier turns of the task's context (the tasks before this one), oldest first, bounded."""
         ...
 

@@ -85,7 +85,7 @@ class ClaudeAgent:
         tools: dict[str, tuple[ClientSession, Any]],
     ) -> AgentReply:
         options = self._options
-        messages = conversation([*turn.context, *(turn.task.history or [])])
+        messages = conversation([*await turn.context(), *(turn.task.history or [])])
         reply = _Reply(turn)
         usage = {"inputTokens": 0, "outputTokens": 0}
         for _ in range(options.max_rounds):
