@@ -20,22 +20,35 @@ from starlette.types import ASGIApp
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from gateway.auth import Authenticator, Principal
 from gateway.card import build_agent_card
 from gateway.handlers import Handlers
 from gateway.hub import Hub
-from gateway.jsonrpc import BodyTooLarge, Dispatcher, json_response, read_body
+from gateway.jsonrpc import (
+    BodyTooLarge,
+    Dispatcher,
+    error_http_response,
+    json_response,
+    read_body,
+)
+from gateway.limits import RateLimiter
+from gateway.push import PushRegistry, Resolver, system_resolver
 from gateway.settings import GatewaySettings
 from gateway.store import TaskStore
 from gateway.streams import BrowserRenderer, Streams, parse_last_event_id
 from protocol import (
     A2AError,
     AgentsConfig,
+    AgentsConfigError,
+    ForbiddenError,
     InternalError,
-    InvalidRequestError,
     MethodNotFoundError,
+    PayloadTooLargeError,
     TaskNotFoundError,
+    UnauthenticatedError,
     error_response,
 )
+from protocol.webhooks import WebhookPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -46,22 +59,62 @@ class Runtime:
 
     temporal: Client
     redis: Redis
-    # Agent name -> its JSON-RPC endpoint.
+    # Agent name -> its methods and its JSON-RPC endpoint.
+    handlers: dict[str, Handlers]
     dispatchers: dict[str, Dispatcher]
     streams: Streams
+    rate_limiter: RateLimiter | None
 
 
-def create_app(settings: GatewaySettings) -> Starlette:
-    """The gateway for the agents of `settings` (raises AgentsConfigError for a bad agents file)."""
-    agents = settings.agents_config()
-    default = agents.default_agent
-    root_card, cards = _cards(agents, settings.rpc_url())
-    runtime: Runtime | None = None
+def create_app(settings: GatewaySettings, *, resolver: Resolver = system_resolver) -> Starlette:
+    """The gateway for the agents of `settings` (raises AgentsConfigError for a bad agents file or
+    auth section). `resolver` looks webhook hosts up (tests swap it)."""
+    gateway = _Gateway(settings, resolver)
+    return Starlette(
+        routes=[
+            Route("/", gateway.rpc, methods=["POST"]),
+            Route("/.well-known/agent.json", gateway.agent_card, methods=["GET"]),
+            Route("/agents/{agent}", gateway.rpc, methods=["POST"]),
+            Route("/agents/{agent}/.well-known/agent.json", gateway.agent_card, methods=["GET"]),
+            Route("/agent/authenticatedExtendedCard", gateway.extended_card, methods=["GET"]),
+            Route(
+                "/agents/{agent}/agent/authenticatedExtendedCard",
+                gateway.extended_card,
+                methods=["GET"],
+            ),
+            Route("/tasks/{task_id}/events", gateway.task_events, methods=["GET"]),
+            Route("/healthz", gateway.healthz, methods=["GET"]),
+            Route("/readyz", gateway.readyz, methods=["GET"]),
+        ],
+        middleware=_middleware(settings),
+        lifespan=gateway.lifespan,
+    )
+
+
+class _Gateway:
+    """The routes, and what they share: settings, auth and cards from the start, the runtime (Temporal,
+    Redis, streams) while the lifespan runs. A route with `{agent}` serves that agent, else the
+    default one."""
+
+    def __init__(self, settings: GatewaySettings, resolver: Resolver) -> None:
+        self._settings = settings
+        self._resolver = resolver
+        self._agents = settings.agents_config()
+        self._default = self._agents.default_agent
+        self._auth = Authenticator(self._agents.auth, timeout=settings.call_timeout_seconds)
+        try:
+            self._policy = WebhookPolicy.parse(settings.push_allow_http, settings.push_allowlist)
+        except ValueError as err:
+            raise AgentsConfigError(f"A2A_PUSH_ALLOWLIST: {err}") from err
+        self._cards = _Cards(self._agents, settings.rpc_url(), self._auth)
+        self._runtime: Runtime | None = None
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        nonlocal runtime
-        runtime = await _start(settings, agents)
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        runtime = await _start(
+            self._settings, self._agents, self._policy, self._resolver, tenancy=self._auth.enabled
+        )
+        self._runtime = runtime
         hub = runtime.streams.hub
         loop = asyncio.get_running_loop()
         # Called from the server's signal handler: open streams end now rather than hold shutdown.
@@ -69,72 +122,129 @@ def create_app(settings: GatewaySettings) -> Starlette:
         try:
             yield
         finally:
-            redis, runtime = runtime.redis, None
+            self._runtime = None
             await hub.close()
-            await redis.aclose()
+            await runtime.redis.aclose()
+            await self._auth.aclose()
 
-    def current() -> Runtime:
-        if runtime is None:
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
             raise RuntimeError("the gateway's lifespan has not started")
-        return runtime
+        return self._runtime
 
-    async def rpc(request: Request) -> ASGIApp:
-        return await _rpc(request, current().dispatchers[default], settings.max_body_bytes)
-
-    async def agent_rpc(request: Request) -> ASGIApp:
-        dispatcher = current().dispatchers.get(request.path_params["agent"])
+    async def rpc(self, request: Request) -> ASGIApp:
+        agent = request.path_params.get("agent", self._default)
+        dispatcher = self.runtime.dispatchers.get(agent)
         if dispatcher is None:
-            return _unknown_agent(request.path_params["agent"], cards)
-        return await _rpc(request, dispatcher, settings.max_body_bytes)
+            return _unknown_agent(agent, self._cards.public)
+        limit = self._settings.max_body_bytes
+        try:
+            principal = await self._admit(request, agent)
+            body = await read_body(request, limit)
+        except BodyTooLarge:
+            error = PayloadTooLargeError(
+                f"Request payload validation error: body exceeds {limit} bytes"
+            )
+            return self._refused(error)
+        except A2AError as err:
+            return self._refused(err)
+        return await dispatcher.respond(body, principal, request.headers.get("last-event-id"))
 
-    async def task_events(request: Request) -> ASGIApp:
-        return await _task_events(current().streams, request)
+    async def task_events(self, request: Request) -> ASGIApp:
+        try:
+            principal = await self._admit(request, None, browser=True)
+        except A2AError as err:
+            return self._refused(err)
+        runtime = self.runtime
+        return await _task_events(
+            runtime.streams,
+            runtime.handlers[self._default],
+            principal.id if self._auth.enabled else None,
+            principal,
+            request,
+        )
 
-    async def agent_card(request: Request) -> Response:
-        return json_response(root_card)
-
-    async def named_agent_card(request: Request) -> Response:
-        card = cards.get(request.path_params["agent"])
+    async def agent_card(self, request: Request) -> Response:
+        named = request.path_params.get("agent")
+        if named is None:
+            return json_response(self._cards.root)
+        card = self._cards.public.get(named)
         if card is None:
-            return _unknown_agent(request.path_params["agent"], cards)
+            return _unknown_agent(named, self._cards.public)
         return json_response(card)
 
-    async def healthz(request: Request) -> Response:
+    async def extended_card(self, request: Request) -> Response:
+        named = request.path_params.get("agent")
+        agent = named or self._default
+        if agent not in self._cards.public:
+            return _unknown_agent(agent, self._cards.public)
+        if not self._auth.enabled:
+            error = MethodNotFoundError(
+                "No authenticated extended card: this gateway authenticates no one "
+                "(supportsAuthenticatedExtendedCard is false)"
+            )
+            return json_response(error_response(None, error), 404)
+        try:
+            await self._admit(request, agent)
+        except A2AError as err:
+            return self._refused(err)
+        return json_response(self._cards.extended[agent] if named else self._cards.extended_root)
+
+    async def healthz(self, request: Request) -> Response:
         return json_response({"status": "ok"})
 
-    async def readyz(request: Request) -> Response:
-        return await _readiness(current(), settings.call_timeout_seconds)
+    async def readyz(self, request: Request) -> Response:
+        return await _readiness(self.runtime, self._settings.call_timeout_seconds)
 
-    return Starlette(
-        routes=[
-            Route("/", rpc, methods=["POST"]),
-            Route("/.well-known/agent.json", agent_card, methods=["GET"]),
-            Route("/agents/{agent}", agent_rpc, methods=["POST"]),
-            Route("/agents/{agent}/.well-known/agent.json", named_agent_card, methods=["GET"]),
-            Route("/tasks/{task_id}/events", task_events, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-        ],
-        middleware=_middleware(settings),
-        lifespan=lifespan,
-    )
+    async def _admit(
+        self, request: Request, agent: str | None, *, browser: bool = False
+    ) -> Principal:
+        """The caller, once authenticated, allowed to use `agent` and within its rate. Browser
+        streams may carry the credential in the query string (EventSource cannot set headers)."""
+        principal = await self._auth.authenticate(
+            request.headers, request.query_params if browser else None
+        )
+        if agent is not None and not principal.may_use(agent):
+            raise ForbiddenError(f"Forbidden: this credential may not use agent '{agent}'")
+        limiter = self.runtime.rate_limiter
+        if limiter is not None:
+            client = request.client.host if request.client else "unknown"
+            await limiter.admit(principal.id if self._auth.enabled else f"address:{client}")
+        return principal
+
+    def _refused(self, err: A2AError) -> Response:
+        headers = None
+        if isinstance(err, UnauthenticatedError):
+            headers = {"www-authenticate": self._auth.www_authenticate()}
+        return error_http_response(error_response(None, err), err, headers)
 
 
-async def _task_events(streams: Streams, request: Request) -> ASGIApp:
+async def _task_events(
+    streams: Streams,
+    handlers: Handlers,
+    lease_holder: str | None,
+    principal: Principal,
+    request: Request,
+) -> ASGIApp:
     """The browser view of a task's events, for `EventSource` (which resends `Last-Event-ID`)."""
     task_id = request.path_params["task_id"]
     raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     try:
         position = parse_last_event_id(raw) or "0"
-        lease = streams.lease()
+        lease = streams.lease(lease_holder)
     except A2AError as err:
-        status = err.http_status if err.http_status != 200 else 400
-        return json_response(error_response(None, err), status, _retry_after(status))
+        if err.http_status == 200:
+            return json_response(error_response(None, err), 400)
+        return error_http_response(error_response(None, err), err)
     try:
+        await handlers.authorize(task_id, principal)
         stream = await streams.open(lease, task_id, position, BrowserRenderer())
     except TaskNotFoundError as err:
+        lease.release()
         return json_response(error_response(None, err), 404)
     except InternalError as err:
+        lease.release()
         return json_response(error_response(None, err), 503, _retry_after(503))
     if stream.finished and not stream.first:
         # Nothing after Last-Event-ID and the task is over: 204 tells EventSource to stop.
@@ -143,16 +253,31 @@ async def _task_events(streams: Streams, request: Request) -> ASGIApp:
     return stream
 
 
-def _cards(agents: AgentsConfig, root_url: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The root card (the default agent at `root_url`, which `POST /` serves) and each agent's card,
-    whose `url` is its own endpoint `/agents/<name>`."""
-    default = agents.default_agent
-    root_card = build_agent_card(default, agents.agents[default], root_url).to_wire()
-    cards = {
-        name: build_agent_card(name, agent, f"{root_url.rstrip('/')}/agents/{name}").to_wire()
-        for name, agent in agents.agents.items()
-    }
-    return root_card, cards
+class _Cards:
+    """Each agent's public card and, with auth on, its authenticated extended card: at its own endpoint
+    `/agents/<name>` (`url`), and for the default agent also at the root, with the root `url`, which
+    `POST /` serves."""
+
+    def __init__(self, agents: AgentsConfig, root_url: str, auth: Authenticator) -> None:
+        security = auth.security()
+        default = agents.default_agent
+        self.public: dict[str, dict[str, Any]] = {}
+        self.extended: dict[str, dict[str, Any]] = {}
+        for name, agent in agents.agents.items():
+            url = _agent_url(root_url, name)
+            self.public[name] = build_agent_card(name, agent, url, security=security).to_wire()
+            if security is not None:
+                self.extended[name] = build_agent_card(
+                    name, agent, url, security=security, extended=True
+                ).to_wire()
+        self.root = build_agent_card(
+            default, agents.agents[default], root_url, security=security
+        ).to_wire()
+        self.extended_root = {**self.extended.get(default, {}), "url": root_url}
+
+
+def _agent_url(root_url: str, name: str) -> str:
+    return f"{root_url.rstrip('/')}/agents/{name}"
 
 
 def _middleware(settings: GatewaySettings) -> list[Middleware]:
@@ -168,7 +293,14 @@ def _middleware(settings: GatewaySettings) -> list[Middleware]:
     ]
 
 
-async def _start(settings: GatewaySettings, agents: AgentsConfig) -> Runtime:
+async def _start(
+    settings: GatewaySettings,
+    agents: AgentsConfig,
+    policy: WebhookPolicy,
+    resolver: Resolver,
+    *,
+    tenancy: bool,
+) -> Runtime:
     """Connect to Temporal and Redis and build each agent's endpoint."""
     temporal = await Client.connect(
         settings.temporal_address,
@@ -189,9 +321,26 @@ async def _start(settings: GatewaySettings, agents: AgentsConfig) -> Runtime:
     store = TaskStore(
         redis, ttl_seconds=settings.retention_seconds, timeout=settings.call_timeout_seconds
     )
+    push = PushRegistry(
+        redis,
+        temporal,
+        policy,
+        settings.push_policy(),
+        ttl_seconds=settings.retention_seconds,
+        timeout=settings.call_timeout_seconds,
+        max_configs=settings.max_push_configs_per_task,
+        resolver=resolver,
+    )
     handlers = {
         name: Handlers(
-            settings, temporal, store, agent=name, kind=agent.kind, task_queue=agent.task_queue
+            settings,
+            temporal,
+            store,
+            push,
+            agent=name,
+            kind=agent.kind,
+            task_queue=agent.task_queue,
+            tenancy=tenancy,
         )
         for name, agent in agents.agents.items()
     }
@@ -205,23 +354,21 @@ async def _start(settings: GatewaySettings, agents: AgentsConfig) -> Runtime:
         write_timeout_seconds=settings.stream_write_timeout_seconds,
         find_task=handlers[agents.default_agent].current_task,
         timeout=settings.call_timeout_seconds,
+        max_streams_per_principal=settings.max_streams_per_principal if tenancy else None,
     )
     dispatchers = {}
     for name, agent_handlers in handlers.items():
         agent_handlers.streams = streams
         dispatchers[name] = Dispatcher(agent_handlers.table(), agent_handlers.stream_table())
-    return Runtime(temporal, redis, dispatchers, streams)
-
-
-async def _rpc(request: Request, dispatcher: Dispatcher, max_body_bytes: int) -> ASGIApp:
-    try:
-        body = await read_body(request, max_body_bytes)
-    except BodyTooLarge:
-        error = InvalidRequestError(
-            f"Request payload validation error: body exceeds {max_body_bytes} bytes"
+    rate_limiter = None
+    if settings.rate_limit_per_second > 0:
+        rate_limiter = RateLimiter(
+            redis,
+            per_second=settings.rate_limit_per_second,
+            burst=settings.rate_limit_burst,
+            timeout=settings.call_timeout_seconds,
         )
-        return json_response(error_response(None, error))
-    return await dispatcher.respond(body, request.headers.get("last-event-id"))
+    return Runtime(temporal, redis, handlers, dispatchers, streams, rate_limiter)
 
 
 def _unknown_agent(name: str, known: dict[str, Any]) -> Response:

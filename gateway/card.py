@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from protocol import AgentCapabilities, AgentCard, AgentConfig, AgentSkill, FilePart, Message
+from protocol.types import SecurityScheme
+
+# What a card declares of the gateway's auth: its `securitySchemes` and `security`.
+Security = tuple[dict[str, SecurityScheme], list[dict[str, list[str]]]]
 
 OUTPUT_MODES = ["text/plain"]
 INPUT_MODES = ["text/plain", "application/json"]
@@ -29,20 +33,34 @@ DEFAULT_SKILLS = {
 }
 
 
-def build_agent_card(name: str, agent: AgentConfig, url: str) -> AgentCard:
-    """The card of agent `name`, whose JSON-RPC endpoint is `url`."""
+def build_agent_card(
+    name: str,
+    agent: AgentConfig,
+    url: str,
+    *,
+    security: Security | None = None,
+    extended: bool = False,
+) -> AgentCard:
+    """The card of agent `name`, whose JSON-RPC endpoint is `url`. `security`: the schemes the gateway
+    enforces (None: it lets everyone in); then an extended card exists, and `extended` builds it."""
+    skills = agent.skills or DEFAULT_SKILLS[agent.kind]
+    if extended:
+        skills = [*skills, *agent.extended_skills]
+    schemes, requirements = security if security is not None else (None, None)
     return AgentCard(
         name=agent.name or name,
         description=agent.description,
         url=url,
         version=agent.version,
-        # Only what works today: push notifications come with a later release.
         capabilities=AgentCapabilities(
-            streaming=True, pushNotifications=False, stateTransitionHistory=False
+            streaming=True, pushNotifications=True, stateTransitionHistory=False
         ),
+        securitySchemes=schemes,
+        security=requirements,
         defaultInputModes=INPUT_MODES,
         defaultOutputModes=OUTPUT_MODES,
-        skills=agent.skills or DEFAULT_SKILLS[agent.kind],
+        skills=skills,
+        supportsAuthenticatedExtendedCard=True if security is not None else None,
     )
 
 

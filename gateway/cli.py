@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from starlette.applications import Starlette
 from temporalio.client import Client
 
 from gateway.app import create_app
+from gateway.auth import ACCESS_TOKEN_PARAM, API_KEY_PARAM
 from gateway.devstack import (
     DevStackError,
     ManagedProcess,
@@ -50,10 +52,25 @@ class _GatewayServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+class _RedactCredentials(logging.Filter):
+    """Browser streams may carry a credential in the query string (EventSource cannot set headers);
+    the access log shows the path with the value blanked."""
+
+    _PARAM = re.compile(rf"(?<=[?&])({API_KEY_PARAM}|{ACCESS_TOKEN_PARAM})=[^&\s]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3:
+            args = list(record.args)
+            args[2] = self._PARAM.sub(r"\1=[redacted]", str(args[2]))
+            record.args = tuple(args)
+        return True
+
+
 def serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = GatewaySettings(**overrides)
     app = create_app(settings)
+    logging.getLogger("uvicorn.access").addFilter(_RedactCredentials())
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=10
     )

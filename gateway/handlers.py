@@ -19,9 +19,11 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from gateway.auth import Principal
 from gateway.card import OUTPUT_MODES, accepts_output, unsupported_part
 from gateway.hub import LogEntry
-from gateway.jsonrpc import Handler, StreamCall, StreamHandler
+from gateway.jsonrpc import Call, Handler, StreamHandler
+from gateway.push import PushRegistry
 from gateway.settings import GatewaySettings
 from gateway.store import TaskStore
 from gateway.streams import ACCEPTED, A2ARenderer, ErrorStream, Streams, parse_last_event_id
@@ -29,15 +31,20 @@ from protocol import (
     INTERRUPTED_STATES,
     TERMINAL_STATES,
     ContentTypeNotSupportedError,
+    DeleteTaskPushNotificationConfigParams,
+    GetTaskPushNotificationConfigParams,
     InvalidParamsError,
+    ListTaskPushNotificationConfigParams,
     Message,
     MessageSendConfiguration,
     MessageSendParams,
-    PushNotificationNotSupportedError,
+    PushNotificationConfig,
+    StoredPushConfig,
     Task,
     TaskIdParams,
     TaskNotCancelableError,
     TaskNotFoundError,
+    TaskPushNotificationConfig,
     TaskQueryParams,
     with_history_length,
 )
@@ -65,32 +72,44 @@ def task_not_found(task_id: str) -> TaskNotFoundError:
 
 
 class Handlers:
-    """The A2A methods of one agent: its tasks run on its task queue."""
+    """The A2A methods of one agent: its tasks run on its task queue.
+
+    `tenancy`: callers are authenticated, and a task answers only to the principal that created it
+    (anyone else gets -32001, as for a task that does not exist).
+    """
 
     def __init__(
         self,
         settings: GatewaySettings,
         temporal: Client,
         store: TaskStore,
+        push: PushRegistry,
         *,
         agent: str,
         kind: str = "echo",
         task_queue: str | None = None,
+        tenancy: bool = False,
     ) -> None:
         self._settings = settings
         self._kind = kind
         self._temporal = temporal
         self._store = store
+        self._push = push
         self._agent = agent
         self._task_queue = task_queue or task_queue_for(agent)
+        self._tenancy = tenancy
         self.streams: Streams | None = None
 
     def table(self) -> dict[str, Handler]:
-        """Method name -> handler, for every A2A method this release serves that does not stream."""
+        """Method name -> handler, for every A2A method that does not stream."""
         return {
             "message/send": self.on_message_send,
             "tasks/get": self.on_tasks_get,
             "tasks/cancel": self.on_tasks_cancel,
+            "tasks/pushNotificationConfig/set": self.on_push_config_set,
+            "tasks/pushNotificationConfig/get": self.on_push_config_get,
+            "tasks/pushNotificationConfig/list": self.on_push_config_list,
+            "tasks/pushNotificationConfig/delete": self.on_push_config_delete,
         }
 
     def stream_table(self) -> dict[str, StreamHandler]:
@@ -104,32 +123,43 @@ class Handlers:
             raise RuntimeError("Handlers.streams is not set")
         return self.streams
 
-    async def on_message_send(self, params: MessageSendParams) -> dict[str, Any]:
-        config = self._check_send(params)
+    async def on_message_send(self, params: MessageSendParams, call: Call) -> dict[str, Any]:
+        config = await self._check_send(params)
         blocking = config.blocking is not False
+        principal = call.principal
+        push = config.pushNotificationConfig
         if params.message.taskId:
-            task = await self._continue_task(params.message.taskId, params.message, blocking)
+            task_id = params.message.taskId
+            await self.authorize(task_id, principal)
+            await self._register_push(task_id, push)
+            task = await self._continue_task(task_id, params.message, blocking)
         else:
-            task = await self._start_task(str(uuid.uuid4()), params.message, blocking)
+            task_id = str(uuid.uuid4())
+            task = await self._start_task(task_id, params.message, blocking, principal, push)
         return with_history_length(task, config.historyLength).to_wire()
 
-    async def on_message_stream(self, params: MessageSendParams, call: StreamCall) -> Any:
+    async def on_message_stream(self, params: MessageSendParams, call: Call) -> Any:
         """Deliver the message and stream the task's events until the turn ends (PROTOCOL.md §7).
 
         A retried request with `Last-Event-ID` resumes the stream it started after that event, and
         delivers its message only if the first attempt did not.
         """
-        config = self._check_send(params)
+        config = await self._check_send(params)
         position = parse_last_event_id(call.last_event_id)
         streams = self._streams()
-        lease = streams.lease()
+        principal = call.principal
+        lease = streams.lease(principal.id if self._tenancy else None)
         renderer = A2ARenderer(call.request_id, config.historyLength)
         message = params.message
+        push = config.pushNotificationConfig
+        scope = principal.id if self._tenancy else None
         try:
             if message.taskId:
                 task_id = message.taskId
+                await self.authorize(task_id, principal)
                 if position is not None and await self._delivered(task_id, message.messageId):
                     return await streams.open(lease, task_id, position, renderer)
+                await self._register_push(task_id, push)
                 after = await self._store.last_event_id(task_id) or "0"
                 task = await self._continue_task(task_id, message, blocking=False)
                 accepted = LogEntry(
@@ -139,45 +169,130 @@ class Handlers:
                     lease, task_id, after, renderer, lead=[accepted], new_turn=True
                 )
             if position is not None:
-                started = await self._store.stream_message_task(message.messageId)
+                started = await self._store.stream_message_task(message.messageId, scope)
                 if started is not None:
                     return await streams.open(lease, started, position, renderer)
             task_id = str(uuid.uuid4())
-            await self._store.remember_stream_message(message.messageId, task_id)
-            await self._start_task(task_id, message, blocking=False)
+            await self._store.remember_stream_message(message.messageId, task_id, scope)
+            await self._start_task(task_id, message, False, principal, push)
             return await streams.open(lease, task_id, "0", renderer, new_turn=True)
         except BaseException:
             lease.release()
             raise
 
-    async def on_tasks_resubscribe(self, params: TaskIdParams, call: StreamCall) -> Any:
+    async def on_tasks_resubscribe(self, params: TaskIdParams, call: Call) -> Any:
         """The task's snapshot, then its events until the turn ends; after `Last-Event-ID`, the events
         after that one. An unknown task: one event carrying -32001 (PROTOCOL.md §7 item 4b)."""
         position = parse_last_event_id(call.last_event_id)
         streams = self._streams()
-        lease = streams.lease()
+        lease = streams.lease(call.principal.id if self._tenancy else None)
         try:
+            await self.authorize(params.id, call.principal)
             return await streams.open(lease, params.id, position, A2ARenderer(call.request_id))
         except TaskNotFoundError as err:
+            lease.release()
             return ErrorStream(call.request_id, err)
+        except BaseException:
+            lease.release()
+            raise
 
-    def _check_send(self, params: MessageSendParams) -> MessageSendConfiguration:
+    async def on_push_config_set(
+        self, params: TaskPushNotificationConfig, call: Call
+    ) -> dict[str, Any]:
+        await self._find(params.taskId, call.principal)
+        await self._push.check(params.pushNotificationConfig, "pushNotificationConfig")
+        stored = await self._push.save(params.taskId, params.pushNotificationConfig)
+        await self._announce(params.taskId, stored)
+        return _task_push_config(params.taskId, stored)
+
+    async def on_push_config_get(
+        self, params: GetTaskPushNotificationConfigParams, call: Call
+    ) -> dict[str, Any]:
+        """The config named by `pushNotificationConfigId`; without one, the task's first config."""
+        await self._find(params.id, call.principal)
+        if params.pushNotificationConfigId is not None:
+            stored = await self._push.get(params.id, params.pushNotificationConfigId)
+            if stored is None:
+                raise InvalidParamsError(
+                    f"Task '{params.id}' has no push notification config "
+                    f"'{params.pushNotificationConfigId}'"
+                )
+            return _task_push_config(params.id, stored)
+        configs = await self._push.configs(params.id)
+        if not configs:
+            raise InvalidParamsError(f"Task '{params.id}' has no push notification config")
+        return _task_push_config(params.id, configs[0])
+
+    async def on_push_config_list(
+        self, params: ListTaskPushNotificationConfigParams, call: Call
+    ) -> list[dict[str, Any]]:
+        await self._find(params.id, call.principal)
+        return [
+            _task_push_config(params.id, stored) for stored in await self._push.configs(params.id)
+        ]
+
+    async def on_push_config_delete(
+        self, params: DeleteTaskPushNotificationConfigParams, call: Call
+    ) -> None:
+        """Idempotent: deleting a config the task does not have succeeds."""
+        await self._find(params.id, call.principal)
+        await self._push.delete(params.id, params.pushNotificationConfigId)
+
+    async def authorize(self, task_id: str, principal: Principal) -> None:
+        """-32001 unless `principal` created the task (with tenancy; without, anyone may see any task).
+        Redis remembers the owner; the workflow answers when Redis has forgotten."""
+        if not self._tenancy:
+            return
+        owner = await self._store.owner(task_id)
+        if owner is None:
+            handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
+            try:
+                async with asyncio.timeout(self._settings.call_timeout_seconds):
+                    owner = await handle.query(TaskWorkflow.owner)
+            except (RPCError, WorkflowQueryFailedError) as err:
+                raise task_not_found(task_id) from err
+            if owner is not None:
+                await self._store.set_owner(task_id, owner)
+        if owner != principal.id:
+            raise task_not_found(task_id)
+
+    async def _find(self, task_id: str, principal: Principal) -> Task:
+        await self.authorize(task_id, principal)
+        return await self.current_task(task_id)
+
+    async def _register_push(self, task_id: str, config: PushNotificationConfig | None) -> None:
+        """Store a config that came with a follow-up message and announce it to the task."""
+        if config is not None:
+            await self._announce(task_id, await self._push.save(task_id, config))
+
+    async def _announce(self, task_id: str, stored: StoredPushConfig) -> None:
+        config_id = stored.config.id or ""
+        await self._push.announce(
+            task_id, config_id, self._task_queue, lambda: self.current_task(task_id)
+        )
+
+    async def _check_send(self, params: MessageSendParams) -> MessageSendConfiguration:
         config = _check_send(params)
         reason = unsupported_part(self._kind, params.message)
         if reason is not None:
             raise ContentTypeNotSupportedError(f"Incompatible content types: {reason}")
+        if config.pushNotificationConfig is not None:
+            await self._push.check(
+                config.pushNotificationConfig, "configuration.pushNotificationConfig"
+            )
         return config
 
     async def _delivered(self, task_id: str, message_id: str) -> bool:
         task = await self.current_task(task_id)
         return any(message.messageId == message_id for message in task.history or [])
 
-    async def on_tasks_get(self, params: TaskQueryParams) -> dict[str, Any]:
+    async def on_tasks_get(self, params: TaskQueryParams, call: Call) -> dict[str, Any]:
         _check_history_length(params.historyLength, "historyLength")
-        task = await self.current_task(params.id)
+        task = await self._find(params.id, call.principal)
         return with_history_length(task, params.historyLength).to_wire()
 
-    async def on_tasks_cancel(self, params: TaskIdParams) -> dict[str, Any]:
+    async def on_tasks_cancel(self, params: TaskIdParams, call: Call) -> dict[str, Any]:
+        await self.authorize(params.id, call.principal)
         # A blocking send answers from the Redis log a workflow task before the workflow records the
         # turn's end; what a client has seen terminal is not cancelable, whatever the workflow says yet.
         seen = await self._store.get(params.id)
@@ -201,8 +316,21 @@ class Handlers:
             ) from err
         return (await self.current_task(params.id)).to_wire()
 
-    async def _start_task(self, task_id: str, message: Message, blocking: bool) -> Task:
+    async def _start_task(
+        self,
+        task_id: str,
+        message: Message,
+        blocking: bool,
+        principal: Principal,
+        push: PushNotificationConfig | None,
+    ) -> Task:
         context_id = message.contextId or str(uuid.uuid4())
+        owner = principal.id if self._tenancy else None
+        if owner is not None:
+            await self._store.set_owner(task_id, owner)
+        push_configs = []
+        if push is not None:
+            push_configs.append((await self._push.save(task_id, push)).config.id or "")
         search_attributes = None
         if self._settings.search_attributes:
             search_attributes = TypedSearchAttributes(
@@ -221,6 +349,9 @@ class Handlers:
                 heartbeat_timeout_seconds=self._settings.agent_heartbeat_timeout_seconds,
                 max_agent_attempts=self._settings.max_agent_attempts,
                 search_attributes=self._settings.search_attributes,
+                owner=owner,
+                push=self._push.policy,
+                push_configs=push_configs,
             ),
             id=workflow_id_for(task_id),
             task_queue=self._task_queue,
@@ -357,10 +488,6 @@ def _check_send(params: MessageSendParams) -> MessageSendConfiguration:
     config = params.configuration or MessageSendConfiguration()
     _check_history_length(config.historyLength, "configuration.historyLength")
     _check_message(params.message, config)
-    if config.pushNotificationConfig is not None:
-        raise PushNotificationNotSupportedError(
-            "Push Notification is not supported: capabilities.pushNotifications is false"
-        )
     return config
 
 
@@ -378,3 +505,9 @@ def _check_message(message: Message, config: MessageSendConfiguration) -> None:
             f"Incompatible content types: this agent produces {', '.join(OUTPUT_MODES)}; "
             f"configuration.acceptedOutputModes is {accepted}"
         )
+
+
+def _task_push_config(task_id: str, stored: StoredPushConfig) -> dict[str, Any]:
+    return TaskPushNotificationConfig(
+        taskId=task_id, pushNotificationConfig=stored.masked()
+    ).to_wire()

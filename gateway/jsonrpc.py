@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from gateway.auth import ANONYMOUS, Principal
 from protocol import (
     METHOD_PARAMS,
     A2AError,
@@ -22,6 +23,7 @@ from protocol import (
     InvalidRequestError,
     JSONParseError,
     MethodNotFoundError,
+    RateLimitedError,
     RequestId,
     UnsupportedOperationError,
     error_response,
@@ -30,28 +32,19 @@ from protocol import (
 
 logger = logging.getLogger(__name__)
 
-# Why each method without a handler is unsupported in this release.
-UNSUPPORTED_REASONS = {
-    "tasks/pushNotificationConfig/set": "capabilities.pushNotifications is false",
-    "tasks/pushNotificationConfig/get": "capabilities.pushNotifications is false",
-    "tasks/pushNotificationConfig/list": "capabilities.pushNotifications is false",
-    "tasks/pushNotificationConfig/delete": "capabilities.pushNotifications is false",
-}
-
-
-Handler = Callable[[Any], Awaitable[Any]]
-
 
 @dataclass(frozen=True, slots=True)
-class StreamCall:
-    """What a streaming method needs beyond its params."""
+class Call:
+    """What a method needs beyond its params: who calls, and for streams, where to resume."""
 
     request_id: RequestId
-    last_event_id: str | None
+    principal: Principal = ANONYMOUS
+    last_event_id: str | None = None
 
 
+Handler = Callable[[Any, Call], Awaitable[Any]]
 # A streaming method answers with an ASGI app that serves the event stream.
-StreamHandler = Callable[[Any, StreamCall], Awaitable[ASGIApp]]
+StreamHandler = Callable[[Any, Call], Awaitable[ASGIApp]]
 
 
 class BodyTooLarge(Exception):
@@ -78,25 +71,27 @@ class Dispatcher:
         self._handlers = handlers
         self._stream_handlers = stream_handlers or {}
 
-    async def respond(self, body: bytes, last_event_id: str | None = None) -> ASGIApp:
+    async def respond(
+        self, body: bytes, principal: Principal = ANONYMOUS, last_event_id: str | None = None
+    ) -> ASGIApp:
         """The HTTP answer to a JSON-RPC request: a JSON response, or an event stream."""
-        answer = await self._answer(body, last_event_id)
+        answer = await self._answer(body, principal, last_event_id)
         if isinstance(answer, tuple):
             response, error = answer
-            if error is not None and error.http_status != 200:
-                return json_response(response, error.http_status, {"retry-after": "1"})
+            if error is not None:
+                return error_http_response(response, error)
             return json_response(response)
         return answer
 
-    async def dispatch(self, body: bytes) -> dict[str, Any]:
+    async def dispatch(self, body: bytes, principal: Principal = ANONYMOUS) -> dict[str, Any]:
         """The JSON-RPC response to a request for a method that does not stream."""
-        answer = await self._answer(body, None)
+        answer = await self._answer(body, principal, None)
         if not isinstance(answer, tuple):
             raise TypeError("dispatch() serves only methods that do not stream")
         return answer[0]
 
     async def _answer(
-        self, body: bytes, last_event_id: str | None
+        self, body: bytes, principal: Principal, last_event_id: str | None
     ) -> tuple[dict[str, Any], A2AError | None] | ASGIApp:
         request_id: RequestId = None
         try:
@@ -120,15 +115,14 @@ class Dispatcher:
                     f"Invalid parameters for {method}",
                     data=validation_error_data(params_model, err.errors(include_url=False)),
                 ) from err
+            call = Call(request_id, principal, last_event_id)
             stream_handler = self._stream_handlers.get(method)
             if stream_handler is not None:
-                return await stream_handler(params, StreamCall(request_id, last_event_id))
+                return await stream_handler(params, call)
             handler = self._handlers.get(method)
             if handler is None:
-                raise UnsupportedOperationError(
-                    f"This operation is not supported: {method} ({UNSUPPORTED_REASONS[method]})"
-                )
-            return success_response(request_id, await handler(params)), None
+                raise UnsupportedOperationError(f"This operation is not supported: {method}")
+            return success_response(request_id, await handler(params, call)), None
         except A2AError as err:
             return error_response(request_id, err), err
         except Exception:
@@ -183,6 +177,19 @@ def json_response(
         headers=headers,
         media_type="application/json",
     )
+
+
+def error_http_response(
+    response: dict[str, Any], error: A2AError, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A JSON-RPC error response with the HTTP status its error asks for (200 for most; 401, 403, 413,
+    429, 503 for those the HTTP layer must see), and `Retry-After` where waiting helps."""
+    extra = dict(headers or {})
+    if isinstance(error, RateLimitedError):
+        extra["retry-after"] = str(error.retry_after)
+    elif error.http_status == 503:
+        extra["retry-after"] = "1"
+    return json_response(response, error.http_status, extra or None)
 
 
 def validation_error_data(model: type[BaseModel], errors: list[Any]) -> list[dict[str, str]]:

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from protocol import AgentConfig, AgentsConfig, AgentsConfigError
+from workflows import PushPolicy
 
 
 class GatewaySettings(BaseSettings):
@@ -65,13 +66,49 @@ class GatewaySettings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     # Redis connections the gateway's pool may open (pub/sub uses one more of its own).
     redis_max_connections: int = Field(default=64, ge=1)
+    # The webhook address policy, shared with the workers (which check it again at every delivery):
+    # plain http allowed (local development only), and the addresses (CIDRs) and host names admitted
+    # despite being loopback, private, link-local...
+    push_allow_http: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("A2A_PUSH_ALLOW_HTTP", "A2A_GATEWAY_PUSH_ALLOW_HTTP"),
+    )
+    push_allowlist: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        validation_alias=AliasChoices("A2A_PUSH_ALLOWLIST", "A2A_GATEWAY_PUSH_ALLOWLIST"),
+    )
+    # Notify on every state change, not only input-required, auth-required and terminal states.
+    push_every_status: bool = False
+    # Delivery retries (a Temporal retry policy): exponential backoff from the initial interval,
+    # doubling up to the maximum interval, for at most this many attempts of at most this long each.
+    push_attempt_timeout_seconds: float = Field(default=10.0, gt=0)
+    push_initial_interval_seconds: float = Field(default=1.0, gt=0)
+    push_maximum_interval_seconds: float = Field(default=60.0, gt=0)
+    push_max_attempts: int = Field(default=10, ge=1)
+    max_push_configs_per_task: int = Field(default=10, ge=1)
+    # Requests per second each caller may make (the principal, or the client address with auth off),
+    # with bursts of up to `rate_limit_burst`; counted in Redis, so the limit holds across replicas.
+    # 0: no limit.
+    rate_limit_per_second: float = Field(default=0.0, ge=0)
+    rate_limit_burst: int = Field(default=50, ge=1)
+    # Concurrent streams per authenticated principal, per gateway process.
+    max_streams_per_principal: int = Field(default=100, ge=1)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "push_allowlist", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    def push_policy(self) -> PushPolicy:
+        return PushPolicy(
+            every_status=self.push_every_status,
+            attempt_timeout_seconds=self.push_attempt_timeout_seconds,
+            initial_interval_seconds=self.push_initial_interval_seconds,
+            maximum_interval_seconds=self.push_maximum_interval_seconds,
+            maximum_attempts=self.push_max_attempts,
+        )
 
     def rpc_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}/"

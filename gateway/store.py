@@ -14,7 +14,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.hub import LogEntry
-from protocol import Task, message_task_key, task_events_key, task_snapshot_key
+from protocol import (
+    Task,
+    message_task_key,
+    task_events_key,
+    task_owner_key,
+    task_snapshot_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -115,14 +121,28 @@ class TaskStore:
         ]
         return LogRead(entries, _task_json(reply[2]) if len(reply) > 2 else None)
 
-    async def remember_stream_message(self, message_id: str, task_id: str) -> None:
+    async def remember_stream_message(
+        self, message_id: str, task_id: str, principal: str | None = None
+    ) -> None:
         async with asyncio.timeout(self._timeout):
-            await self._redis.set(message_task_key(message_id), task_id, ex=self._ttl)
+            await self._redis.set(message_task_key(message_id, principal), task_id, ex=self._ttl)
 
-    async def stream_message_task(self, message_id: str) -> str | None:
+    async def set_owner(self, task_id: str, principal: str) -> None:
+        async with asyncio.timeout(self._timeout):
+            await self._redis.set(task_owner_key(task_id), principal, ex=self._ttl)
+
+    async def owner(self, task_id: str) -> str | None:
+        """The principal that created the task, or None when Redis does not know (the workflow does)."""
+        async with asyncio.timeout(self._timeout):
+            owner: Any = await self._redis.get(task_owner_key(task_id))
+        return owner.decode() if isinstance(owner, bytes) else owner
+
+    async def stream_message_task(
+        self, message_id: str, principal: str | None = None
+    ) -> str | None:
         """The task a `message/stream` request with this message id started, if it is remembered."""
         async with asyncio.timeout(self._timeout):
-            task_id: Any = await self._redis.get(message_task_key(message_id))
+            task_id: Any = await self._redis.get(message_task_key(message_id, principal))
         return task_id.decode() if task_id is not None else None
 
 

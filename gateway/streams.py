@@ -28,6 +28,7 @@ from protocol import (
     A2AError,
     InternalError,
     InvalidParamsError,
+    RateLimitedError,
     RequestId,
     ServerBusyError,
     Task,
@@ -184,31 +185,49 @@ class BrowserRenderer:
 
 
 class StreamLimiter:
-    """The cap on concurrent streams in this process."""
+    """The caps on concurrent streams in this process: in all, and per principal."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_principal: int | None = None) -> None:
         self.limit = limit
+        self.per_principal = per_principal
         self.active = 0
+        self.by_principal: dict[str, int] = {}
 
-    def lease(self) -> Lease:
+    def lease(self, principal: str | None = None) -> Lease:
         if self.active >= self.limit:
             raise ServerBusyError(
                 "Server busy: this gateway process is at its limit of concurrent streams "
                 f"({self.limit}); retry in a moment (any replica can serve the task)"
             )
+        if principal is not None and self.per_principal is not None:
+            held = self.by_principal.get(principal, 0)
+            if held >= self.per_principal:
+                raise RateLimitedError(
+                    f"Rate limit exceeded: {self.per_principal} concurrent streams per caller "
+                    "on this gateway process; close one first"
+                )
+            self.by_principal[principal] = held + 1
         self.active += 1
-        return Lease(self)
+        return Lease(self, principal if self.per_principal is not None else None)
+
+    def _release(self, principal: str | None) -> None:
+        self.active -= 1
+        if principal is not None:
+            held = self.by_principal.pop(principal) - 1
+            if held:
+                self.by_principal[principal] = held
 
 
 class Lease:
-    """One stream's place under the cap; released once, whoever gets there first."""
+    """One stream's place under the caps; released once, whoever gets there first."""
 
-    def __init__(self, limiter: StreamLimiter) -> None:
+    def __init__(self, limiter: StreamLimiter, principal: str | None = None) -> None:
         self._limiter: StreamLimiter | None = limiter
+        self._principal = principal
 
     def release(self) -> None:
         if self._limiter is not None:
-            self._limiter.active -= 1
+            self._limiter._release(self._principal)
             self._limiter = None
 
 
@@ -326,18 +345,19 @@ class Streams:
         write_timeout_seconds: float,
         find_task: Callable[[str], Awaitable[Task]],
         timeout: float,
+        max_streams_per_principal: int | None = None,
     ) -> None:
         """`timeout`: the deadline on opening a stream (the hub's subscription, the first read)."""
         self.hub = hub
-        self.limiter = StreamLimiter(max_streams)
+        self.limiter = StreamLimiter(max_streams, max_streams_per_principal)
         self._store = store
         self._keepalive = keepalive_seconds
         self._write_timeout = write_timeout_seconds
         self._find_task = find_task
         self._timeout = timeout
 
-    def lease(self) -> Lease:
-        return self.limiter.lease()
+    def lease(self, principal: str | None = None) -> Lease:
+        return self.limiter.lease(principal)
 
     async def open(
         self,

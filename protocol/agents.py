@@ -17,6 +17,16 @@ id = "echo"
 name = "Echo"
 description = "Echoes your message."
 tags = ["echo"]
+
+[auth]                      # without it, the gateway lets everyone in
+api_key_header = "X-API-Key"
+[auth.api_keys.alice]       # principal "alice"
+key_sha256 = "<hex SHA-256 of the key>"   # or key_env = "ALICE_API_KEY"
+agents = ["echo"]           # the agents alice may use (default: all)
+[auth.jwt]                  # Bearer JWTs: HS256 with a shared secret, or RS256/ES256 from a JWKS URL
+secret_env = "A2A_JWT_SECRET"
+audience = "a2a-gateway"
+issuer = "https://issuer.example"
 ```
 """
 
@@ -47,7 +57,67 @@ class AgentConfig(BaseModel):
     description: str = "An agent behind an A2A gateway."
     version: str = "0.1.0"
     skills: list[AgentSkill] = Field(default_factory=list)
+    # Skills listed only on the authenticated extended card (GET /agent/authenticatedExtendedCard).
+    extended_skills: list[AgentSkill] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApiKeyConfig(BaseModel):
+    """One principal's API key: its SHA-256 (hex) in the file, or the name of a variable holding it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    key_env: str | None = None
+    # The agents this principal may use; None: all of them.
+    agents: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ApiKeyConfig:
+        if (self.key_sha256 is None) == (self.key_env is None):
+            raise ValueError("give exactly one of key_sha256 and key_env")
+        return self
+
+
+class JWTConfig(BaseModel):
+    """Bearer JWTs: HS256 with a secret from `secret_env`, or RS256/ES256 with keys from `jwks_url`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret_env: str | None = None
+    jwks_url: str | None = None
+    audience: str
+    issuer: str
+    # The claim naming the principal (tenancy: a task belongs to it).
+    principal_claim: str = "sub"
+    # A claim listing the agents the token may use; None: every agent. With a claim name set, a token
+    # without that claim may use none.
+    agents_claim: str | None = None
+    leeway_seconds: float = Field(default=30.0, ge=0)
+    # How long fetched JWKS keys are trusted before they are fetched again.
+    jwks_cache_seconds: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> JWTConfig:
+        if (self.secret_env is None) == (self.jwks_url is None):
+            raise ValueError("give exactly one of secret_env (HS256) and jwks_url (RS256/ES256)")
+        return self
+
+
+class AuthConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # The header carrying an API key (the card's `apiKey` scheme names it).
+    api_key_header: str = "X-API-Key"
+    # Principal name -> key.
+    api_keys: dict[str, ApiKeyConfig] = Field(default_factory=dict)
+    jwt: JWTConfig | None = None
+
+    @model_validator(mode="after")
+    def _some_scheme(self) -> AuthConfig:
+        if not self.api_keys and self.jwt is None:
+            raise ValueError("[auth] needs api_keys or jwt (remove the section to switch auth off)")
+        return self
 
 
 class AgentsConfig(BaseModel):
@@ -55,6 +125,7 @@ class AgentsConfig(BaseModel):
 
     default: str | None = None
     agents: dict[str, AgentConfig] = Field(min_length=1)
+    auth: AuthConfig | None = None
 
     @model_validator(mode="after")
     def _check_names(self) -> AgentsConfig:
@@ -66,6 +137,10 @@ class AgentsConfig(BaseModel):
                 )
         if self.default is not None and self.default not in self.agents:
             raise ValueError(f"default {self.default!r} is not one of the agents")
+        for principal, key in (self.auth.api_keys if self.auth else {}).items():
+            unknown = sorted(set(key.agents or ()) - set(self.agents))
+            if unknown:
+                raise ValueError(f"auth.api_keys.{principal}.agents: no agent named {unknown[0]!r}")
         return self
 
     @property

@@ -116,6 +116,44 @@ class ServerBusyError(A2AError):
     http_status = 503
 
 
+class UnauthenticatedError(A2AError):
+    """Server-defined: no credential, or one the gateway does not accept. HTTP 401 with
+    `WWW-Authenticate`; the body is never read first, so the response id is null."""
+
+    code = -32010
+    default_message = "Authentication required"
+    http_status = 401
+
+
+class ForbiddenError(A2AError):
+    """Server-defined: the caller is authenticated but may not use this agent. HTTP 403."""
+
+    code = -32011
+    default_message = "Forbidden"
+    http_status = 403
+
+
+class RateLimitedError(A2AError):
+    """Server-defined: the caller exceeded its request rate or its concurrent streams. HTTP 429 with
+    `Retry-After` (whole seconds)."""
+
+    code = -32012
+    default_message = "Rate limit exceeded"
+    http_status = 429
+
+    def __init__(self, message: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PayloadTooLargeError(A2AError):
+    """The request body exceeds the configured limit; answered (HTTP 413) before the rest is read."""
+
+    code = -32600
+    default_message = "Request payload validation error"
+    http_status = 413
+
+
 def success_response(request_id: RequestId, result: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
 

@@ -28,13 +28,30 @@ def task_channel(task_id: str) -> str:
     return f"{PREFIX}:task:{{{task_id}}}:wake"
 
 
-def message_task_key(message_id: str) -> str:
+def message_task_key(message_id: str, principal: str | None = None) -> str:
     """The task that a `message/stream` request's message started: a retried request carrying
-    `Last-Event-ID` resumes that task's stream instead of starting another task."""
-    return f"{PREFIX}:message:{{{message_id}}}:task"
+    `Last-Event-ID` resumes that task's stream instead of starting another task. Scoped by the
+    caller, so one principal cannot reach another's task by reusing its message id."""
+    scope = f"{principal}/" if principal else ""
+    return f"{PREFIX}:message:{{{scope}{message_id}}}:task"
 
 
 def context_tasks_key(context_id: str) -> str:
     """The ids of a context's tasks, oldest first: what a new task of the context may read of earlier
     turns."""
     return f"{PREFIX}:context:{{{context_id}}}:tasks"
+
+
+def task_push_key(task_id: str) -> str:
+    """A hash of the task's push notification configs: config id -> stored config JSON."""
+    return f"{PREFIX}:task:{{{task_id}}}:push"
+
+
+def task_owner_key(task_id: str) -> str:
+    """The principal that created the task (only when the gateway authenticates callers)."""
+    return f"{PREFIX}:task:{{{task_id}}}:owner"
+
+
+def rate_limit_key(principal: str) -> str:
+    """A principal's request budget (GCRA: the theoretical arrival time), shared by every replica."""
+    return f"{PREFIX}:rate:{{{principal}}}"

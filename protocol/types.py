@@ -155,6 +155,26 @@ class TaskPushNotificationConfig(Wire):
     pushNotificationConfig: PushNotificationConfig
 
 
+class StoredPushConfig(BaseModel):
+    """A push notification config as the gateway stores it in Redis (`task_push_key`) and the worker
+    reads it at delivery: credentials in full, and when it was first set (lists keep that order)."""
+
+    created_ns: int
+    config: PushNotificationConfig
+
+    def masked(self) -> PushNotificationConfig:
+        """The config as responses show it: credentials never come back."""
+        auth = self.config.authentication
+        if auth is None or auth.credentials is None:
+            return self.config
+        return self.config.model_copy(
+            update={"authentication": auth.model_copy(update={"credentials": MASKED})}
+        )
+
+
+MASKED = "********"
+
+
 # ---- method params -------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from gateway.devstack import (
     start_redis,
     start_temporal,
 )
+from gateway.push import Resolver, system_resolver
 from tests.a2a_schema import assert_valid_response
 from workers import WorkerSettings, create_worker
 from workflows import SEARCH_ATTRIBUTES
@@ -183,9 +184,11 @@ class RpcClient:
 
 
 @contextlib.asynccontextmanager
-async def app_client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
+async def app_client(
+    settings: GatewaySettings, *, resolver: Resolver = system_resolver
+) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on a gateway app built from `settings`, its lifespan running."""
-    app = create_app(settings)
+    app = create_app(settings, resolver=resolver)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(

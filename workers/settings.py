@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from protocol import AgentConfig, AgentsConfig, AgentsConfigError
 
@@ -49,9 +50,28 @@ class WorkerSettings(BaseSettings):
     anthropic_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY")
     )
+    # The webhook address policy, shared with the gateway (which checks it at `set`; the worker checks it
+    # again at every delivery): plain http allowed (local development only), and the addresses (CIDRs)
+    # and host names admitted despite being loopback, private, link-local...
+    push_allow_http: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("A2A_PUSH_ALLOW_HTTP", "A2A_WORKER_PUSH_ALLOW_HTTP"),
+    )
+    push_allowlist: Annotated[list[str], NoDecode] = Field(
+        default=[], validation_alias=AliasChoices("A2A_PUSH_ALLOWLIST", "A2A_WORKER_PUSH_ALLOWLIST")
+    )
+    # One delivery attempt: DNS, connect, request and response.
+    push_timeout_seconds: float = Field(default=10.0, gt=0)
     echo_chunks: int = Field(default=1, ge=1)
     echo_delay: float = Field(default=0.0, ge=0)
     echo_final_state: str = "completed"
+
+    @field_validator("push_allowlist", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
 
     def api_key(self) -> str | None:
         return self.anthropic_api_key.get_secret_value() if self.anthropic_api_key else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 from pydantic import ValidationError
@@ -11,11 +12,14 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from protocol import AgentConfig, AgentsConfigError
+from protocol.webhooks import WebhookPolicy
 from workers.activities import TaskActivities
 from workers.agents import Agent, ClaudeAgent, ClaudeOptions, EchoAgent, EchoOptions
+from workers.notifications import PushActivities
 from workers.publisher import EventPublisher
+from workers.push import Resolver, WebhookSender, system_resolver
 from workers.settings import WorkerSettings
-from workflows import TaskWorkflow, task_queue_for
+from workflows import PushWorkflow, TaskWorkflow, task_queue_for
 
 
 def build_agent(name: str, config: AgentConfig, *, anthropic_api_key: str | None = None) -> Agent:
@@ -39,7 +43,16 @@ def build_agent(name: str, config: AgentConfig, *, anthropic_api_key: str | None
     return EchoAgent(options)
 
 
-def create_worker(client: Client, redis: Redis, settings: WorkerSettings) -> Worker:
+def create_worker(
+    client: Client,
+    redis: Redis,
+    settings: WorkerSettings,
+    *,
+    resolver: Resolver = system_resolver,
+    push_outcomes: Counter[str] | None = None,
+) -> Worker:
+    """The worker of `settings.agent`'s task queue. `resolver` looks webhook hosts up; push delivery
+    outcomes are counted in `push_outcomes` (tests swap the one, read the other)."""
     config = settings.agent_config()
     publisher = EventPublisher(
         redis, stream_max_length=settings.stream_max_length, ttl_seconds=settings.retention_seconds
@@ -50,10 +63,16 @@ def create_worker(client: Client, redis: Redis, settings: WorkerSettings) -> Wor
         heartbeat_interval=settings.heartbeat_seconds,
         context_messages=settings.context_messages,
     )
+    policy = WebhookPolicy.parse(settings.push_allow_http, settings.push_allowlist)
+    push = PushActivities(
+        redis,
+        WebhookSender(policy, resolver=resolver, timeout=settings.push_timeout_seconds),
+        outcomes=push_outcomes,
+    )
     return Worker(
         client,
         task_queue=config.task_queue or task_queue_for(settings.agent),
-        workflows=[TaskWorkflow],
+        workflows=[TaskWorkflow, PushWorkflow],
         # The sandbox re-imports the workflow module for every new workflow; the pure-data modules are
         # shared instead, since rebuilding their pydantic classes was a third of a task's worker CPU.
         workflow_runner=SandboxedWorkflowRunner(
@@ -61,7 +80,7 @@ def create_worker(client: Client, redis: Redis, settings: WorkerSettings) -> Wor
                 "protocol", "workflows.payloads"
             )
         ),
-        activities=[activities.run_agent, activities.publish_event],
+        activities=[activities.run_agent, activities.publish_event, push.deliver_push],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_seconds),
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),

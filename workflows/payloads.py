@@ -9,10 +9,26 @@ from pydantic import BaseModel
 from protocol import Artifact, Message, Task, TaskEvent, TaskStatus
 
 
+class PushPolicy(BaseModel):
+    """When the task workflow notifies webhooks, and how a delivery is retried (a Temporal retry policy)."""
+
+    # False: on input-required, auth-required and terminal states only; True: on every state change.
+    every_status: bool = False
+    attempt_timeout_seconds: float = 10.0
+    initial_interval_seconds: float = 1.0
+    maximum_interval_seconds: float = 60.0
+    maximum_attempts: int = 10
+
+
 class TaskWorkflowInput(BaseModel):
     task_id: str
     context_id: str
     agent: str
+    # The principal that created the task (None when the gateway authenticates nobody).
+    owner: str | None = None
+    push: PushPolicy = PushPolicy()
+    # Push notification configs (ids; the configs live in Redis) registered with the first message.
+    push_configs: list[str] = []
     # A worker that dies mid-turn is noticed after this long and the turn is retried on another worker.
     heartbeat_timeout_seconds: float = 10.0
     turn_timeout_seconds: float = 3600.0
@@ -51,3 +67,18 @@ class TurnOutcome(BaseModel):
 
 class PublishEventInput(BaseModel):
     event: TaskEvent
+
+
+class PushDeliveryInput(BaseModel):
+    """One notification to one config: the Task as it was at the state change. The config itself (with
+    its credentials) stays in Redis, out of the workflow history."""
+
+    task: Task
+    config_id: str
+
+
+class PushWorkflowInput(BaseModel):
+    """A notification for a config set after the task's workflow had closed."""
+
+    delivery: PushDeliveryInput
+    policy: PushPolicy = PushPolicy()

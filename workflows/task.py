@@ -32,11 +32,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.payloads import (
         CancelTaskInput,
         PublishEventInput,
+        PushDeliveryInput,
         RunAgentInput,
         SendMessageInput,
         TaskWorkflowInput,
         TurnOutcome,
     )
+    from workflows.push import deliver
 
 RUN_AGENT = "run_agent"
 PUBLISH_EVENT = "publish_event"
@@ -77,6 +79,11 @@ class TaskWorkflow:
         self._turns_ended = 0
         self._cancel_requested = False
         self._agent_call: workflow.ActivityHandle[TurnOutcome] | None = None
+        # Push notification config ids, in the order they were set; per config, the notifications
+        # waiting for delivery (delivered one at a time, in order).
+        self._push_configs: dict[str, None] = dict.fromkeys(input.push_configs)
+        self._push_queues: dict[str, list[Task]] = {}
+        self._push_senders: dict[str, asyncio.Task[None]] = {}
 
     @workflow.run
     async def run(self, input: TaskWorkflowInput) -> TaskStatus:
@@ -96,12 +103,32 @@ class TaskWorkflow:
             self._cancel_requested = True
         if self._task.status.state not in TERMINAL_STATES:
             await self._finish(TaskStatus(state=TaskState.CANCELED, timestamp=self._now()))
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        # The workflow stays open until its notifications are delivered (or given up on).
+        await workflow.wait_condition(
+            lambda: not self._push_queues and workflow.all_handlers_finished()
+        )
         return self._task.status
 
     @workflow.query
     def get_task(self) -> Task:
         return self._task
+
+    @workflow.query
+    def owner(self) -> str | None:
+        return self._input.owner
+
+    @workflow.signal
+    def push_configured(self, config_id: str) -> None:
+        """A push notification config was set (stored in Redis by the gateway). A terminal task
+        notifies it at once."""
+        known = config_id in self._push_configs
+        self._push_configs[config_id] = None
+        if not known and self._task.status.state in TERMINAL_STATES:
+            self._enqueue(config_id, self._task)
+
+    @workflow.signal
+    def push_removed(self, config_id: str) -> None:
+        self._push_configs.pop(config_id, None)
 
     @workflow.update
     async def send_message(self, input: SendMessageInput) -> Task | None:
@@ -247,9 +274,34 @@ class TaskWorkflow:
         )
 
     def _set_task(self, task: Task) -> None:
-        if self._input.search_attributes and task.status.state != self._task.status.state:
-            workflow.upsert_search_attributes([STATE_ATTRIBUTE.value_set(task.status.state.value)])
+        state = task.status.state
+        changed = state != self._task.status.state
+        if self._input.search_attributes and changed:
+            workflow.upsert_search_attributes([STATE_ATTRIBUTE.value_set(state.value)])
         self._task = task
+        if changed and (
+            self._input.push.every_status or state in TERMINAL_STATES or state in INTERRUPTED_STATES
+        ):
+            for config_id in self._push_configs:
+                self._enqueue(config_id, task)
+
+    def _enqueue(self, config_id: str, task: Task) -> None:
+        queue = self._push_queues.get(config_id)
+        if queue is not None:
+            queue.append(task)
+            return
+        self._push_queues[config_id] = [task]
+        self._push_senders[config_id] = asyncio.create_task(self._drain(config_id))
+
+    async def _drain(self, config_id: str) -> None:
+        queue = self._push_queues[config_id]
+        while queue:
+            task = queue[0]
+            if config_id in self._push_configs:
+                await deliver(PushDeliveryInput(task=task, config_id=config_id), self._input.push)
+            queue.pop(0)
+        del self._push_queues[config_id]
+        del self._push_senders[config_id]
 
     def _now(self) -> str:
         return timestamp(workflow.now())

@@ -299,23 +299,6 @@ async def test_message_send_unaccepted_output_modes_content_type_not_supported(
     }
 
 
-async def test_message_send_push_config_push_not_supported(rpc: RpcClient) -> None:
-    config = {
-        "acceptedOutputModes": ["text/plain"],
-        "pushNotificationConfig": {"url": "https://x.test/h"},
-    }
-    assert await rpc.call(
-        "message/send", {"message": user_message("hi"), "configuration": config}, 10
-    ) == {
-        "jsonrpc": "2.0",
-        "id": 10,
-        "error": {
-            "code": -32003,
-            "message": "Push Notification is not supported: capabilities.pushNotifications is false",
-        },
-    }
-
-
 async def test_message_send_negative_history_length_invalid_params(rpc: RpcClient) -> None:
     params = {"message": user_message("hi"), "configuration": {"historyLength": -1}}
     assert await rpc.call("message/send", params, 11) == {
@@ -420,11 +403,14 @@ async def test_tasks_cancel_completed_task_not_cancelable(rpc: RpcClient) -> Non
     }
 
 
-async def test_body_over_limit_invalid_request(rpc: RpcClient) -> None:
-    body = await rpc.post(
-        b'{"jsonrpc":"2.0","id":1,"method":"message/send","params":' + b" " * (10 * 1024 * 1024)
+async def test_body_over_limit_invalid_request_413(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/",
+        content=b'{"jsonrpc":"2.0","id":1,"method":"message/send","params":'
+        + b" " * (10 * 1024 * 1024),
     )
-    assert body == {
+    assert (response.status_code, response.headers["content-type"]) == (413, "application/json")
+    assert response.json() == {
         "jsonrpc": "2.0",
         "id": None,
         "error": {
@@ -441,7 +427,7 @@ async def test_agent_card_served_at_well_known_path(http: httpx.AsyncClient) -> 
     assert_valid(card, "AgentCard")
     assert (card["url"], card["capabilities"]) == (
         "http://testserver/",
-        {"streaming": True, "pushNotifications": False, "stateTransitionHistory": False},
+        {"streaming": True, "pushNotifications": True, "stateTransitionHistory": False},
     )
 
 

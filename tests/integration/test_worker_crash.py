@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -20,9 +20,16 @@ from tests.conftest import RpcClient, app_client
 from tests.integration import eventlog
 
 
-def start_worker(queue: str, temporal_address: str, redis_url: str, log: Path) -> ManagedProcess:
+def start_worker(
+    queue: str,
+    temporal_address: str,
+    redis_url: str,
+    log: Path,
+    extra_env: Mapping[str, str] | None = None,
+) -> ManagedProcess:
     env = {
         **os.environ,
+        **(extra_env or {}),
         "TEMPORAL_ADDRESS": temporal_address,
         "REDIS_URL": redis_url,
         "A2A_WORKER_TASK_QUEUE": queue,

@@ -24,7 +24,7 @@ def test_agent_card_from_settings_is_valid_and_truthful() -> None:
         "version": "1.2.3",
         "capabilities": {
             "streaming": True,
-            "pushNotifications": False,
+            "pushNotifications": True,
             "stateTransitionHistory": False,
         },
         "defaultInputModes": ["text/plain", "application/json"],

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.jsonrpc import Dispatcher
+from gateway.jsonrpc import Call, Dispatcher
 from protocol import (
     MessageSendParams,
     Task,
@@ -19,7 +19,7 @@ from protocol import (
 from tests.a2a_schema import assert_valid_response
 
 
-async def stub_send(params: MessageSendParams) -> dict[str, Any]:
+async def stub_send(params: MessageSendParams, call: Call) -> dict[str, Any]:
     message = params.message.model_copy(update={"taskId": "t1", "contextId": "c1"})
     task = Task(
         id="t1", contextId="c1", status=TaskStatus(state=TaskState.SUBMITTED), history=[message]
@@ -27,11 +27,11 @@ async def stub_send(params: MessageSendParams) -> dict[str, Any]:
     return task.to_wire()
 
 
-async def stub_get(params: TaskQueryParams) -> dict[str, Any]:
+async def stub_get(params: TaskQueryParams, call: Call) -> dict[str, Any]:
     raise TaskNotFoundError(f"Task not found: '{params.id}'")
 
 
-async def stub_crash(params: Any) -> dict[str, Any]:
+async def stub_crash(params: Any, call: Call) -> dict[str, Any]:
     raise RuntimeError("secret detail that must not leak")
 
 
@@ -289,37 +289,10 @@ async def test_dispatch_unexpected_exception_internal_error_without_detail(
     assert [r.message for r in caplog.records] == ["Unexpected error answering JSON-RPC request 5"]
 
 
-@pytest.mark.parametrize(
-    ("method", "params", "reason"),
-    [
-        (
-            "tasks/pushNotificationConfig/set",
-            {"taskId": "t", "pushNotificationConfig": {"url": "https://example.com/hook"}},
-            "capabilities.pushNotifications is false",
-        ),
-        (
-            "tasks/pushNotificationConfig/get",
-            {"id": "t"},
-            "capabilities.pushNotifications is false",
-        ),
-        (
-            "tasks/pushNotificationConfig/list",
-            {"id": "t"},
-            "capabilities.pushNotifications is false",
-        ),
-        (
-            "tasks/pushNotificationConfig/delete",
-            {"id": "t", "pushNotificationConfigId": "p"},
-            "capabilities.pushNotifications is false",
-        ),
-    ],
-)
-async def test_dispatch_later_methods_unsupported_operation(
-    method: str, params: dict[str, Any], reason: str
-) -> None:
-    body = {"jsonrpc": "2.0", "method": method, "params": params, "id": 11}
-    assert await answer(body) == error(
-        11, -32004, f"This operation is not supported: {method} ({reason})"
+async def test_dispatch_method_without_handler_unsupported_operation() -> None:
+    body = {"jsonrpc": "2.0", "method": "tasks/pushNotificationConfig/list", "params": {"id": "t"}}
+    assert await answer({**body, "id": 11}) == error(
+        11, -32004, "This operation is not supported: tasks/pushNotificationConfig/list"
     )
 
 

@@ -1,0 +1,493 @@
+"""Push notifications end to end: config methods, delivery to a real webhook receiver on loopback (which
+the webhook policy admits by allowlist), retries, ordering, a receiver that is down, a worker killed
+mid-delivery, configs set on finished tasks, and the webhook address policy at `set` and at delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from temporalio.client import Client
+
+from gateway import GatewaySettings
+from gateway.devstack import ManagedProcess
+from gateway.push import system_resolver
+from tests.conftest import RpcClient, app_client
+from tests.integration.test_worker_crash import start_worker
+from tests.integration.webhook import Receiver, receiver
+from workers import WorkerSettings, create_worker
+
+LOOPBACK = ["127.0.0.1/32"]
+# A public address (TEST-NET would be refused as reserved): what "rebind.test" resolves to at `set`.
+PUBLIC = "93.184.215.14"
+
+
+class Resolver:
+    """Answers for the host names a test maps, asks the system for the rest."""
+
+    def __init__(self) -> None:
+        self.hosts: dict[str, list[str]] = {}
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        if host in self.hosts:
+            return self.hosts[host]
+        return await system_resolver(host, port)
+
+
+def user_message(text: str, **echo: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "role": "user",
+        "parts": [{"kind": "text", "text": text}],
+        "messageId": str(uuid.uuid4()),
+    }
+    if echo:
+        message["metadata"] = {"echo": echo}
+    return message
+
+
+@pytest.fixture(scope="module")
+def push_queue() -> str:
+    return f"test-push-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def worker_dns() -> Resolver:
+    return Resolver()
+
+
+@pytest.fixture(scope="module")
+def gateway_dns() -> Resolver:
+    return Resolver()
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> Counter[str]:
+    return Counter()
+
+
+@pytest.fixture(scope="module")
+async def push_worker(
+    temporal_client: Client,
+    redis: Redis,
+    worker_settings: WorkerSettings,
+    push_queue: str,
+    worker_dns: Resolver,
+    outcomes: Counter[str],
+) -> AsyncIterator[None]:
+    settings = worker_settings.model_copy(
+        update={
+            "task_queue": push_queue,
+            "push_allow_http": True,
+            "push_allowlist": LOOPBACK,
+            "push_timeout_seconds": 2.0,
+        }
+    )
+    async with create_worker(
+        temporal_client, redis, settings, resolver=worker_dns, push_outcomes=outcomes
+    ):
+        yield
+
+
+def push_settings(gateway_settings: GatewaySettings, queue: str) -> GatewaySettings:
+    return gateway_settings.model_copy(
+        update={
+            "task_queue": queue,
+            "push_allow_http": True,
+            "push_allowlist": LOOPBACK,
+            "push_attempt_timeout_seconds": 2.0,
+            "push_initial_interval_seconds": 0.2,
+            "push_maximum_interval_seconds": 0.4,
+            "push_max_attempts": 20,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+async def push_rpc(
+    gateway_settings: GatewaySettings, push_queue: str, gateway_dns: Resolver, push_worker: None
+) -> AsyncIterator[RpcClient]:
+    settings = push_settings(gateway_settings, push_queue)
+    async with app_client(settings, resolver=gateway_dns) as http:
+        yield RpcClient(http)
+
+
+Counted = Callable[[], Counter[str]]
+
+
+@pytest.fixture
+def counted(outcomes: Counter[str]) -> Counted:
+    """The delivery outcomes the push worker counted since the test began."""
+    before = outcomes.copy()
+    return lambda: outcomes - before
+
+
+async def finished(temporal_client: Client, task_id: str) -> None:
+    """Wait for the task's workflow to close: it stays open until its notifications are delivered."""
+    async with asyncio.timeout(60):
+        await temporal_client.get_workflow_handle(task_id).result()
+
+
+async def send(rpc: RpcClient, message: dict[str, Any], **configuration: Any) -> dict[str, Any]:
+    body = await rpc.call("message/send", {"message": message, "configuration": configuration})
+    assert "result" in body, body
+    result: dict[str, Any] = body["result"]
+    return result
+
+
+async def current(rpc: RpcClient, task_id: str) -> dict[str, Any]:
+    body = await rpc.call("tasks/get", {"id": task_id})
+    result: dict[str, Any] = body["result"]
+    return result
+
+
+def states(requests: list[Any]) -> list[str]:
+    return [request.json()["status"]["state"] for request in requests]
+
+
+async def test_push_config_set_get_list_delete(push_rpc: RpcClient) -> None:
+    task = await send(push_rpc, user_message("hi", finalState="input-required"))
+    task_id = task["id"]
+    hook = {"url": "https://hooks.example.com/a2a", "token": "tok-1"}
+    first = await push_rpc.call(
+        "tasks/pushNotificationConfig/set", {"taskId": task_id, "pushNotificationConfig": hook}, 1
+    )
+    assigned = first["result"]["pushNotificationConfig"]["id"]
+    assert first == {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "result": {"taskId": task_id, "pushNotificationConfig": {**hook, "id": assigned}},
+    }
+    mine = {
+        "url": "https://hooks.example.com/other",
+        "id": "mine",
+        "authentication": {"schemes": ["Bearer"], "credentials": "s3cret"},
+    }
+    masked = {**mine, "authentication": {"schemes": ["Bearer"], "credentials": "********"}}
+    second = await push_rpc.call(
+        "tasks/pushNotificationConfig/set", {"taskId": task_id, "pushNotificationConfig": mine}, 2
+    )
+    assert second["result"] == {"taskId": task_id, "pushNotificationConfig": masked}
+    by_id = await push_rpc.call(
+        "tasks/pushNotificationConfig/get", {"id": task_id, "pushNotificationConfigId": "mine"}
+    )
+    assert by_id["result"] == {"taskId": task_id, "pushNotificationConfig": masked}
+    any_one = await push_rpc.call("tasks/pushNotificationConfig/get", {"id": task_id})
+    assert any_one["result"]["pushNotificationConfig"]["id"] == assigned
+    listed = await push_rpc.call("tasks/pushNotificationConfig/list", {"id": task_id}, 3)
+    assert listed == {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "result": [
+            {"taskId": task_id, "pushNotificationConfig": {**hook, "id": assigned}},
+            {"taskId": task_id, "pushNotificationConfig": masked},
+        ],
+    }
+    deleted = {"id": task_id, "pushNotificationConfigId": "mine"}
+    for attempt in (4, 5):
+        assert await push_rpc.call("tasks/pushNotificationConfig/delete", deleted, attempt) == {
+            "jsonrpc": "2.0",
+            "id": attempt,
+            "result": None,
+        }
+    assert await push_rpc.call("tasks/pushNotificationConfig/get", deleted, 6) == {
+        "jsonrpc": "2.0",
+        "id": 6,
+        "error": {
+            "code": -32602,
+            "message": f"Task '{task_id}' has no push notification config 'mine'",
+        },
+    }
+    remaining = await push_rpc.call("tasks/pushNotificationConfig/list", {"id": task_id})
+    assert [item["pushNotificationConfig"]["id"] for item in remaining["result"]] == [assigned]
+    await push_rpc.call(
+        "tasks/pushNotificationConfig/delete", {"id": task_id, "pushNotificationConfigId": assigned}
+    )
+    await push_rpc.call("tasks/cancel", {"id": task_id})
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        (
+            "tasks/pushNotificationConfig/set",
+            {"taskId": "nope", "pushNotificationConfig": {"url": "https://hooks.example.com/"}},
+        ),
+        ("tasks/pushNotificationConfig/get", {"id": "nope"}),
+        ("tasks/pushNotificationConfig/list", {"id": "nope"}),
+        ("tasks/pushNotificationConfig/delete", {"id": "nope", "pushNotificationConfigId": "x"}),
+    ],
+)
+async def test_push_config_methods_unknown_task(
+    push_rpc: RpcClient, method: str, params: dict[str, Any]
+) -> None:
+    assert await push_rpc.call(method, params, 7) == {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "error": {"code": -32001, "message": "Task not found: 'nope'"},
+    }
+
+
+async def test_delivery_with_token_and_bearer_once(
+    push_rpc: RpcClient, temporal_client: Client, counted: Counted
+) -> None:
+    async with receiver() as hook:
+        config = {
+            "url": hook.url,
+            "token": "tok-2",
+            "authentication": {"schemes": ["Bearer"], "credentials": "bearer-secret"},
+        }
+        task = await send(push_rpc, user_message("hello"), pushNotificationConfig=config)
+        await finished(temporal_client, task["id"])
+        [request] = hook.received
+        assert (request.method, request.path) == ("POST", "/hook")
+        assert {
+            name: request.headers[name]
+            for name in ("content-type", "x-a2a-notification-token", "authorization")
+        } == {
+            "content-type": "application/json",
+            "x-a2a-notification-token": "tok-2",
+            "authorization": "Bearer bearer-secret",
+        }
+        assert request.json() == await current(push_rpc, task["id"])
+    assert counted() == Counter({"delivered": 1})
+
+
+async def test_retries_after_500s_and_keeps_order(
+    push_rpc: RpcClient, temporal_client: Client, counted: Counted
+) -> None:
+    async with receiver(statuses=[500, 500]) as hook:
+        config = {"url": hook.url}
+        task = await send(
+            push_rpc,
+            user_message("one", finalState="input-required"),
+            pushNotificationConfig=config,
+        )
+        assert task["status"]["state"] == "input-required"
+        follow_up = {**user_message("two"), "taskId": task["id"]}
+        assert (await send(push_rpc, follow_up))["status"]["state"] == "completed"
+        await finished(temporal_client, task["id"])
+        assert states(hook.received) == [
+            "input-required",
+            "input-required",
+            "input-required",
+            "completed",
+        ]
+    assert counted() == Counter({"retry": 2, "delivered": 2})
+
+
+async def test_receiver_down_then_up_delivered(
+    push_rpc: RpcClient, temporal_client: Client, counted: Counted
+) -> None:
+    hook = Receiver()
+    await hook.start()
+    await hook.stop()
+    task = await send(push_rpc, user_message("later"), pushNotificationConfig={"url": hook.url})
+    await asyncio.sleep(1.5)
+    await hook.start()
+    try:
+        await finished(temporal_client, task["id"])
+    finally:
+        await hook.stop()
+    assert states(hook.received) == ["completed"]
+    assert counted()["delivered"] == 1
+    assert counted()["retry"] >= 2
+
+
+async def test_rejected_4xx_and_redirect_not_retried(
+    push_rpc: RpcClient, temporal_client: Client, counted: Counted
+) -> None:
+    async with receiver() as target, receiver(statuses=[404]) as gone:  # noqa: SIM117
+        async with receiver(statuses=[302], headers={"location": target.url}) as moved:
+            for hook in (gone, moved):
+                task = await send(
+                    push_rpc, user_message("x"), pushNotificationConfig={"url": hook.url}
+                )
+                await finished(temporal_client, task["id"])
+            assert (len(gone.received), len(moved.received), len(target.received)) == (1, 1, 0)
+    assert counted() == Counter({"rejected": 2})
+
+
+async def test_config_set_on_completed_task_notified(
+    push_rpc: RpcClient, temporal_client: Client, counted: Counted
+) -> None:
+    task = await send(push_rpc, user_message("done"))
+    await finished(temporal_client, task["id"])
+    async with receiver() as hook:
+        await push_rpc.call(
+            "tasks/pushNotificationConfig/set",
+            {"taskId": task["id"], "pushNotificationConfig": {"url": hook.url, "id": "late"}},
+        )
+        [request] = await hook.wait_for(1)
+        assert request.json() == await current(push_rpc, task["id"])
+        await temporal_client.get_workflow_handle(f"{task['id']}/push/late").result()
+        assert len(hook.received) == 1
+    assert counted() == Counter({"delivered": 1})
+
+
+async def test_every_status_change_when_configured(
+    gateway_settings: GatewaySettings,
+    push_queue: str,
+    gateway_dns: Resolver,
+    push_worker: None,
+    temporal_client: Client,
+) -> None:
+    settings = push_settings(gateway_settings, push_queue).model_copy(
+        update={"push_every_status": True}
+    )
+    async with app_client(settings, resolver=gateway_dns) as http, receiver() as hook:
+        rpc = RpcClient(http)
+        task = await send(rpc, user_message("all"), pushNotificationConfig={"url": hook.url})
+        await finished(temporal_client, task["id"])
+        assert states(hook.received) == ["working", "completed"]
+
+
+async def test_worker_killed_during_delivery_still_delivered(
+    gateway_settings: GatewaySettings,
+    temporal_address: str,
+    redis_url: str,
+    temporal_client: Client,
+    tmp_path: Path,
+) -> None:
+    queue = f"push-crash-{uuid.uuid4().hex[:8]}"
+    env = {"A2A_PUSH_ALLOW_HTTP": "true", "A2A_PUSH_ALLOWLIST": "127.0.0.1/32"}
+    first = start_worker(queue, temporal_address, redis_url, tmp_path / "first.log", env)
+    second: ManagedProcess | None = None
+    try:
+        async with (
+            app_client(push_settings(gateway_settings, queue)) as http,
+            receiver(hold=asyncio.Event()) as hook,
+        ):
+            rpc = RpcClient(http)
+            task = await send(rpc, user_message("crash"), pushNotificationConfig={"url": hook.url})
+            await hook.wait_for(1)
+            first.kill()
+            assert hook.hold is not None
+            hook.hold.set()
+            second = start_worker(queue, temporal_address, redis_url, tmp_path / "second.log", env)
+            await finished(temporal_client, task["id"])
+            assert [request.json() for request in hook.received] == [
+                await current(rpc, task["id"])
+            ] * 2
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+POLICY_HINT = "the webhook policy refuses it (A2A_PUSH_ALLOWLIST admits addresses or hosts)"
+REFUSED_AT_SET = [
+    ("https://127.0.0.1/h", "127.0.0.1 is a loopback address"),
+    ("https://[::1]/h", "::1 is a loopback address"),
+    (
+        "https://[::ffff:127.0.0.1]/h",
+        "::ffff:127.0.0.1 is a loopback address (IPv4 127.0.0.1 inside IPv6)",
+    ),
+    ("https://10.1.2.3/h", "10.1.2.3 is a private address"),
+    ("https://192.168.0.9/h", "192.168.0.9 is a private address"),
+    ("https://[fc00::1]/h", "fc00::1 is a private address"),
+    ("https://169.254.10.10/h", "169.254.10.10 is a link-local address"),
+    ("https://[fe80::1]/h", "fe80::1 is a link-local address"),
+    ("https://100.64.0.1/h", "100.64.0.1 is a carrier-grade NAT address"),
+    ("https://224.0.0.1/h", "224.0.0.1 is a multicast address"),
+    ("https://[ff02::1]/h", "ff02::1 is a multicast address"),
+    ("https://169.254.169.254/latest/meta-data", "169.254.169.254 is a cloud metadata address"),
+    ("https://[fd00:ec2::254]/h", "fd00:ec2::254 is a cloud metadata address"),
+    ("https://0.0.0.0/h", "0.0.0.0 is the unspecified address"),
+]
+
+
+async def refused_at_set(rpc: RpcClient, url: str) -> dict[str, Any]:
+    """The answer to setting `url` on a new task, checking that nothing was stored."""
+    task = await send(rpc, user_message("policy"))
+    body = await rpc.call(
+        "tasks/pushNotificationConfig/set",
+        {"taskId": task["id"], "pushNotificationConfig": {"url": url}},
+        8,
+    )
+    listed = await rpc.call("tasks/pushNotificationConfig/list", {"id": task["id"]})
+    assert listed["result"] == []
+    return body
+
+
+def invalid(message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": 8, "error": {"code": -32602, "message": message}}
+
+
+@pytest.mark.parametrize(("url", "reason"), REFUSED_AT_SET)
+async def test_webhook_policy_refuses_address_at_set(rpc: RpcClient, url: str, reason: str) -> None:
+    assert await refused_at_set(rpc, url) == invalid(
+        f"Invalid parameters: pushNotificationConfig.url: {reason}; {POLICY_HINT}"
+    )
+
+
+async def test_webhook_policy_refuses_host_resolving_to_loopback_at_set(rpc: RpcClient) -> None:
+    first = (await system_resolver("localhost", 443))[0]
+    kind = "loopback"
+    assert await refused_at_set(rpc, "https://localhost/h") == invalid(
+        f"Invalid parameters: pushNotificationConfig.url: {first} (from 'localhost') is a {kind} "
+        f"address; {POLICY_HINT}"
+    )
+
+
+async def test_webhook_policy_refuses_plain_http_at_set(rpc: RpcClient) -> None:
+    assert await refused_at_set(rpc, "http://hooks.example.com/") == invalid(
+        "Invalid parameters: pushNotificationConfig.url: scheme 'http' is not allowed; "
+        "the webhook policy requires https (A2A_PUSH_ALLOW_HTTP admits http)"
+    )
+
+
+async def test_message_send_refused_push_config_starts_no_task(
+    rpc: RpcClient, redis: Redis
+) -> None:
+    message = user_message("never")
+    body = await rpc.call(
+        "message/send",
+        {
+            "message": message,
+            "configuration": {"pushNotificationConfig": {"url": "https://10.0.0.1/"}},
+        },
+        8,
+    )
+    assert body == invalid(
+        f"Invalid parameters: pushNotificationConfig.url: 10.0.0.1 is a private address; {POLICY_HINT}"
+    )
+
+
+async def test_unsupported_authentication_scheme_refused_at_set(push_rpc: RpcClient) -> None:
+    task = await send(push_rpc, user_message("auth"))
+    config = {
+        "url": "https://hooks.example.com/",
+        "authentication": {"schemes": ["Digest"], "credentials": "x"},
+    }
+    body = await push_rpc.call(
+        "tasks/pushNotificationConfig/set",
+        {"taskId": task["id"], "pushNotificationConfig": config},
+        8,
+    )
+    assert body == invalid(
+        "pushNotificationConfig.authentication.schemes ['Digest'] names no scheme this gateway "
+        "can send; supported: Bearer, Basic"
+    )
+
+
+async def test_rebinding_refused_at_delivery(
+    push_rpc: RpcClient,
+    temporal_client: Client,
+    gateway_dns: Resolver,
+    worker_dns: Resolver,
+    counted: Counted,
+) -> None:
+    gateway_dns.hosts["rebind.test"] = [PUBLIC]
+    worker_dns.hosts["rebind.test"] = ["10.0.0.7"]
+    async with receiver() as hook:
+        url = f"http://rebind.test:{hook.port}/hook"
+        task = await send(push_rpc, user_message("rebind"), pushNotificationConfig={"url": url})
+        await finished(temporal_client, task["id"])
+        assert hook.received == []
+    assert counted() == Counter({"refused": 1})
