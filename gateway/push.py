@@ -23,7 +23,7 @@ from protocol import (
     Task,
     task_push_key,
 )
-from protocol.webhooks import WebhookPolicy, WebhookRefused
+from protocol.webhooks import AUTH_SCHEMES, WebhookPolicy, WebhookRefused
 from workflows import (
     PushDeliveryInput,
     PushPolicy,
@@ -36,8 +36,6 @@ from workflows import (
 
 # Host name, port -> IP addresses.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-SUPPORTED_SCHEMES = ("Bearer", "Basic")
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -77,10 +75,10 @@ class PushRegistry:
         auth = config.authentication
         if auth is not None and auth.credentials is not None:
             schemes = {scheme.lower() for scheme in auth.schemes}
-            if not schemes & {scheme.lower() for scheme in SUPPORTED_SCHEMES}:
+            if not schemes & {scheme.lower() for scheme in AUTH_SCHEMES}:
                 raise InvalidParamsError(
                     f"{field}.authentication.schemes {auth.schemes} names no scheme this gateway "
-                    f"can send; supported: {', '.join(SUPPORTED_SCHEMES)}"
+                    f"can send; supported: {', '.join(AUTH_SCHEMES)}"
                 )
         try:
             host, port = self._policy.check_url(config.url)

@@ -61,6 +61,10 @@ _RULES: tuple[tuple[str, str, tuple[IPNetwork, ...]], ...] = tuple(
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
+# The `authentication.schemes` a notification can carry, as `Authorization: <scheme> <credentials>`.
+AUTH_SCHEMES = ("Bearer", "Basic")
+
+
 class WebhookRefused(ValueError):
     """A webhook URL or address the policy refuses. `rule` names the rule broken: "scheme", "host",
     "userinfo", "port", or the class of the address ("loopback", "private", "metadata"...)."""

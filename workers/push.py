@@ -29,7 +29,6 @@ from protocol.webhooks import WebhookPolicy, WebhookRefused
 # Host name, port -> IP addresses.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
-SUPPORTED_AUTH_SCHEMES = ("Bearer", "Basic")
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 

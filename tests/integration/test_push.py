@@ -476,17 +476,39 @@ async def test_unsupported_authentication_scheme_refused_at_set(push_rpc: RpcCli
     )
 
 
-async def test_rebinding_refused_at_delivery(
+REFUSED_AT_DELIVERY = [
+    "127.0.0.2",
+    "::1",
+    "::ffff:10.0.0.7",
+    "10.0.0.7",
+    "172.16.5.4",
+    "fd12::7",
+    "169.254.3.3",
+    "fe80::7",
+    "100.100.0.7",
+    "239.1.2.3",
+    "ff05::7",
+    "169.254.169.254",
+    "0.0.0.0",
+]
+
+
+@pytest.mark.parametrize("address", REFUSED_AT_DELIVERY)
+async def test_host_rebound_to_refused_address_refused_at_delivery(
     push_rpc: RpcClient,
     temporal_client: Client,
     gateway_dns: Resolver,
     worker_dns: Resolver,
     counted: Counted,
+    address: str,
 ) -> None:
-    gateway_dns.hosts["rebind.test"] = [PUBLIC]
-    worker_dns.hosts["rebind.test"] = ["10.0.0.7"]
+    """The host resolved to a public address at `set`, and resolves to `address` at delivery (the
+    push worker's allowlist admits 127.0.0.1 only, hence 127.0.0.2 for loopback)."""
+    host = f"rebind-{uuid.uuid4().hex[:8]}.test"
+    gateway_dns.hosts[host] = [PUBLIC]
+    worker_dns.hosts[host] = [address]
     async with receiver() as hook:
-        url = f"http://rebind.test:{hook.port}/hook"
+        url = f"http://{host}:{hook.port}/hook"
         task = await send(push_rpc, user_message("rebind"), pushNotificationConfig={"url": url})
         await finished(temporal_client, task["id"])
         assert hook.received == []
