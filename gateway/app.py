@@ -146,7 +146,8 @@ class _Gateway:
             error = PayloadTooLargeError(
                 f"Request payload validation error: body exceeds {limit} bytes"
             )
-            return self._refused(error)
+            # The rest of the body is never read, so the connection cannot carry another request.
+            return error_http_response(error_response(None, error), error, {"connection": "close"})
         except A2AError as err:
             return self._refused(err)
         return await dispatcher.respond(body, principal, request.headers.get("last-event-id"))
@@ -202,15 +203,21 @@ class _Gateway:
     ) -> Principal:
         """The caller, once authenticated, allowed to use `agent` and within its rate. Browser
         streams may carry the credential in the query string (EventSource cannot set headers)."""
-        principal = await self._auth.authenticate(
-            request.headers, request.query_params if browser else None
-        )
+        limiter = self.runtime.rate_limiter
+        address = f"address:{request.client.host if request.client else 'unknown'}"
+        try:
+            principal = await self._auth.authenticate(
+                request.headers, request.query_params if browser else None
+            )
+        except UnauthenticatedError:
+            # Failed attempts count against the client's address: guessing keys is rate limited.
+            if limiter is not None:
+                await limiter.admit(address)
+            raise
         if agent is not None and not principal.may_use(agent):
             raise ForbiddenError(f"Forbidden: this credential may not use agent '{agent}'")
-        limiter = self.runtime.rate_limiter
         if limiter is not None:
-            client = request.client.host if request.client else "unknown"
-            await limiter.admit(principal.id if self._auth.enabled else f"address:{client}")
+            await limiter.admit(principal.id if self._auth.enabled else address)
         return principal
 
     def _refused(self, err: A2AError) -> Response:

@@ -6,12 +6,12 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,16 +54,27 @@ class _GatewayServer(uvicorn.Server):
 
 class _RedactCredentials(logging.Filter):
     """Browser streams may carry a credential in the query string (EventSource cannot set headers);
-    the access log shows the path with the value blanked."""
+    the access log shows the path with the value blanked, however the parameter's name is encoded."""
 
-    _PARAM = re.compile(rf"(?<=[?&])({API_KEY_PARAM}|{ACCESS_TOKEN_PARAM})=[^&\s]*")
+    _NAMES = frozenset({API_KEY_PARAM, ACCESS_TOKEN_PARAM})
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) >= 3:
             args = list(record.args)
-            args[2] = self._PARAM.sub(r"\1=[redacted]", str(args[2]))
+            args[2] = self._redact(str(args[2]))
             record.args = tuple(args)
         return True
+
+    def _redact(self, path: str) -> str:
+        base, mark, query = path.partition("?")
+        if not mark:
+            return path
+        fields = []
+        for field in query.split("&"):
+            name, equals, _ = field.partition("=")
+            secret = equals and urllib.parse.unquote_plus(name) in self._NAMES
+            fields.append(f"{name}=[redacted]" if secret else field)
+        return f"{base}?{'&'.join(fields)}"
 
 
 def serve(args: argparse.Namespace) -> int:

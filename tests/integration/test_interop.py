@@ -14,18 +14,26 @@ import httpx
 from a2a.client import A2ACardResolver, A2AClient
 from a2a.types import (
     CancelTaskRequest,
+    GetTaskPushNotificationConfigRequest,
+    GetTaskPushNotificationConfigSuccessResponse,
     GetTaskRequest,
     JSONRPCErrorResponse,
     Message,
     MessageSendConfiguration,
     MessageSendParams,
     Part,
+    PushNotificationAuthenticationInfo,
+    PushNotificationConfig,
     Role,
     SendMessageRequest,
+    SendMessageSuccessResponse,
     SendStreamingMessageRequest,
+    SetTaskPushNotificationConfigRequest,
+    SetTaskPushNotificationConfigSuccessResponse,
     Task,
     TaskArtifactUpdateEvent,
     TaskIdParams,
+    TaskPushNotificationConfig,
     TaskQueryParams,
     TaskState,
     TaskStatusUpdateEvent,
@@ -161,6 +169,62 @@ async def test_a2a_sdk_client_get_unknown_task_returns_task_not_found(
     assert response.root.id == request_id
     assert response.root.error.code == -32001
     assert unknown in (response.root.error.message or "")
+
+
+async def test_a2a_sdk_client_sets_and_gets_push_config(http: httpx.AsyncClient) -> None:
+    """The client registers an unreachable example webhook (set must not call it) and reads it back,
+    credentials masked."""
+    client = await sdk_client(http)
+    sent = await client.send_message(
+        SendMessageRequest(
+            id=str(uuid.uuid4()),
+            params=MessageSendParams(
+                message=user_message("push", {"echo": {"finalState": "input-required"}})
+            ),
+        )
+    )
+    assert isinstance(sent.root, SendMessageSuccessResponse), sent.root
+    task = sent.root.result
+    assert isinstance(task, Task)
+    config = PushNotificationConfig(
+        url="https://example.com/webhook",
+        token="tok",
+        authentication=PushNotificationAuthenticationInfo(schemes=["Bearer"], credentials="secret"),
+    )
+    stored = await client.set_task_callback(
+        SetTaskPushNotificationConfigRequest(
+            id="s1",
+            params=TaskPushNotificationConfig(taskId=task.id, pushNotificationConfig=config),
+        )
+    )
+    assert isinstance(stored.root, SetTaskPushNotificationConfigSuccessResponse), stored.root
+    config_id = stored.root.result.pushNotificationConfig.id
+    assert config_id is not None
+    masked = config.model_copy(
+        update={
+            "id": config_id,
+            "authentication": PushNotificationAuthenticationInfo(
+                schemes=["Bearer"], credentials="********"
+            ),
+        }
+    )
+    assert stored.root.result == TaskPushNotificationConfig(
+        taskId=task.id, pushNotificationConfig=masked
+    )
+    fetched = await client.get_task_callback(
+        GetTaskPushNotificationConfigRequest(id="g1", params=TaskIdParams(id=task.id))
+    )
+    assert isinstance(fetched.root, GetTaskPushNotificationConfigSuccessResponse), fetched.root
+    assert fetched.root.result == stored.root.result
+    delete = {
+        "jsonrpc": "2.0",
+        "id": "d1",
+        "method": "tasks/pushNotificationConfig/delete",
+        "params": {"id": task.id, "pushNotificationConfigId": config_id},
+    }
+    deleted = await http.post("/", json=delete)
+    assert deleted.json() == {"jsonrpc": "2.0", "id": "d1", "result": None}
+    await client.cancel_task(CancelTaskRequest(id="c1", params=TaskIdParams(id=task.id)))
 
 
 async def test_a2a_sdk_client_reads_our_stream_to_the_end(
