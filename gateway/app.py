@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -19,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 
 from gateway.auth import Authenticator, Principal
 from gateway.card import build_agent_card
@@ -46,9 +48,9 @@ from protocol import (
     PayloadTooLargeError,
     TaskNotFoundError,
     UnauthenticatedError,
+    WebhookPolicy,
     error_response,
 )
-from protocol.webhooks import WebhookPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ def create_app(settings: GatewaySettings, *, resolver: Resolver = system_resolve
             Route("/healthz", gateway.healthz, methods=["GET"]),
             Route("/readyz", gateway.readyz, methods=["GET"]),
         ],
-        middleware=_middleware(settings),
+        middleware=_middleware(settings, gateway.api_key_header),
         lifespan=gateway.lifespan,
     )
 
@@ -108,6 +110,11 @@ class _Gateway:
             raise AgentsConfigError(f"A2A_PUSH_ALLOWLIST: {err}") from err
         self._cards = _Cards(self._agents, settings.rpc_url(), self._auth)
         self._runtime: Runtime | None = None
+
+    @property
+    def api_key_header(self) -> str:
+        auth = self._agents.auth
+        return auth.api_key_header if auth is not None else "X-API-Key"
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -239,20 +246,30 @@ async def _task_events(
     raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     try:
         position = parse_last_event_id(raw) or "0"
+        await handlers.authorize(task_id, principal)
         lease = streams.lease(lease_holder)
+    except TaskNotFoundError as err:
+        return json_response(error_response(None, err), 404)
     except A2AError as err:
         if err.http_status == 200:
             return json_response(error_response(None, err), 400)
         return error_http_response(error_response(None, err), err)
+    except (RedisError, OSError, TimeoutError, RPCError) as err:
+        logger.warning("Task %s's owner could not be checked: %s", task_id, err)
+        return _unavailable(
+            InternalError("Internal error: the task's owner could not be checked; retry")
+        )
     try:
-        await handlers.authorize(task_id, principal)
         stream = await streams.open(lease, task_id, position, BrowserRenderer())
     except TaskNotFoundError as err:
         lease.release()
         return json_response(error_response(None, err), 404)
     except InternalError as err:
         lease.release()
-        return json_response(error_response(None, err), 503, _retry_after(503))
+        return _unavailable(err)
+    except BaseException:
+        lease.release()
+        raise
     if stream.finished and not stream.first:
         # Nothing after Last-Event-ID and the task is over: 204 tells EventSource to stop.
         await stream.close()
@@ -287,7 +304,7 @@ def _agent_url(root_url: str, name: str) -> str:
     return f"{root_url.rstrip('/')}/agents/{name}"
 
 
-def _middleware(settings: GatewaySettings) -> list[Middleware]:
+def _middleware(settings: GatewaySettings, api_key_header: str) -> list[Middleware]:
     if not settings.cors_origins:
         return []
     return [
@@ -295,7 +312,7 @@ def _middleware(settings: GatewaySettings) -> list[Middleware]:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "Authorization", "Last-Event-ID"],
+            allow_headers=["Content-Type", "Authorization", "Last-Event-ID", api_key_header],
         )
     ]
 
@@ -385,8 +402,8 @@ def _unknown_agent(name: str, known: dict[str, Any]) -> Response:
     return json_response(error_response(None, error), 404)
 
 
-def _retry_after(status: int) -> dict[str, str] | None:
-    return {"retry-after": "1"} if status == 503 else None
+def _unavailable(error: InternalError) -> Response:
+    return json_response(error_response(None, error), 503, {"retry-after": "1"})
 
 
 async def _readiness(runtime: Runtime, deadline_seconds: float) -> Response:

@@ -171,6 +171,7 @@ class Handlers:
             if position is not None:
                 started = await self._store.stream_message_task(message.messageId, scope)
                 if started is not None:
+                    await self.authorize(started, principal)
                     return await streams.open(lease, started, position, renderer)
             task_id = str(uuid.uuid4())
             await self._store.remember_stream_message(message.messageId, task_id, scope)
@@ -249,7 +250,11 @@ class Handlers:
             try:
                 async with asyncio.timeout(self._settings.call_timeout_seconds):
                     owner = await handle.query(TaskWorkflow.owner)
-            except (RPCError, WorkflowQueryFailedError) as err:
+            except RPCError as err:
+                if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                    raise task_not_found(task_id) from err
+                raise
+            except WorkflowQueryFailedError as err:
                 raise task_not_found(task_id) from err
             if owner is not None:
                 await self._store.set_owner(task_id, owner)
@@ -261,9 +266,16 @@ class Handlers:
         return await self.current_task(task_id)
 
     async def _register_push(self, task_id: str, config: PushNotificationConfig | None) -> None:
-        """Store a config that came with a follow-up message and announce it to the task."""
-        if config is not None:
-            await self._announce(task_id, await self._push.save(task_id, config))
+        """Store a config that came with a follow-up message and announce it to the task, unless the
+        message is bound to be refused (the task has ended)."""
+        if config is None:
+            return
+        seen = await self._store.get(task_id)
+        if seen is not None and seen.status.state in TERMINAL_STATES:
+            raise InvalidParamsError(
+                f"Task '{task_id}' is {seen.status.state.value}; a terminal task accepts no messages."
+            )
+        await self._announce(task_id, await self._push.save(task_id, config))
 
     async def _announce(self, task_id: str, stored: StoredPushConfig) -> None:
         config_id = stored.config.id or ""

@@ -17,13 +17,15 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from protocol import (
+    AUTH_SCHEMES,
     InvalidParamsError,
     PushNotificationConfig,
     StoredPushConfig,
     Task,
+    WebhookPolicy,
+    WebhookRefused,
     task_push_key,
 )
-from protocol.webhooks import AUTH_SCHEMES, WebhookPolicy, WebhookRefused
 from workflows import (
     PushDeliveryInput,
     PushPolicy,
@@ -162,7 +164,13 @@ class PushRegistry:
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
-        delivery = PushDeliveryInput(task=await task(), config_id=config_id)
+        current = await task()
+        delivery = PushDeliveryInput(
+            task_id=task_id,
+            context_id=current.contextId,
+            status=current.status,
+            config_id=config_id,
+        )
         async with asyncio.timeout(self._timeout):
             await self._temporal.start_workflow(
                 PushWorkflow.run,

@@ -79,8 +79,10 @@ from protocol.types import (
     with_history_length,
     with_metadata,
 )
+from protocol.webhooks import AUTH_SCHEMES, WebhookPolicy, WebhookRefused
 
 __all__ = [
+    "AUTH_SCHEMES",
     "INTERRUPTED_STATES",
     "METHOD_PARAMS",
     "PROTOCOL_VERSION",
@@ -139,6 +141,8 @@ __all__ = [
     "TextPart",
     "UnauthenticatedError",
     "UnsupportedOperationError",
+    "WebhookPolicy",
+    "WebhookRefused",
     "apply_event",
     "context_tasks_key",
     "error_response",

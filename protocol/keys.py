@@ -28,18 +28,23 @@ def task_channel(task_id: str) -> str:
     return f"{PREFIX}:task:{{{task_id}}}:wake"
 
 
+def _scope(principal: str | None) -> str:
+    """A prefix that keeps principals' keys apart; length-prefixed, so no principal name and id can
+    spell another's."""
+    return f"{len(principal)}:{principal}/" if principal else ""
+
+
 def message_task_key(message_id: str, principal: str | None = None) -> str:
     """The task that a `message/stream` request's message started: a retried request carrying
     `Last-Event-ID` resumes that task's stream instead of starting another task. Scoped by the
     caller, so one principal cannot reach another's task by reusing its message id."""
-    scope = f"{principal}/" if principal else ""
-    return f"{PREFIX}:message:{{{scope}{message_id}}}:task"
+    return f"{PREFIX}:message:{{{_scope(principal)}{message_id}}}:task"
 
 
-def context_tasks_key(context_id: str) -> str:
+def context_tasks_key(context_id: str, principal: str | None = None) -> str:
     """The ids of a context's tasks, oldest first: what a new task of the context may read of earlier
-    turns."""
-    return f"{PREFIX}:context:{{{context_id}}}:tasks"
+    turns. Scoped by the tasks' owner: a principal reusing another's contextId reads none of it."""
+    return f"{PREFIX}:context:{{{_scope(principal)}{context_id}}}:tasks"
 
 
 def task_push_key(task_id: str) -> str:

@@ -67,7 +67,9 @@ class AgentTurn:
     async def context(self) -> list[Message]:
         """Earlier turns of this task's context: the messages of the tasks before it, oldest first.
         Read from Redis when an agent asks, so agents that do not pay nothing."""
-        return await self._publisher.context_history(self._task, self._context_limit)
+        return await self._publisher.context_history(
+            self._task, self._context_limit, self._input.owner
+        )
 
     async def start(self) -> None:
         if self._input.first_turn:
@@ -76,7 +78,7 @@ class AgentTurn:
                 TaskEvent.created(self._task), self._task, only_if_new=True
             )
             if created is not None:
-                await self._publisher.join_context(self._task)
+                await self._publisher.join_context(self._task, self._input.owner)
         await self._publish(TaskEvent.status_changed(self._task, self._input.working))
 
     async def artifact_chunk(

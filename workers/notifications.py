@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from protocol import StoredPushConfig, task_push_key
+from protocol import StoredPushConfig, Task, task_push_key, task_snapshot_key
 from workers.push import DeliveryOutcome, WebhookSender
 from workflows import DELIVER_PUSH, PUSH_REFUSED, PUSH_REJECTED, PushDeliveryInput
 
@@ -37,16 +38,15 @@ class PushActivities:
     async def deliver_push(self, input: PushDeliveryInput) -> str:
         """POST the Task to the config's URL. Raises a retryable error for what may pass (5xx, 408,
         429, network), a final one for what will not (other 4xx, redirects, refused addresses)."""
-        task_id = input.task.id
+        task_id = input.task_id
         info = activity.info()
         async with asyncio.timeout(self._timeout):
-            raw = await self._redis.hget(task_push_key(task_id), input.config_id)
-        if raw is None:
+            raw_config, raw_task = await self._read(task_id, input.config_id)
+        if raw_config is None:
             self._record("deleted", task_id, input.config_id, info.attempt, "config deleted")
             return "deleted"
-        config = StoredPushConfig.model_validate_json(raw).config
-        body = orjson.dumps(input.task.to_wire())
-        result = await self._sender.send(config, body)
+        config = StoredPushConfig.model_validate_json(raw_config).config
+        result = await self._sender.send(config, notification_body(input, raw_task))
         self._record(result.outcome.value, task_id, input.config_id, info.attempt, result.detail)
         if result.outcome is DeliveryOutcome.DELIVERED:
             return str(result.outcome.value)
@@ -56,6 +56,13 @@ class PushActivities:
         raise ApplicationError(
             f"Webhook delivery stopped: {result.detail}", type=error_type, non_retryable=True
         )
+
+    async def _read(self, task_id: str, config_id: str) -> tuple[Any, Any]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(task_push_key(task_id), config_id)
+            pipe.get(task_snapshot_key(task_id))
+            config, task = await pipe.execute()
+        return config, task
 
     def _record(
         self, outcome: str, task_id: str, config_id: str, attempt: int, detail: str
@@ -69,3 +76,14 @@ class PushActivities:
             attempt,
             detail,
         )
+
+
+def notification_body(input: PushDeliveryInput, snapshot: bytes | None) -> bytes:
+    """The task's snapshot with the notified status: the snapshot as it is when the notification
+    goes out at once, and the task as far as Redis knows it when a retry finds it moved on. Without a
+    snapshot (Redis lost it), the task's ids and the status."""
+    if snapshot is None:
+        task = Task(id=input.task_id, contextId=input.context_id, status=input.status)
+    else:
+        task = Task.model_validate_json(snapshot).model_copy(update={"status": input.status})
+    return orjson.dumps(task.to_wire())

@@ -14,13 +14,14 @@ from protocol import (
     context_tasks_key,
     task_channel,
     task_events_key,
+    task_push_key,
     task_snapshot_key,
 )
 
 # Events larger than this are announced by entry id alone; subscribers read them from the stream.
 WAKE_PAYLOAD_LIMIT = 256 * 1024
 
-# KEYS: snapshot, stream. ARGV: channel, event type, event JSON, snapshot JSON, stream max length,
+# KEYS: snapshot, stream, push configs (kept as long as the log). ARGV: channel, event type, event JSON, snapshot JSON, stream max length,
 # TTL seconds, "1" to write only when no snapshot exists yet (task.created on a retried first turn),
 # wake-up payload limit. The entry's `type` field comes first: the gateway reads it to tell whether
 # the stream still starts at task.created or has been trimmed.
@@ -31,6 +32,7 @@ end
 local id = redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[5], "*", "type", ARGV[2], "event", ARGV[3])
 redis.call("SET", KEYS[1], ARGV[4], "EX", ARGV[6])
 redis.call("EXPIRE", KEYS[2], ARGV[6])
+redis.call("EXPIRE", KEYS[3], ARGV[6])
 if #ARGV[3] <= tonumber(ARGV[8]) then
   redis.call("PUBLISH", ARGV[1], id .. " " .. ARGV[3])
 else
@@ -55,7 +57,11 @@ class EventPublisher:
         Returns the stream entry id, or None when `only_if_new` and the task already had a snapshot.
         """
         entry_id: Any = await self._script(
-            keys=[task_snapshot_key(snapshot.id), task_events_key(snapshot.id)],
+            keys=[
+                task_snapshot_key(snapshot.id),
+                task_events_key(snapshot.id),
+                task_push_key(snapshot.id),
+            ],
             args=[
                 task_channel(snapshot.id),
                 event.type,
@@ -71,20 +77,22 @@ class EventPublisher:
             return None
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
-    async def join_context(self, task: Task) -> None:
-        """List a new task under its context, for later tasks of the context to read."""
-        key = context_tasks_key(task.contextId)
+    async def join_context(self, task: Task, owner: str | None = None) -> None:
+        """List a new task under its owner's context, for later tasks of the context to read."""
+        key = context_tasks_key(task.contextId, owner)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.rpush(key, task.id)
             pipe.expire(key, self._ttl)
             await pipe.execute()
 
-    async def context_history(self, task: Task, limit: int) -> list[Message]:
-        """The last `limit` messages of the tasks that came before `task` in its context, oldest
-        first (what Redis still holds of them)."""
+    async def context_history(
+        self, task: Task, limit: int, owner: str | None = None
+    ) -> list[Message]:
+        """The last `limit` messages of the tasks that came before `task` in its owner's context,
+        oldest first (what Redis still holds of them)."""
         if limit <= 0:
             return []
-        ids: Any = await self._redis.lrange(context_tasks_key(task.contextId), 0, -1)
+        ids: Any = await self._redis.lrange(context_tasks_key(task.contextId, owner), 0, -1)
         earlier = [i.decode() for i in ids]
         earlier = earlier[: earlier.index(task.id)] if task.id in earlier else earlier
         if not earlier:

@@ -23,8 +23,7 @@ from enum import StrEnum
 import httpcore
 import httpx
 
-from protocol import PushNotificationConfig
-from protocol.webhooks import WebhookPolicy, WebhookRefused
+from protocol import PushNotificationConfig, WebhookPolicy, WebhookRefused
 
 # Host name, port -> IP addresses.
 Resolver = Callable[[str, int], Awaitable[list[str]]]

@@ -11,8 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from protocol import AgentConfig, AgentsConfigError
-from protocol.webhooks import WebhookPolicy
+from protocol import AgentConfig, AgentsConfigError, WebhookPolicy
 from workers.activities import TaskActivities
 from workers.agents import Agent, ClaudeAgent, ClaudeOptions, EchoAgent, EchoOptions
 from workers.notifications import PushActivities

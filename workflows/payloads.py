@@ -48,6 +48,8 @@ class CancelTaskInput(BaseModel):
 
 class RunAgentInput(BaseModel):
     agent: str
+    # The task's owner (with gateway auth): its context is the owner's alone.
+    owner: str | None = None
     # The task as it was before this turn; the turn's user message is the last of its history.
     task: Task
     # The `working` status the workflow recorded for this turn; the activity publishes it as is.
@@ -70,10 +72,13 @@ class PublishEventInput(BaseModel):
 
 
 class PushDeliveryInput(BaseModel):
-    """One notification to one config: the Task as it was at the state change. The config itself (with
-    its credentials) stays in Redis, out of the workflow history."""
+    """One notification to one config: the task and the status it is about. The worker sends the
+    task's snapshot with that status: the Task itself can outgrow a Temporal payload, and the config
+    (with its credentials) stays in Redis, out of the workflow history."""
 
-    task: Task
+    task_id: str
+    context_id: str
+    status: TaskStatus
     config_id: str
 
 

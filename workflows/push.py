@@ -44,7 +44,7 @@ async def deliver(delivery: PushDeliveryInput, policy: PushPolicy) -> None:
         workflow.logger.warning(
             "Push notification to config %s of task %s not delivered: %s",
             delivery.config_id,
-            delivery.task.id,
+            delivery.task_id,
             err.cause or err,
         )
 

@@ -82,7 +82,7 @@ class TaskWorkflow:
         # Push notification config ids, in the order they were set; per config, the notifications
         # waiting for delivery (delivered one at a time, in order).
         self._push_configs: dict[str, None] = dict.fromkeys(input.push_configs)
-        self._push_queues: dict[str, list[Task]] = {}
+        self._push_queues: dict[str, list[TaskStatus]] = {}
         self._push_senders: dict[str, asyncio.Task[None]] = {}
 
     @workflow.run
@@ -124,7 +124,7 @@ class TaskWorkflow:
         known = config_id in self._push_configs
         self._push_configs[config_id] = None
         if not known and self._task.status.state in TERMINAL_STATES:
-            self._enqueue(config_id, self._task)
+            self._enqueue(config_id, self._task.status)
 
     @workflow.signal
     def push_removed(self, config_id: str) -> None:
@@ -204,6 +204,7 @@ class TaskWorkflow:
             RUN_AGENT,
             RunAgentInput(
                 agent=self._input.agent,
+                owner=self._input.owner,
                 task=before,
                 working=working,
                 artifact_id=str(workflow.uuid4()),
@@ -283,25 +284,35 @@ class TaskWorkflow:
             self._input.push.every_status or state in TERMINAL_STATES or state in INTERRUPTED_STATES
         ):
             for config_id in self._push_configs:
-                self._enqueue(config_id, task)
+                self._enqueue(config_id, task.status)
 
-    def _enqueue(self, config_id: str, task: Task) -> None:
+    def _enqueue(self, config_id: str, status: TaskStatus) -> None:
         queue = self._push_queues.get(config_id)
         if queue is not None:
-            queue.append(task)
+            queue.append(status)
             return
-        self._push_queues[config_id] = [task]
+        self._push_queues[config_id] = [status]
         self._push_senders[config_id] = asyncio.create_task(self._drain(config_id))
 
     async def _drain(self, config_id: str) -> None:
+        """Deliver the config's notifications one at a time, in order. The queue goes away when it is
+        empty, whatever happens: the workflow ends only once every queue has."""
         queue = self._push_queues[config_id]
-        while queue:
-            task = queue[0]
-            if config_id in self._push_configs:
-                await deliver(PushDeliveryInput(task=task, config_id=config_id), self._input.push)
-            queue.pop(0)
-        del self._push_queues[config_id]
-        del self._push_senders[config_id]
+        try:
+            while queue:
+                status = queue[0]
+                if config_id in self._push_configs:
+                    delivery = PushDeliveryInput(
+                        task_id=self._task.id,
+                        context_id=self._task.contextId,
+                        status=status,
+                        config_id=config_id,
+                    )
+                    await deliver(delivery, self._input.push)
+                queue.pop(0)
+        finally:
+            del self._push_queues[config_id]
+            del self._push_senders[config_id]
 
     def _now(self) -> str:
         return timestamp(workflow.now())

@@ -25,7 +25,7 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway import GatewaySettings
-from protocol import rate_limit_key
+from protocol import context_tasks_key, rate_limit_key
 from tests.a2a_schema import assert_valid, assert_valid_response
 from tests.conftest import app_client
 from tests.integration.conftest import AgentWorker, LaunchGateway
@@ -678,6 +678,24 @@ async def test_a_task_answers_only_to_its_creator(
 
 
 # --- 5. The request rate, shared by replicas -----------------------------------------------------
+
+
+async def test_a_context_id_reused_by_another_principal_shares_nothing(
+    auth_http: httpx.AsyncClient, redis: Redis
+) -> None:
+    """Agents read a new task's earlier turns from its context's task list: each owner has its own."""
+    context_id = f"shared-{uuid.uuid4().hex[:8]}"
+    ids = {}
+    for name, headers in (("key:alice", ALICE), ("key:bob", BOB)):
+        message = {**echo_message("mine"), "contextId": context_id}
+        body = answer(
+            await post(auth_http, "message/send", {"message": message}, headers), "message/send"
+        )
+        assert body["result"]["contextId"] == context_id
+        ids[name] = body["result"]["id"]
+    for name, task_id in ids.items():
+        assert await redis.lrange(context_tasks_key(context_id, name), 0, -1) == [task_id.encode()]
+    assert await redis.exists(context_tasks_key(context_id)) == 0
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from gateway import GatewaySettings
 from gateway.devstack import ManagedProcess
 from gateway.push import system_resolver
 from tests.conftest import RpcClient, app_client
+from tests.integration.sse import echo_message
 from tests.integration.test_worker_crash import start_worker
 from tests.integration.webhook import Receiver, receiver
 from workers import WorkerSettings, create_worker
@@ -38,17 +39,6 @@ class Resolver:
         if host in self.hosts:
             return self.hosts[host]
         return await system_resolver(host, port)
-
-
-def user_message(text: str, **echo: Any) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "role": "user",
-        "parts": [{"kind": "text", "text": text}],
-        "messageId": str(uuid.uuid4()),
-    }
-    if echo:
-        message["metadata"] = {"echo": echo}
-    return message
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +141,7 @@ def states(requests: list[Any]) -> list[str]:
 
 
 async def test_push_config_set_get_list_delete(push_rpc: RpcClient) -> None:
-    task = await send(push_rpc, user_message("hi", finalState="input-required"))
+    task = await send(push_rpc, echo_message("hi", finalState="input-required"))
     task_id = task["id"]
     hook = {"url": "https://hooks.example.com/a2a", "token": "tok-1"}
     first = await push_rpc.call(
@@ -242,7 +232,7 @@ async def test_delivery_with_token_and_bearer_once(
             "token": "tok-2",
             "authentication": {"schemes": ["Bearer"], "credentials": "bearer-secret"},
         }
-        task = await send(push_rpc, user_message("hello"), pushNotificationConfig=config)
+        task = await send(push_rpc, echo_message("hello"), pushNotificationConfig=config)
         await finished(temporal_client, task["id"])
         [request] = hook.received
         assert (request.method, request.path) == ("POST", "/hook")
@@ -255,7 +245,50 @@ async def test_delivery_with_token_and_bearer_once(
             "authorization": "Bearer bearer-secret",
         }
         assert request.json() == await current(push_rpc, task["id"])
+    history = await temporal_client.get_workflow_handle(task["id"]).fetch_history()
+    assert "bearer-secret" not in history.to_json()
     assert counted() == Counter({"delivered": 1})
+
+
+async def test_task_too_large_for_a_temporal_payload_notified(
+    push_rpc: RpcClient, temporal_client: Client, counted: Counted
+) -> None:
+    """1.2 MB of text, twice in the Task (history and artifact): over Temporal's 2 MiB payload cap,
+    which the notification never carries."""
+    async with receiver() as hook:
+        text = "x" * 1_200_000
+        task = await send(push_rpc, echo_message(text), pushNotificationConfig={"url": hook.url})
+        await finished(temporal_client, task["id"])
+        [request] = hook.received
+        assert request.json() == await current(push_rpc, task["id"])
+    assert counted() == Counter({"delivered": 1})
+
+
+async def test_follow_up_with_push_config_to_finished_task_refused_and_not_stored(
+    push_rpc: RpcClient, temporal_client: Client, counted: Counted
+) -> None:
+    task = await send(push_rpc, echo_message("over"))
+    await finished(temporal_client, task["id"])
+    follow_up = {**echo_message("again"), "taskId": task["id"]}
+    body = await push_rpc.call(
+        "message/send",
+        {
+            "message": follow_up,
+            "configuration": {"pushNotificationConfig": {"url": "https://hooks.example.com/"}},
+        },
+        9,
+    )
+    assert body == {
+        "jsonrpc": "2.0",
+        "id": 9,
+        "error": {
+            "code": -32602,
+            "message": f"Task '{task['id']}' is completed; a terminal task accepts no messages.",
+        },
+    }
+    listed = await push_rpc.call("tasks/pushNotificationConfig/list", {"id": task["id"]})
+    assert listed["result"] == []
+    assert counted() == Counter()
 
 
 async def test_retries_after_500s_and_keeps_order(
@@ -265,11 +298,11 @@ async def test_retries_after_500s_and_keeps_order(
         config = {"url": hook.url}
         task = await send(
             push_rpc,
-            user_message("one", finalState="input-required"),
+            echo_message("one", finalState="input-required"),
             pushNotificationConfig=config,
         )
         assert task["status"]["state"] == "input-required"
-        follow_up = {**user_message("two"), "taskId": task["id"]}
+        follow_up = {**echo_message("two"), "taskId": task["id"]}
         assert (await send(push_rpc, follow_up))["status"]["state"] == "completed"
         await finished(temporal_client, task["id"])
         assert states(hook.received) == [
@@ -287,7 +320,7 @@ async def test_receiver_down_then_up_delivered(
     hook = Receiver()
     await hook.start()
     await hook.stop()
-    task = await send(push_rpc, user_message("later"), pushNotificationConfig={"url": hook.url})
+    task = await send(push_rpc, echo_message("later"), pushNotificationConfig={"url": hook.url})
     await asyncio.sleep(1.5)
     await hook.start()
     try:
@@ -306,7 +339,7 @@ async def test_rejected_4xx_and_redirect_not_retried(
         async with receiver(statuses=[302], headers={"location": target.url}) as moved:
             for hook in (gone, moved):
                 task = await send(
-                    push_rpc, user_message("x"), pushNotificationConfig={"url": hook.url}
+                    push_rpc, echo_message("x"), pushNotificationConfig={"url": hook.url}
                 )
                 await finished(temporal_client, task["id"])
             assert (len(gone.received), len(moved.received), len(target.received)) == (1, 1, 0)
@@ -316,7 +349,7 @@ async def test_rejected_4xx_and_redirect_not_retried(
 async def test_config_set_on_completed_task_notified(
     push_rpc: RpcClient, temporal_client: Client, counted: Counted
 ) -> None:
-    task = await send(push_rpc, user_message("done"))
+    task = await send(push_rpc, echo_message("done"))
     await finished(temporal_client, task["id"])
     async with receiver() as hook:
         await push_rpc.call(
@@ -342,7 +375,7 @@ async def test_every_status_change_when_configured(
     )
     async with app_client(settings, resolver=gateway_dns) as http, receiver() as hook:
         rpc = RpcClient(http)
-        task = await send(rpc, user_message("all"), pushNotificationConfig={"url": hook.url})
+        task = await send(rpc, echo_message("all"), pushNotificationConfig={"url": hook.url})
         await finished(temporal_client, task["id"])
         assert states(hook.received) == ["working", "completed"]
 
@@ -364,7 +397,7 @@ async def test_worker_killed_during_delivery_still_delivered(
             receiver(hold=asyncio.Event()) as hook,
         ):
             rpc = RpcClient(http)
-            task = await send(rpc, user_message("crash"), pushNotificationConfig={"url": hook.url})
+            task = await send(rpc, echo_message("crash"), pushNotificationConfig={"url": hook.url})
             await hook.wait_for(1)
             first.kill()
             assert hook.hold is not None
@@ -404,7 +437,7 @@ REFUSED_AT_SET = [
 
 async def refused_at_set(rpc: RpcClient, url: str) -> dict[str, Any]:
     """The answer to setting `url` on a new task, checking that nothing was stored."""
-    task = await send(rpc, user_message("policy"))
+    task = await send(rpc, echo_message("policy"))
     body = await rpc.call(
         "tasks/pushNotificationConfig/set",
         {"taskId": task["id"], "pushNotificationConfig": {"url": url}},
@@ -445,7 +478,7 @@ async def test_webhook_policy_refuses_plain_http_at_set(rpc: RpcClient) -> None:
 async def test_message_send_refused_push_config_starts_no_task(
     rpc: RpcClient, redis: Redis
 ) -> None:
-    message = user_message("never")
+    message = echo_message("never")
     body = await rpc.call(
         "message/send",
         {
@@ -460,7 +493,7 @@ async def test_message_send_refused_push_config_starts_no_task(
 
 
 async def test_unsupported_authentication_scheme_refused_at_set(push_rpc: RpcClient) -> None:
-    task = await send(push_rpc, user_message("auth"))
+    task = await send(push_rpc, echo_message("auth"))
     config = {
         "url": "https://hooks.example.com/",
         "authentication": {"schemes": ["Digest"], "credentials": "x"},
@@ -509,7 +542,7 @@ async def test_host_rebound_to_refused_address_refused_at_delivery(
     worker_dns.hosts[host] = [address]
     async with receiver() as hook:
         url = f"http://{host}:{hook.port}/hook"
-        task = await send(push_rpc, user_message("rebind"), pushNotificationConfig={"url": url})
+        task = await send(push_rpc, echo_message("rebind"), pushNotificationConfig={"url": url})
         await finished(temporal_client, task["id"])
         assert hook.received == []
     assert counted() == Counter({"refused": 1})

@@ -365,9 +365,12 @@ async def test_tasks_get_negative_history_length_invalid_params(
 
 
 async def test_tasks_get_after_redis_keys_deleted_answers_from_workflow(
-    rpc: RpcClient, redis: Redis
+    rpc: RpcClient, redis: Redis, temporal_client: Client
 ) -> None:
     task = await send(rpc, user_message("remember me"))
+    # A blocking send answers from the Redis log, a workflow task before the workflow records the
+    # turn's end; Redis loses the keys once the workflow has.
+    await temporal_client.get_workflow_handle(task["id"]).result()
     await redis.delete(task_snapshot_key(task["id"]), task_events_key(task["id"]))
     body = await rpc.call("tasks/get", {"id": task["id"]}, 14)
     assert body == {"jsonrpc": "2.0", "id": 14, "result": task}

@@ -18,8 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from protocol import PushNotificationAuthenticationInfo, PushNotificationConfig
-from protocol.webhooks import WebhookPolicy
+from protocol import PushNotificationAuthenticationInfo, PushNotificationConfig, WebhookPolicy
 from workers.push import (
     DeliveryOutcome,
     DeliveryResult,
