@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import time
 import uuid
@@ -35,6 +36,8 @@ from workflows import (
     push_workflow_id,
     workflow_id_for,
 )
+
+_CONFIG_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 # Host name, port -> IP addresses.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -74,7 +77,20 @@ class PushRegistry:
     async def check(self, config: PushNotificationConfig, field: str) -> None:
         """Raise -32602 naming the rule when the config cannot be delivered to. The URL is never
         fetched; a host that does not resolve yet is accepted (delivery checks it again)."""
+        if config.id is not None and not _CONFIG_ID.match(config.id):
+            raise InvalidParamsError(
+                f"{field}.id must be 1 to 128 letters, digits, '-', '_' or '.', got {config.id!r}"
+            )
         auth = config.authentication
+        secrets = {
+            "token": config.token,
+            "authentication.credentials": auth.credentials if auth is not None else None,
+        }
+        for name, value in secrets.items():
+            if value is not None and not (value.isascii() and value.isprintable()):
+                raise InvalidParamsError(
+                    f"{field}.{name} must be printable ASCII: it travels in an HTTP header"
+                )
         if auth is not None and auth.credentials is not None:
             schemes = {scheme.lower() for scheme in auth.schemes}
             if not schemes & {scheme.lower() for scheme in AUTH_SCHEMES}:

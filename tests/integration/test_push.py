@@ -492,6 +492,37 @@ async def test_message_send_refused_push_config_starts_no_task(
     )
 
 
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {"id": "a/b"},
+            "pushNotificationConfig.id must be 1 to 128 letters, digits, '-', '_' or '.', got 'a/b'",
+        ),
+        (
+            {"token": "line\nbreak"},
+            "pushNotificationConfig.token must be printable ASCII: it travels in an HTTP header",
+        ),
+        (
+            {"authentication": {"schemes": ["Bearer"], "credentials": "é"}},
+            "pushNotificationConfig.authentication.credentials must be printable ASCII: "
+            "it travels in an HTTP header",
+        ),
+    ],
+)
+async def test_config_fields_no_header_can_carry_refused_at_set(
+    rpc: RpcClient, config: dict[str, Any], message: str
+) -> None:
+    task = await send(rpc, echo_message("fields"))
+    hook = {"url": "https://hooks.example.com/", **config}
+    body = await rpc.call(
+        "tasks/pushNotificationConfig/set",
+        {"taskId": task["id"], "pushNotificationConfig": hook},
+        8,
+    )
+    assert body == invalid(message)
+
+
 async def test_unsupported_authentication_scheme_refused_at_set(push_rpc: RpcClient) -> None:
     task = await send(push_rpc, echo_message("auth"))
     config = {
