@@ -164,14 +164,8 @@ class _Gateway:
             principal = await self._admit(request, None, browser=True)
         except A2AError as err:
             return self._refused(err)
-        runtime = self.runtime
-        return await _task_events(
-            runtime.streams,
-            runtime.handlers[self._default],
-            principal.id if self._auth.enabled else None,
-            principal,
-            request,
-        )
+        handlers = self.runtime.handlers[self._default]
+        return await _task_events(self.runtime.streams, handlers, principal, request)
 
     async def agent_card(self, request: Request) -> Response:
         named = request.path_params.get("agent")
@@ -235,11 +229,7 @@ class _Gateway:
 
 
 async def _task_events(
-    streams: Streams,
-    handlers: Handlers,
-    lease_holder: str | None,
-    principal: Principal,
-    request: Request,
+    streams: Streams, handlers: Handlers, principal: Principal, request: Request
 ) -> ASGIApp:
     """The browser view of a task's events, for `EventSource` (which resends `Last-Event-ID`)."""
     task_id = request.path_params["task_id"]
@@ -247,7 +237,7 @@ async def _task_events(
     try:
         position = parse_last_event_id(raw) or "0"
         await handlers.authorize(task_id, principal)
-        lease = streams.lease(lease_holder)
+        lease = streams.lease(handlers.scope(principal))
     except TaskNotFoundError as err:
         return json_response(error_response(None, err), 404)
     except A2AError as err:

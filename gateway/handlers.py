@@ -148,11 +148,11 @@ class Handlers:
         position = parse_last_event_id(call.last_event_id)
         streams = self._streams()
         principal = call.principal
-        lease = streams.lease(principal.id if self._tenancy else None)
+        scope = self.scope(principal)
+        lease = streams.lease(scope)
         renderer = A2ARenderer(call.request_id, config.historyLength)
         message = params.message
         push = config.pushNotificationConfig
-        scope = principal.id if self._tenancy else None
         try:
             if message.taskId:
                 task_id = message.taskId
@@ -186,7 +186,7 @@ class Handlers:
         after that one. An unknown task: one event carrying -32001 (PROTOCOL.md §7 item 4b)."""
         position = parse_last_event_id(call.last_event_id)
         streams = self._streams()
-        lease = streams.lease(call.principal.id if self._tenancy else None)
+        lease = streams.lease(self.scope(call.principal))
         try:
             await self.authorize(params.id, call.principal)
             return await streams.open(lease, params.id, position, A2ARenderer(call.request_id))
@@ -238,6 +238,11 @@ class Handlers:
         """Idempotent: deleting a config the task does not have succeeds."""
         await self._find(params.id, call.principal)
         await self._push.delete(params.id, params.pushNotificationConfigId)
+
+    def scope(self, principal: Principal) -> str | None:
+        """What the caller's tasks, stream leases and message ids are kept under: its principal, with
+        tenancy; nothing without."""
+        return principal.id if self._tenancy else None
 
     async def authorize(self, task_id: str, principal: Principal) -> None:
         """-32001 unless `principal` created the task (with tenancy; without, anyone may see any task).
@@ -337,7 +342,7 @@ class Handlers:
         push: PushNotificationConfig | None,
     ) -> Task:
         context_id = message.contextId or str(uuid.uuid4())
-        owner = principal.id if self._tenancy else None
+        owner = self.scope(principal)
         if owner is not None:
             await self._store.set_owner(task_id, owner)
         push_configs = []

@@ -83,6 +83,7 @@ class TaskWorkflow:
         # waiting for delivery (delivered one at a time, in order).
         self._push_configs: dict[str, None] = dict.fromkeys(input.push_configs)
         self._push_queues: dict[str, list[TaskStatus]] = {}
+        # The running sender of each queue (held so that it is not garbage-collected mid-delivery).
         self._push_senders: dict[str, asyncio.Task[None]] = {}
 
     @workflow.run
