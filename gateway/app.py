@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import propagate, trace
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
@@ -18,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
@@ -29,15 +32,17 @@ from gateway.hub import Hub
 from gateway.jsonrpc import (
     BodyTooLarge,
     Dispatcher,
+    Outcome,
     error_http_response,
     json_response,
     read_body,
 )
 from gateway.limits import RateLimiter
+from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.push import PushRegistry, Resolver, system_resolver
 from gateway.settings import GatewaySettings
 from gateway.store import TaskStore
-from gateway.streams import BrowserRenderer, Streams, parse_last_event_id
+from gateway.streams import BrowserRenderer, ErrorStream, EventStream, Streams, parse_last_event_id
 from protocol import (
     A2AError,
     AgentsConfig,
@@ -46,13 +51,16 @@ from protocol import (
     InternalError,
     MethodNotFoundError,
     PayloadTooLargeError,
+    ServerBusyError,
     TaskNotFoundError,
     UnauthenticatedError,
     WebhookPolicy,
     error_response,
 )
+from protocol.telemetry import annotate_task, tracing_enabled
 
 logger = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 
 @dataclass
@@ -87,6 +95,7 @@ def create_app(settings: GatewaySettings, *, resolver: Resolver = system_resolve
             Route("/tasks/{task_id}/events", gateway.task_events, methods=["GET"]),
             Route("/healthz", gateway.healthz, methods=["GET"]),
             Route("/readyz", gateway.readyz, methods=["GET"]),
+            *([Route("/metrics", gateway.metrics, methods=["GET"])] if settings.metrics else []),
         ],
         middleware=_middleware(settings, gateway.api_key_header),
         lifespan=gateway.lifespan,
@@ -109,6 +118,7 @@ class _Gateway:
         except ValueError as err:
             raise AgentsConfigError(f"A2A_PUSH_ALLOWLIST: {err}") from err
         self._cards = _Cards(self._agents, settings.rpc_url(), self._auth)
+        self._metrics = GatewayMetrics()
         self._runtime: Runtime | None = None
 
     @property
@@ -119,7 +129,12 @@ class _Gateway:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         runtime = await _start(
-            self._settings, self._agents, self._policy, self._resolver, tenancy=self._auth.enabled
+            self._settings,
+            self._agents,
+            self._policy,
+            self._resolver,
+            self._metrics,
+            tenancy=self._auth.enabled,
         )
         self._runtime = runtime
         hub = runtime.streams.hub
@@ -141,10 +156,32 @@ class _Gateway:
         return self._runtime
 
     async def rpc(self, request: Request) -> ASGIApp:
+        """A JSON-RPC request, as a server span (continuing the caller's `traceparent`) named after
+        its method, and counted by method and outcome."""
         agent = request.path_params.get("agent", self._default)
         dispatcher = self.runtime.dispatchers.get(agent)
         if dispatcher is None:
             return _unknown_agent(agent, self._cards.public)
+        started = time.perf_counter()
+        outcome = Outcome()
+        with tracer.start_as_current_span(
+            "jsonrpc",
+            context=propagate.extract(request.headers),
+            kind=trace.SpanKind.SERVER,
+            attributes={"rpc.system": "jsonrpc", "a2a.agent": agent},
+        ) as span:
+            try:
+                response = await self._rpc(request, agent, dispatcher, outcome)
+            finally:
+                _end_rpc_span(span, outcome)
+                self._metrics.observe_request(outcome.method, outcome.code, started)
+        if isinstance(response, EventStream) and outcome.method == "message/stream":
+            response.first_token_from = started
+        return response
+
+    async def _rpc(
+        self, request: Request, agent: str, dispatcher: Dispatcher, outcome: Outcome
+    ) -> ASGIApp:
         limit = self._settings.max_body_bytes
         try:
             principal = await self._admit(request, agent)
@@ -153,19 +190,37 @@ class _Gateway:
             error = PayloadTooLargeError(
                 f"Request payload validation error: body exceeds {limit} bytes"
             )
+            outcome.failed(error)
             # The rest of the body is never read, so the connection cannot carry another request.
             return error_http_response(error_response(None, error), error, {"connection": "close"})
         except A2AError as err:
+            outcome.failed(err)
             return self._refused(err)
-        return await dispatcher.respond(body, principal, request.headers.get("last-event-id"))
+        response = await dispatcher.respond(
+            body, principal, request.headers.get("last-event-id"), outcome
+        )
+        if isinstance(response, ErrorStream):
+            outcome.code = str(response.code)
+        elif isinstance(response, EventStream):
+            annotate_task(response.task_id)
+        return response
 
     async def task_events(self, request: Request) -> ASGIApp:
-        try:
-            principal = await self._admit(request, None, browser=True)
-        except A2AError as err:
-            return self._refused(err)
-        handlers = self.runtime.handlers[self._default]
-        return await _task_events(self.runtime.streams, handlers, principal, request)
+        with tracer.start_as_current_span(
+            "GET /tasks/{task_id}/events",
+            context=propagate.extract(request.headers),
+            kind=trace.SpanKind.SERVER,
+        ):
+            annotate_task(request.path_params["task_id"])
+            try:
+                principal = await self._admit(request, None, browser=True)
+            except A2AError as err:
+                return self._refused(err)
+            handlers = self.runtime.handlers[self._default]
+            return await _task_events(self.runtime.streams, handlers, principal, request)
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(self._metrics.render(), media_type=CONTENT_TYPE)
 
     async def agent_card(self, request: Request) -> Response:
         named = request.path_params.get("agent")
@@ -226,6 +281,16 @@ class _Gateway:
         if isinstance(err, UnauthenticatedError):
             headers = {"www-authenticate": self._auth.www_authenticate()}
         return error_http_response(error_response(None, err), err, headers)
+
+
+def _end_rpc_span(span: trace.Span, outcome: Outcome) -> None:
+    span.update_name(outcome.method)
+    span.set_attribute("rpc.method", outcome.method)
+    if outcome.code != "ok":
+        span.set_attribute("rpc.jsonrpc.error_code", int(outcome.code))
+        # Only the server's own failures are span errors; a client's bad request is not.
+        if outcome.code in {str(InternalError.code), str(ServerBusyError.code)}:
+            span.set_status(trace.StatusCode.ERROR)
 
 
 async def _task_events(
@@ -312,14 +377,19 @@ async def _start(
     agents: AgentsConfig,
     policy: WebhookPolicy,
     resolver: Resolver,
+    metrics: GatewayMetrics,
     *,
     tenancy: bool,
 ) -> Runtime:
     """Connect to Temporal and Redis and build each agent's endpoint."""
+    # With tracing on, workflow starts, updates and queries carry the request's span context, and the
+    # workers' spans join its trace.
+    interceptors: list[Interceptor] = [TracingInterceptor()] if tracing_enabled() else []
     temporal = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        interceptors=interceptors,
     )
     # No socket timeout: on Python 3.11 redis-py enforces it with `asyncio.wait_for`, which can swallow
     # a cancel, and a cancelled XREAD BLOCK would then hold its caller until the block ends. Every
@@ -368,6 +438,7 @@ async def _start(
         write_timeout_seconds=settings.stream_write_timeout_seconds,
         find_task=handlers[agents.default_agent].current_task,
         timeout=settings.call_timeout_seconds,
+        metrics=metrics,
         max_streams_per_principal=settings.max_streams_per_principal if tenancy else None,
     )
     dispatchers = {}

@@ -33,6 +33,12 @@ from gateway.devstack import (
 )
 from gateway.settings import GatewaySettings
 from protocol import AgentsConfig, AgentsConfigError
+from protocol.telemetry import (
+    TEXT_FORMAT,
+    TelemetryConfigError,
+    configure_logging,
+    configure_tracing,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +86,22 @@ class _RedactCredentials(logging.Filter):
 def serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = GatewaySettings(**overrides)
-    app = create_app(settings)
-    logging.getLogger("uvicorn.access").addFilter(_RedactCredentials())
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=10
-    )
-    _GatewayServer(app, config).run()
+    configure_logging(settings.log_format)
+    tracing = configure_tracing("a2a-gateway")
+    try:
+        app = create_app(settings)
+        logging.getLogger("uvicorn.access").addFilter(_RedactCredentials())
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+        _GatewayServer(app, config).run()
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
     return 0
 
 
@@ -264,10 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
     try:
         code = serve(args) if args.command == "serve" else dev(args)
-    except (DevStackError, AgentsConfigError) as err:
+    except (DevStackError, AgentsConfigError, TelemetryConfigError) as err:
         print(f"a2a-gateway {args.command}: {err}", file=sys.stderr, flush=True)
         code = 1
     except subprocess.SubprocessError as err:

@@ -42,6 +42,8 @@ class TaskFeed:
         self._last = entry_key(position) if position is not None else (0, 0)
         self._catching_up = True
         self._close_on_overflow = close_on_overflow
+        # Whether the entries `next()` returned last came live from the hub (not read from the log).
+        self.live = False
 
     def skip_to(self, entry_id: str) -> None:
         """Go on after entry `entry_id`: the reader has the task as of that entry from elsewhere."""
@@ -75,12 +77,14 @@ class TaskFeed:
                 # Reads return only entries after the position: never one already handed out.
                 entries = self._accept((await self._read()).entries)
                 if entries:
+                    self.live = False
                     return entries
                 continue
             left = None if deadline is None else max(0.0, deadline - loop.time())
             received = await subscription.next(left)
             entries = self._accept(received)
             if entries or (not received and not subscription.signalled):
+                self.live = True
                 return entries
             # Only entries already handed out (read from the log first), or a flag: wait on.
 

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from gateway.auth import ANONYMOUS, Principal
+from gateway.metrics import OK, method_label
 from protocol import (
     METHOD_PARAMS,
     A2AError,
@@ -29,6 +30,7 @@ from protocol import (
     error_response,
     success_response,
 )
+from protocol.telemetry import annotate_task
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,18 @@ StreamHandler = Callable[[Any, Call], Awaitable[ASGIApp]]
 
 class BodyTooLarge(Exception):
     pass
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a request was and how it ended, for its span and metrics: the method (A2A's, else
+    "other") and "ok" or the JSON-RPC error code."""
+
+    method: str = "other"
+    code: str = OK
+
+    def failed(self, error: A2AError) -> None:
+        self.code = str(error.code)
 
 
 def parse_body(body: bytes) -> Any:
@@ -72,10 +86,15 @@ class Dispatcher:
         self._stream_handlers = stream_handlers or {}
 
     async def respond(
-        self, body: bytes, principal: Principal = ANONYMOUS, last_event_id: str | None = None
+        self,
+        body: bytes,
+        principal: Principal = ANONYMOUS,
+        last_event_id: str | None = None,
+        outcome: Outcome | None = None,
     ) -> ASGIApp:
-        """The HTTP answer to a JSON-RPC request: a JSON response, or an event stream."""
-        answer = await self._answer(body, principal, last_event_id)
+        """The HTTP answer to a JSON-RPC request: a JSON response, or an event stream. `outcome` learns
+        the method and how it ended."""
+        answer = await self._answer(body, principal, last_event_id, outcome or Outcome())
         if isinstance(answer, tuple):
             response, error = answer
             if error is not None:
@@ -85,19 +104,20 @@ class Dispatcher:
 
     async def dispatch(self, body: bytes, principal: Principal = ANONYMOUS) -> dict[str, Any]:
         """The JSON-RPC response to a request for a method that does not stream."""
-        answer = await self._answer(body, principal, None)
+        answer = await self._answer(body, principal, None, Outcome())
         if not isinstance(answer, tuple):
             raise TypeError("dispatch() serves only methods that do not stream")
         return answer[0]
 
     async def _answer(
-        self, body: bytes, principal: Principal, last_event_id: str | None
+        self, body: bytes, principal: Principal, last_event_id: str | None, outcome: Outcome
     ) -> tuple[dict[str, Any], A2AError | None] | ASGIApp:
         request_id: RequestId = None
         try:
             request = parse_body(body)
             request_id = _request_id(request)
             method = _method(request)
+            outcome.method = method_label(method)
             params_model = METHOD_PARAMS.get(method)
             if params_model is None:
                 raise MethodNotFoundError(f"Method not found: '{method}'")
@@ -115,6 +135,7 @@ class Dispatcher:
                     f"Invalid parameters for {method}",
                     data=validation_error_data(params_model, err.errors(include_url=False)),
                 ) from err
+            _annotate(raw_params)
             call = Call(request_id, principal, last_event_id)
             stream_handler = self._stream_handlers.get(method)
             if stream_handler is not None:
@@ -122,12 +143,29 @@ class Dispatcher:
             handler = self._handlers.get(method)
             if handler is None:
                 raise UnsupportedOperationError(f"This operation is not supported: {method}")
-            return success_response(request_id, await handler(params, call)), None
+            result = await handler(params, call)
+            if isinstance(result, dict) and result.get("kind") == "task":
+                annotate_task(result["id"], result["contextId"])
+            return success_response(request_id, result), None
         except A2AError as err:
+            outcome.failed(err)
             return error_response(request_id, err), err
         except Exception:
             logger.exception("Unexpected error answering JSON-RPC request %r", request_id)
-            return error_response(request_id, InternalError()), None
+            error = InternalError()
+            outcome.failed(error)
+            return error_response(request_id, error), None
+
+
+def _annotate(params: dict[str, Any]) -> None:
+    """The task a request names, for its span and log lines: `id` (tasks/*), `taskId` (push configs)
+    or the message's `taskId` (a follow-up)."""
+    message = params.get("message")
+    ids = message if isinstance(message, dict) else params
+    task_id = params.get("id") if "id" in params else ids.get("taskId")
+    context_id = ids.get("contextId")
+    if isinstance(task_id, str):
+        annotate_task(task_id, context_id if isinstance(context_id, str) else None)
 
 
 def _request_id(request: Any) -> RequestId:

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from protocol import AgentConfig, AgentsConfig, AgentsConfigError
+from protocol.telemetry import LogFormat
 from workflows import PushPolicy
 
 
@@ -52,6 +53,12 @@ class GatewaySettings(BaseSettings):
     max_agent_attempts: int = Field(default=5, ge=1)
     # Snapshots refilled from the workflow expire after this long (as the worker's retention).
     retention_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+    # Serve Prometheus metrics at GET /metrics (on the gateway's own port).
+    metrics: bool = True
+    # Log lines as text or as JSON objects (with trace and task ids); both processes read A2A_LOG_FORMAT.
+    log_format: LogFormat = Field(
+        default="text", validation_alias=AliasChoices("A2A_LOG_FORMAT", "A2A_GATEWAY_LOG_FORMAT")
+    )
     # Set A2AContextId / A2AAgent / A2AState on workflows; the Temporal namespace must have them registered.
     search_attributes: bool = True
     # Streams (message/stream, tasks/resubscribe, GET /tasks/{id}/events), per gateway process: the cap

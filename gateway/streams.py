@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.feed import FeedClosed, SlowConsumer, TaskFeed
 from gateway.hub import Hub, LogEntry
+from gateway.metrics import GatewayMetrics
 from gateway.store import SNAPSHOT, TaskStore, snapshot_entry
 from protocol import (
     INTERRUPTED_STATES,
@@ -70,6 +72,9 @@ def _state(task: dict[str, Any]) -> str:
 
 
 class Renderer(Protocol):
+    # The metrics label of the view this renderer writes.
+    view: str
+
     def frame(self, entry: LogEntry) -> bytes: ...
 
     def ends(self, entry: LogEntry) -> bool:
@@ -87,6 +92,8 @@ def _sse(entry_id: str, data: bytes) -> bytes:
 
 class A2ARenderer:
     """`data:` = a JSON-RPC response to the streaming request (PROTOCOL.md §7)."""
+
+    view = "a2a"
 
     def __init__(self, request_id: RequestId, history_length: int | None = None) -> None:
         self._request_id = request_id
@@ -150,6 +157,8 @@ class A2ARenderer:
 
 class BrowserRenderer:
     """`data:` = `{"type": ..., ...}` for `EventSource.onmessage`; the stream lives until the task ends."""
+
+    view = "browser"
 
     def frame(self, entry: LogEntry) -> bytes:
         event = entry.event
@@ -237,6 +246,7 @@ class EventStream:
     def __init__(
         self,
         *,
+        task_id: str,
         lease: Lease,
         exit_stack: contextlib.AsyncExitStack,
         feed: TaskFeed | None,
@@ -244,7 +254,13 @@ class EventStream:
         renderer: Renderer,
         keepalive_seconds: float,
         write_timeout_seconds: float,
+        metrics: GatewayMetrics,
     ) -> None:
+        self.task_id = task_id
+        # `time.perf_counter()` at the request's arrival, when the first artifact chunk written is
+        # the request's first token (message/stream).
+        self.first_token_from: float | None = None
+        self._metrics = metrics
         self._lease = lease
         self._exit_stack = exit_stack
         # None: the stream has nothing beyond `first`.
@@ -268,6 +284,10 @@ class EventStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watcher = asyncio.ensure_future(self._watch_disconnect(receive))
+        view = self._renderer.view
+        active = self._metrics.active_streams.labels(view)
+        active.inc()
+        opened = time.perf_counter()
         try:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             if await self._pump(send):
@@ -276,14 +296,18 @@ class EventStream:
             # The client has not taken a write for write_timeout seconds: give up on it. Returning
             # mid-response makes the server drop the connection.
             logger.info("Closing a stream whose client stopped reading")
+            self._metrics.slow_consumers.labels(view, "write_timeout").inc()
         finally:
             watcher.cancel()
+            active.dec()
+            self._metrics.stream_seconds.labels(view).observe(time.perf_counter() - opened)
             await self.close()
 
     async def _pump(self, send: Send) -> bool:
         """Write frames until the stream ends; False when the response cannot be completed."""
         renderer = self._renderer
         batch = self.first
+        live = False
         while True:
             frames = []
             done = False
@@ -294,14 +318,17 @@ class EventStream:
                     break
             if frames:
                 await self._write(send, b"".join(frames))
+                self._delivered(batch[: len(frames)], live)
             if done or self._feed is None:
                 return True
             try:
                 batch = await self._feed.next(self._keepalive)
+                live = self._feed.live
             except FeedClosed:
                 return True
             except SlowConsumer:
                 logger.info("Closing a stream whose client fell behind")
+                self._metrics.slow_consumers.labels(renderer.view, "buffer").inc()
                 await self._write(send, SLOW_CONSUMER)
                 return True
             except (RedisError, TimeoutError) as err:
@@ -309,6 +336,21 @@ class EventStream:
                 return True
             if not batch:
                 await self._write(send, KEEPALIVE)
+
+    def _delivered(self, entries: list[LogEntry], live: bool) -> None:
+        metrics = self._metrics
+        view = self._renderer.view
+        metrics.events_delivered.labels(view).inc(len(entries))
+        if self.first_token_from is not None and any(
+            entry.event["type"] == "task.progress" for entry in entries
+        ):
+            metrics.first_token.observe(time.perf_counter() - self.first_token_from)
+            self.first_token_from = None
+        if live:
+            now_ms = time.time() * 1000
+            lag = metrics.fanout_lag.labels(view)
+            for entry in entries:
+                lag.observe(max(0.0, now_ms - entry.key[0]) / 1000)
 
     async def _write(self, send: Send, body: bytes) -> None:
         async with asyncio.timeout(self._write_timeout):
@@ -325,6 +367,7 @@ class ErrorStream:
     """A stream of exactly one event, a JSON-RPC error, then the end (PROTOCOL.md §7 item 4b)."""
 
     def __init__(self, request_id: RequestId, error: A2AError) -> None:
+        self.code = error.code
         self._data = orjson.dumps(error_response(request_id, error))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -345,10 +388,12 @@ class Streams:
         write_timeout_seconds: float,
         find_task: Callable[[str], Awaitable[Task]],
         timeout: float,
+        metrics: GatewayMetrics,
         max_streams_per_principal: int | None = None,
     ) -> None:
         """`timeout`: the deadline on opening a stream (the hub's subscription, the first read)."""
         self.hub = hub
+        self._metrics = metrics
         self.limiter = StreamLimiter(max_streams, max_streams_per_principal)
         self._store = store
         self._keepalive = keepalive_seconds
@@ -409,6 +454,7 @@ class Streams:
             lease.release()
             raise
         return EventStream(
+            task_id=task_id,
             lease=lease,
             exit_stack=exit_stack,
             feed=ongoing,
@@ -416,6 +462,7 @@ class Streams:
             renderer=renderer,
             keepalive_seconds=self._keepalive,
             write_timeout_seconds=self._write_timeout,
+            metrics=self._metrics,
         )
 
     async def wait_final(self, task_id: str, after: str) -> Task:

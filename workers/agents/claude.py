@@ -19,6 +19,7 @@ import anthropic
 import orjson
 from mcp import ClientSession, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.exceptions import ApplicationError
 
@@ -29,6 +30,8 @@ from workers.agents.base import AgentReply, Turn
 # overloaded), also when it arrives as an error event in the middle of a stream (HTTP 200).
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 RETRYABLE_ERROR_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
+
+tracer = trace.get_tracer(__name__)
 
 
 class McpServer(BaseModel):
@@ -127,6 +130,32 @@ class ClaudeAgent:
             request["temperature"] = options.temperature
         if tools:
             request["tools"] = [spec for _, spec in tools.values()]
+        # OpenTelemetry's GenAI conventions: one client span per model call, with its token counts.
+        with tracer.start_as_current_span(
+            f"chat {options.model}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "anthropic",
+                "gen_ai.request.model": options.model,
+                "gen_ai.request.max_tokens": options.max_tokens,
+            },
+        ) as span:
+            final = await self._call(client, request, reply)
+            span.set_attributes(
+                {
+                    "gen_ai.response.id": final.id,
+                    "gen_ai.response.model": final.model,
+                    "gen_ai.response.finish_reasons": [final.stop_reason or ""],
+                    "gen_ai.usage.input_tokens": final.usage.input_tokens,
+                    "gen_ai.usage.output_tokens": final.usage.output_tokens,
+                }
+            )
+            return final
+
+    async def _call(
+        self, client: anthropic.AsyncAnthropic, request: dict[str, Any], reply: _Reply
+    ) -> anthropic.types.Message:
         try:
             async with client.messages.stream(**request) as stream:
                 async for delta in stream.text_stream:

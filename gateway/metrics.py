@@ -1,0 +1,94 @@
+"""The gateway's Prometheus metrics, served at `GET /metrics`: JSON-RPC requests, and the event streams
+(what they hold, what they deliver and how late). Each app has a registry of its own, so two gateways in
+one process (tests) count apart. Workers export what happens on their side (events published, tasks
+by final state, push deliveries) on a port of their own.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from protocol import METHOD_PARAMS
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Methods are labelled by name only when they are A2A's: a client cannot mint label values.
+OTHER_METHOD = "other"
+OK = "ok"
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+_STREAM_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
+
+
+def method_label(method: object) -> str:
+    return method if isinstance(method, str) and method in METHOD_PARAMS else OTHER_METHOD
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.requests = Counter(
+            "a2a_requests",
+            "JSON-RPC requests by method and outcome (ok, or the JSON-RPC error code)",
+            ["method", "code"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "a2a_request_duration_seconds",
+            "Time to answer a JSON-RPC request; for a stream, until its response starts",
+            ["method", "code"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.active_streams = Gauge(
+            "a2a_active_streams",
+            "Event streams open now, by view (a2a: message/stream and tasks/resubscribe; browser)",
+            ["view"],
+            registry=registry,
+        )
+        self.events_delivered = Counter(
+            "a2a_events_delivered",
+            "SSE events written to clients, by view",
+            ["view"],
+            registry=registry,
+        )
+        self.fanout_lag = Histogram(
+            "a2a_fanout_lag_seconds",
+            "From an event's append to the task's log (its entry id, Redis's clock) to its write to "
+            "a client, for events that arrive live",
+            ["view"],
+            buckets=_LAG_BUCKETS,
+            registry=registry,
+        )
+        self.first_token = Histogram(
+            "a2a_first_token_seconds",
+            "From a message/stream request's arrival to the first artifact chunk written to it",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.stream_seconds = Histogram(
+            "a2a_stream_duration_seconds",
+            "How long event streams stayed open, by view",
+            ["view"],
+            buckets=_STREAM_BUCKETS,
+            registry=registry,
+        )
+        self.slow_consumers = Counter(
+            "a2a_slow_consumer_disconnects",
+            "Streams closed because the client fell behind: its buffer overflowed (buffer) or it "
+            "took no write for the write timeout (write_timeout)",
+            ["view", "reason"],
+            registry=registry,
+        )
+
+    def observe_request(self, method: str, code: str, started: float) -> None:
+        """`started`: `time.perf_counter()` when the request arrived."""
+        self.requests.labels(method, code).inc()
+        self.request_seconds.labels(method, code).observe(time.perf_counter() - started)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
