@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from protocol import METHOD_PARAMS
@@ -29,6 +36,8 @@ def method_label(method: object) -> str:
 
 class GatewayMetrics:
     def __init__(self) -> None:
+        # Prometheus's text format has no use for the `*_created` series, which double every family.
+        disable_created_metrics()
         self.registry = CollectorRegistry()
         registry = self.registry
         self.requests = Counter(

@@ -261,6 +261,8 @@ class EventStream:
         # the request's first token (message/stream).
         self.first_token_from: float | None = None
         self._metrics = metrics
+        # Why the stream gave up on its client, if it did: "buffer" or "write_timeout".
+        self._cut_off: str | None = None
         self._lease = lease
         self._exit_stack = exit_stack
         # None: the stream has nothing beyond `first`.
@@ -296,11 +298,13 @@ class EventStream:
             # The client has not taken a write for write_timeout seconds: give up on it. Returning
             # mid-response makes the server drop the connection.
             logger.info("Closing a stream whose client stopped reading")
-            self._metrics.slow_consumers.labels(view, "write_timeout").inc()
+            self._cut_off = self._cut_off or "write_timeout"
         finally:
             watcher.cancel()
             active.dec()
             self._metrics.stream_seconds.labels(view).observe(time.perf_counter() - opened)
+            if self._cut_off is not None:
+                self._metrics.slow_consumers.labels(view, self._cut_off).inc()
             await self.close()
 
     async def _pump(self, send: Send) -> bool:
@@ -328,7 +332,7 @@ class EventStream:
                 return True
             except SlowConsumer:
                 logger.info("Closing a stream whose client fell behind")
-                self._metrics.slow_consumers.labels(renderer.view, "buffer").inc()
+                self._cut_off = "buffer"
                 await self._write(send, SLOW_CONSUMER)
                 return True
             except (RedisError, TimeoutError) as err:

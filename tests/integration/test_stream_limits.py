@@ -167,6 +167,13 @@ async def test_slow_reader_is_cut_off_without_slowing_others_then_resumes_exactl
         assert cut.frames == data
     assert 1 <= len(data) < len(log)
     assert data == expected_frames(log[: len(data)])
+    metrics = (await sse_client.get(f"{gateway.url}/metrics")).text
+    cut_off = [line for line in metrics.splitlines() if line.startswith("a2a_slow_consumer")]
+    reasons = ["buffer"] if cut.complete else ["buffer", "write_timeout"]
+    assert cut_off in [
+        [f'a2a_slow_consumer_disconnects_total{{reason="{reason}",view="browser"}} 1.0']
+        for reason in reasons
+    ]
     last_id = data[-1].id
     assert last_id is not None
     resumed = opened(
