@@ -57,7 +57,7 @@ from protocol import (
     WebhookPolicy,
     error_response,
 )
-from protocol.telemetry import annotate_task, tracing_enabled
+from protocol.telemetry import annotate_task, remember_span, tracing_enabled
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -170,6 +170,7 @@ class _Gateway:
             kind=trace.SpanKind.SERVER,
             attributes={"rpc.system": "jsonrpc", "a2a.agent": agent},
         ) as span:
+            remember_span(span)
             try:
                 response = await self._rpc(request, agent, dispatcher, outcome)
             finally:
@@ -210,7 +211,8 @@ class _Gateway:
             "GET /tasks/{task_id}/events",
             context=propagate.extract(request.headers),
             kind=trace.SpanKind.SERVER,
-        ):
+        ) as span:
+            remember_span(span)
             annotate_task(request.path_params["task_id"])
             try:
                 principal = await self._admit(request, None, browser=True)

@@ -37,7 +37,7 @@ def method_label(method: object) -> str:
 class GatewayMetrics:
     def __init__(self) -> None:
         # Prometheus's text format has no use for the `*_created` series, which double every family.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         registry = self.registry
         self.requests = Counter(

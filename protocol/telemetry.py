@@ -31,6 +31,10 @@ TASK_ID_ATTRIBUTE = "a2a.task_id"
 CONTEXT_ID_ATTRIBUTE = "a2a.context_id"
 
 _task_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("a2a_task_id", default=None)
+# The span a request was served under, for its log lines written after the span ended (the access log).
+_served_by: contextvars.ContextVar[trace.SpanContext | None] = contextvars.ContextVar(
+    "a2a_served_by", default=None
+)
 
 
 class TelemetryConfigError(Exception):
@@ -52,6 +56,11 @@ def current_task_id() -> str | None:
     return _task_id.get()
 
 
+def remember_span(span: trace.Span) -> None:
+    """Let the rest of this request's log lines (the access log among them) carry `span`'s ids."""
+    _served_by.set(span.get_span_context())
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC, ms), level, logger, message, and when known the trace and
     span ids of the current span and the task id; a traceback as `exception`."""
@@ -64,6 +73,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         context = trace.get_current_span().get_span_context()
+        if not context.is_valid:
+            context = _served_by.get() or context
         if context.is_valid:
             line["trace_id"] = format(context.trace_id, "032x")
             line["span_id"] = format(context.span_id, "016x")
@@ -98,7 +109,7 @@ def configure_tracing(
     caller shuts the provider down before exiting, which sends the spans still buffered."""
     if environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return None
-    exporter = _span_exporter(environ)
+    exporter = span_exporter(environ)
     if exporter is None:
         return None
     service = environ.get("OTEL_SERVICE_NAME") or default_service_name
@@ -128,7 +139,8 @@ def tracing_enabled() -> bool:
     return isinstance(trace.get_tracer_provider(), TracerProvider)
 
 
-def _span_exporter(environ: Mapping[str, str]) -> SpanExporter | None:
+def span_exporter(environ: Mapping[str, str]) -> SpanExporter | None:
+    """The exporter the `OTEL_*` variables name, None for none. Raises TelemetryConfigError."""
     names = [
         name.strip().lower()
         for name in environ.get("OTEL_TRACES_EXPORTER", "").split(",")
