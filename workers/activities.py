@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from protocol import (
     with_metadata,
 )
 from workers.agents import Agent, AgentReply
+from workers.metrics import WorkerMetrics
 from workers.publisher import EventPublisher
 from workflows import PUBLISH_EVENT, RUN_AGENT, PublishEventInput, RunAgentInput, TurnOutcome
 
@@ -33,10 +35,17 @@ class AgentTurn:
     """A turn in progress: applies each event to a local copy of the task and publishes it."""
 
     def __init__(
-        self, publisher: EventPublisher, input: RunAgentInput, *, context_messages: int = 0
+        self,
+        publisher: EventPublisher,
+        input: RunAgentInput,
+        *,
+        context_messages: int = 0,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._publisher = publisher
         self._input = input
+        self._metrics = metrics if metrics is not None else WorkerMetrics.noop()
+        self._started = time.monotonic()
         self._context_limit = context_messages
         self._task = input.task
         self._artifact_ids: list[str] = []
@@ -94,6 +103,8 @@ class AgentTurn:
         await self._publish(
             TaskEvent.progress(self._task, artifact, append=append, last_chunk=last)
         )
+        if not append:
+            self._metrics.first_token(time.monotonic() - self._started)
         activity.heartbeat(self.partial_state)
 
     async def progress(self, parts: list[Part]) -> None:
@@ -110,6 +121,7 @@ class AgentTurn:
             self._task = with_metadata(self._task, reply.metadata)
         self._task = apply_event(self._task, TaskEvent.status_changed(self._task, status))
         await self._publisher.publish(TaskEvent.completed(self._task), self._task)
+        self._metrics.turn_finished(reply.state, time.monotonic() - self._started)
         artifacts = [a for a in self._task.artifacts or [] if a.artifactId in self._artifact_ids]
         return TurnOutcome(
             status=status, artifacts=artifacts, metadata=reply.metadata, steps=self._steps
@@ -141,11 +153,13 @@ class TaskActivities:
         *,
         heartbeat_interval: float = 1.0,
         context_messages: int = 0,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._publisher = publisher
         self._agents = agents
         self._heartbeat_interval = heartbeat_interval
         self._context_messages = context_messages
+        self._metrics = metrics if metrics is not None else WorkerMetrics.noop()
 
     @activity.defn(name=RUN_AGENT)
     async def run_agent(self, input: RunAgentInput) -> TurnOutcome:
@@ -154,7 +168,9 @@ class TaskActivities:
             raise ApplicationError(
                 f"This worker serves no agent named '{input.agent}'", non_retryable=True
             )
-        turn = AgentTurn(self._publisher, input, context_messages=self._context_messages)
+        turn = AgentTurn(
+            self._publisher, input, context_messages=self._context_messages, metrics=self._metrics
+        )
         # Heartbeats also flow while the agent waits on something slow, so cancellation and a dead
         # worker are both noticed within a heartbeat interval.
         previous = activity.info().heartbeat_details

@@ -12,7 +12,9 @@ import sys
 from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
+from workers.metrics import WorkerMetrics, bind_address, prometheus_runtime
 from workers.settings import WorkerSettings
 from workers.worker import build_agent, create_worker
 
@@ -23,14 +25,17 @@ async def serve(settings: WorkerSettings) -> None:
     build_agent(
         settings.agent, settings.agent_config()
     )  # a bad agent fails before anything connects
+    runtime = metrics_runtime(settings)
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        runtime=runtime,
     )
     redis = Redis.from_url(settings.redis_url)
     try:
-        worker = create_worker(client, redis, settings)
+        metrics = WorkerMetrics(runtime.metric_meter, agent=settings.agent)
+        worker = create_worker(client, redis, settings, metrics=metrics)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -47,6 +52,18 @@ async def serve(settings: WorkerSettings) -> None:
             logger.info("stopping: finishing running activities")
     finally:
         await redis.aclose()
+
+
+def metrics_runtime(settings: WorkerSettings) -> Runtime:
+    """The Temporal runtime serving the worker's metrics; Temporal's default one, whose meter records
+    nothing, when they are off."""
+    if not settings.metrics_port:
+        return Runtime.default()
+    runtime = prometheus_runtime(settings.metrics_host, settings.metrics_port)
+    logger.info(
+        "metrics on http://%s/metrics", bind_address(settings.metrics_host, settings.metrics_port)
+    )
+    return runtime
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from protocol import StoredPushConfig, Task, task_push_key, task_snapshot_key
+from workers.metrics import WorkerMetrics
 from workers.push import DeliveryOutcome, WebhookSender
 from workflows import DELIVER_PUSH, PUSH_REFUSED, PUSH_REJECTED, PushDeliveryInput
 
@@ -27,12 +28,14 @@ class PushActivities:
         *,
         timeout: float = 10.0,
         outcomes: Counter[str] | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._redis = redis
         self._sender = sender
         self._timeout = timeout
         # Outcomes of every attempt by this worker: delivered, retry, rejected, refused, deleted.
         self.outcomes: Counter[str] = Counter() if outcomes is None else outcomes
+        self._metrics = metrics if metrics is not None else WorkerMetrics.noop()
 
     @activity.defn(name=DELIVER_PUSH)
     async def deliver_push(self, input: PushDeliveryInput) -> str:
@@ -68,6 +71,7 @@ class PushActivities:
         self, outcome: str, task_id: str, config_id: str, attempt: int, detail: str
     ) -> None:
         self.outcomes[outcome] += 1
+        self._metrics.push_attempted(outcome)
         logger.info(
             "push %s: task %s config %s attempt %d: %s",
             outcome,

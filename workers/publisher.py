@@ -17,6 +17,7 @@ from protocol import (
     task_push_key,
     task_snapshot_key,
 )
+from workers.metrics import WorkerMetrics
 
 # Events larger than this are announced by entry id alone; subscribers read them from the stream.
 WAKE_PAYLOAD_LIMIT = 256 * 1024
@@ -43,11 +44,19 @@ return id
 
 
 class EventPublisher:
-    def __init__(self, redis: Redis, *, stream_max_length: int, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        stream_max_length: int,
+        ttl_seconds: int,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
         self._redis = redis
         self._script = redis.register_script(_PUBLISH)
         self._max_length = stream_max_length
         self._ttl = ttl_seconds
+        self._metrics = metrics if metrics is not None else WorkerMetrics.noop()
 
     async def publish(
         self, event: TaskEvent, snapshot: Task, *, only_if_new: bool = False
@@ -75,6 +84,7 @@ class EventPublisher:
         )
         if entry_id is None:
             return None
+        self._metrics.event_published(event.type, snapshot.status.state)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def join_context(self, task: Task, owner: str | None = None) -> None:

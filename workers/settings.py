@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 
@@ -62,6 +63,10 @@ class WorkerSettings(BaseSettings):
     )
     # One delivery attempt: DNS, connect, request and response.
     push_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Prometheus metrics (Temporal's SDK metrics and the worker's own) at http://HOST:PORT/metrics;
+    # port 0 turns the endpoint off. 9464 is the OpenTelemetry Prometheus exporter's default port.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
     echo_chunks: int = Field(default=1, ge=1)
     echo_delay: float = Field(default=0.0, ge=0)
     echo_final_state: str = "completed"
@@ -71,6 +76,19 @@ class WorkerSettings(BaseSettings):
     def _split_allowlist(cls, value: object) -> object:
         if isinstance(value, str):
             return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _check_metrics_host(cls, value: str) -> str:
+        # Temporal's exporter binds a socket address, so it takes no host name (not even localhost).
+        try:
+            ipaddress.ip_address(value)
+        except ValueError as err:
+            raise ValueError(
+                f"A2A_WORKER_METRICS_HOST must be an IP address such as 127.0.0.1 or 0.0.0.0, "
+                f"not '{value}'"
+            ) from err
         return value
 
     def api_key(self) -> str | None:

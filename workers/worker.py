@@ -14,6 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from protocol import AgentConfig, AgentsConfigError, WebhookPolicy
 from workers.activities import TaskActivities
 from workers.agents import Agent, ClaudeAgent, ClaudeOptions, EchoAgent, EchoOptions
+from workers.metrics import WorkerMetrics
 from workers.notifications import PushActivities
 from workers.publisher import EventPublisher
 from workers.push import Resolver, WebhookSender, system_resolver
@@ -49,24 +50,32 @@ def create_worker(
     *,
     resolver: Resolver = system_resolver,
     push_outcomes: Counter[str] | None = None,
+    metrics: WorkerMetrics | None = None,
 ) -> Worker:
     """The worker of `settings.agent`'s task queue. `resolver` looks webhook hosts up; push delivery
-    outcomes are counted in `push_outcomes` (tests swap the one, read the other)."""
+    outcomes are counted in `push_outcomes` (tests swap the one, read the other). `metrics` records
+    this worker's own metrics (none by default)."""
     config = settings.agent_config()
+    metrics = metrics if metrics is not None else WorkerMetrics.noop()
     publisher = EventPublisher(
-        redis, stream_max_length=settings.stream_max_length, ttl_seconds=settings.retention_seconds
+        redis,
+        stream_max_length=settings.stream_max_length,
+        ttl_seconds=settings.retention_seconds,
+        metrics=metrics,
     )
     activities = TaskActivities(
         publisher,
         {settings.agent: build_agent(settings.agent, config, anthropic_api_key=settings.api_key())},
         heartbeat_interval=settings.heartbeat_seconds,
         context_messages=settings.context_messages,
+        metrics=metrics,
     )
     policy = WebhookPolicy.parse(settings.push_allow_http, settings.push_allowlist)
     push = PushActivities(
         redis,
         WebhookSender(policy, resolver=resolver, timeout=settings.push_timeout_seconds),
         outcomes=push_outcomes,
+        metrics=metrics,
     )
     return Worker(
         client,
