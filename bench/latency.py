@@ -110,6 +110,7 @@ def start_stack(started: list[ManagedProcess], logs: Path, data_dir: Path) -> St
         "PYTHONPATH": pythonpath,
         "TEMPORAL_ADDRESS": temporal_address,
         "REDIS_URL": redis_url,
+        "A2A_WORKER_METRICS_PORT": "0",
     }
     if env.pop("PYTHONDONTWRITEBYTECODE", None):
         # The workflow sandbox re-imports the workflow's module for every new workflow run: without

@@ -25,6 +25,7 @@ from protocol import (
     timestamp,
     with_metadata,
 )
+from protocol.telemetry import annotate_task
 from workers.agents import Agent, AgentReply
 from workers.metrics import WorkerMetrics
 from workers.publisher import EventPublisher
@@ -163,6 +164,7 @@ class TaskActivities:
 
     @activity.defn(name=RUN_AGENT)
     async def run_agent(self, input: RunAgentInput) -> TurnOutcome:
+        annotate_task(input.task.id, input.task.contextId)
         agent = self._agents.get(input.agent)
         if agent is None:
             raise ApplicationError(
@@ -194,6 +196,7 @@ class TaskActivities:
             raise ApplicationError(
                 "publish_event needs an event that carries the task", non_retryable=True
             )
+        annotate_task(input.event.task.id, input.event.task.contextId)
         await self._publisher.publish(input.event, input.event.task)
 
     async def _heartbeat(self, turn: AgentTurn) -> None:

@@ -10,10 +10,12 @@ import signal
 import sys
 
 from redis.asyncio import Redis
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 
+from protocol.telemetry import TEXT_FORMAT, configure_logging, configure_tracing, tracing_enabled
 from workers.metrics import WorkerMetrics, bind_address, prometheus_runtime
 from workers.settings import WorkerSettings
 from workers.worker import build_agent, create_worker
@@ -26,11 +28,14 @@ async def serve(settings: WorkerSettings) -> None:
         settings.agent, settings.agent_config()
     )  # a bad agent fails before anything connects
     runtime = metrics_runtime(settings)
+    # The workflow and activity spans continue the trace of the request that started the task.
+    interceptors: list[Interceptor] = [TracingInterceptor()] if tracing_enabled() else []
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
         runtime=runtime,
+        interceptors=interceptors,
     )
     redis = Redis.from_url(settings.redis_url)
     try:
@@ -71,16 +76,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agent", help="agent to serve (A2A_WORKER_AGENT; default echo)")
     parser.add_argument("--task-queue", help="task queue (default a2a-agent-<agent>)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
     overrides = {k: v for k, v in (("agent", args.agent), ("task_queue", args.task_queue)) if v}
     code = 0
+    tracing = None
     try:
         settings = WorkerSettings(**overrides)
+        configure_logging(settings.log_format)
+        tracing = configure_tracing("a2a-worker")
         asyncio.run(serve(settings))
     except Exception as err:
         logger.error("a2a-worker: %s", err)
         code = 1
     finally:
+        if tracing is not None:
+            tracing.shutdown()
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

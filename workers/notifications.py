@@ -13,6 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from protocol import StoredPushConfig, Task, task_push_key, task_snapshot_key
+from protocol.telemetry import annotate_task
 from workers.metrics import WorkerMetrics
 from workers.push import DeliveryOutcome, WebhookSender
 from workflows import DELIVER_PUSH, PUSH_REFUSED, PUSH_REJECTED, PushDeliveryInput
@@ -42,6 +43,7 @@ class PushActivities:
         """POST the Task to the config's URL. Raises a retryable error for what may pass (5xx, 408,
         429, network), a final one for what will not (other 4xx, redirects, refused addresses)."""
         task_id = input.task_id
+        annotate_task(task_id, input.context_id)
         info = activity.info()
         async with asyncio.timeout(self._timeout):
             raw_config, raw_task = await self._read(task_id, input.config_id)

@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from protocol import AgentConfig, AgentsConfig, AgentsConfigError
+from protocol.telemetry import LogFormat
 
 
 class WorkerSettings(BaseSettings):
@@ -67,6 +68,10 @@ class WorkerSettings(BaseSettings):
     # port 0 turns the endpoint off. 9464 is the OpenTelemetry Prometheus exporter's default port.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)
+    # Log lines as text or as JSON objects (with trace and task ids); both processes read A2A_LOG_FORMAT.
+    log_format: LogFormat = Field(
+        default="text", validation_alias=AliasChoices("A2A_LOG_FORMAT", "A2A_WORKER_LOG_FORMAT")
+    )
     echo_chunks: int = Field(default=1, ge=1)
     echo_delay: float = Field(default=0.0, ge=0)
     echo_final_state: str = "completed"

@@ -32,7 +32,9 @@ def picked(samples: Samples, name: str) -> dict[tuple[tuple[str, str], ...], flo
 
 async def until_streams_open(http: httpx.AsyncClient, view: str, count: int) -> None:
     async with asyncio.timeout(10):
-        while picked(await scrape(http), "a2a_active_streams").get((("view", view),)) != count:
+        while True:
+            if picked(await scrape(http), "a2a_active_streams").get((("view", view),)) == count:
+                return
             await asyncio.sleep(0.02)
 
 

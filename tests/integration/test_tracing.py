@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 
+import httpx
+import orjson
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
@@ -20,7 +23,11 @@ from gateway import GatewaySettings
 from protocol import Message, Part, Task, TaskState, TaskStatus, TextPart
 from protocol.telemetry import trace_redis, untrace_redis
 from tests.conftest import app_client
+from tests.integration.conftest import LaunchGateway
 from tests.integration.fake_claude import Stream, fake_claude
+from tests.integration.otlp import otlp_collector
+from tests.integration.sse import echo_message, rpc_body
+from tests.integration.test_worker_crash import start_worker
 from workers import WorkerSettings, create_worker
 from workers.agents import ClaudeAgent, ClaudeOptions
 from workflows import RUN_AGENT
@@ -233,3 +240,55 @@ async def test_a_model_call_is_a_client_span_with_its_token_counts(
         "gen_ai.usage.input_tokens": 12,
         "gen_ai.usage.output_tokens": 7,
     }
+
+
+async def test_gateway_and_worker_processes_export_one_trace_over_otlp_and_log_json(
+    launch_gateway: LaunchGateway,
+    temporal_address: str,
+    redis_url: str,
+    tmp_path: Path,
+    sse_client: httpx.AsyncClient,
+) -> None:
+    """`a2a-gateway serve` and `a2a-worker` as deployed: OTEL_* variables send their spans to a
+    collector, A2A_LOG_FORMAT=json makes their logs JSON lines carrying the trace and task ids."""
+    queue = f"test-otlp-{uuid.uuid4().hex[:8]}"
+    with otlp_collector() as collector:
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "A2A_LOG_FORMAT": "json",
+        }
+        worker_log = tmp_path / "worker.log"
+        worker = start_worker(queue, temporal_address, redis_url, worker_log, env)
+        try:
+            with launch_gateway("otlp", {**env, "A2A_GATEWAY_TASK_QUEUE": queue}) as gateway:
+                response = await sse_client.post(
+                    gateway.url,
+                    json=rpc_body("message/send", {"message": echo_message("over the wire")}),
+                    headers={"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"},
+                )
+                task = response.json()["result"]
+                assert task["status"]["state"] == "completed"
+                request = await collector.wait_for("message/send", TRACE_ID)
+                activity = await collector.wait_for(f"RunActivity:{RUN_AGENT}", TRACE_ID)
+                gateway_lines = [orjson.loads(line) for line in gateway.output().splitlines()]
+        finally:
+            worker.stop()
+        worker_lines = [orjson.loads(line) for line in worker_log.read_text().splitlines()]
+
+    assert (request.service, request.parent_span_id) == ("a2a-gateway", PARENT_SPAN_ID)
+    assert request.attributes["a2a.task_id"] == task["id"]
+    assert activity.service == "a2a-worker"
+    # The four events of the turn, each one Lua step (a NOSCRIPT answer, retried, is not a write).
+    writes = [
+        span.service
+        for span in collector.spans
+        if span.name == "EVALSHA" and span.parent_span_id == activity.span_id and not span.failed
+    ]
+    assert writes == ["a2a-worker"] * 4
+    (access,) = [line for line in gateway_lines if '"POST / HTTP/1.1" 200' in line["message"]]
+    assert access["logger"] == "uvicorn.access"
+    assert (access["trace_id"], access["span_id"]) == (TRACE_ID, request.span_id)
+    assert access["task_id"] == task["id"]
+    assert {"time", "level", "logger", "message"} <= set(worker_lines[0])
+    assert any(line["message"].startswith("worker for agent 'echo'") for line in worker_lines)

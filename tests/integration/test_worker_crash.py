@@ -29,6 +29,8 @@ def start_worker(
 ) -> ManagedProcess:
     env = {
         **os.environ,
+        # Several workers run at once here: no metrics port unless a test asks for one.
+        "A2A_WORKER_METRICS_PORT": "0",
         **(extra_env or {}),
         "TEMPORAL_ADDRESS": temporal_address,
         "REDIS_URL": redis_url,
