@@ -112,6 +112,9 @@ class DevPorts:
     temporal_port: int
     temporal_ui_port: int
     redis_port: int
+    # The first worker's metrics port, the next worker's the one after it...; 0 = no metrics.
+    worker_metrics_port: int = 0
+    workers: int = 0
 
 
 def _check_ports(ports: DevPorts, temporal_external: bool, redis_external: bool) -> None:
@@ -123,6 +126,9 @@ def _check_ports(ports: DevPorts, temporal_external: bool, redis_external: bool)
         ]
     if not redis_external:
         wanted.append((ports.redis_port, "--redis-port"))
+    if ports.worker_metrics_port:
+        first = ports.worker_metrics_port
+        wanted += [(port, "--worker-metrics-port") for port in range(first, first + ports.workers)]
     for port, flag in wanted:
         if not port_is_free(ports.host, port):
             raise DevStackError(
@@ -131,14 +137,20 @@ def _check_ports(ports: DevPorts, temporal_external: bool, redis_external: bool)
 
 
 def dev(args: argparse.Namespace) -> int:
+    # One worker per agent; a bad agents file fails here, before anything starts.
+    agents = GatewaySettings(**({"config": args.config} if args.config else {})).agents_config()
     ports = DevPorts(
-        args.host, args.port, args.temporal_port, args.temporal_ui_port, args.redis_port
+        args.host,
+        args.port,
+        args.temporal_port,
+        args.temporal_ui_port,
+        args.redis_port,
+        args.worker_metrics_port,
+        len(agents.agents),
     )
     temporal_address = os.environ.get("TEMPORAL_ADDRESS")
     redis_url = os.environ.get("REDIS_URL")
     _check_ports(ports, temporal_address is not None, redis_url is not None)
-    # One worker per agent; a bad agents file fails here, before anything starts.
-    agents = GatewaySettings(**({"config": args.config} if args.config else {})).agents_config()
     data_dir = Path(args.data_dir).resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -172,7 +184,7 @@ def dev(args: argparse.Namespace) -> int:
         env = {**os.environ, "TEMPORAL_ADDRESS": temporal_address, "REDIS_URL": redis_url}
         if args.config:
             env["A2A_CONFIG"] = str(Path(args.config).resolve())
-        _start_workers(agents, env, logs, started)
+        metrics = _start_workers(agents, env, logs, started, ports)
         gateway_env = {**env, "A2A_GATEWAY_HOST": ports.host, "A2A_GATEWAY_PORT": str(ports.port)}
         with open(logs / "gateway.log", "ab") as log:
             started.append(
@@ -189,6 +201,9 @@ def dev(args: argparse.Namespace) -> int:
         if len(agents.agents) > 1:
             for agent in agents.agents:
                 print(f"Agent {agent:<16.16} {base}/agents/{agent}", flush=True)
+        print(f"Gateway metrics        {base}/metrics", flush=True)
+        for agent, url in metrics.items():
+            print(f"{agent + ' worker metrics':<22.22} {url}", flush=True)
         if started and started[0].name == "Temporal dev server":
             print(
                 f"Temporal UI            http://{ports.host}:{ports.temporal_ui_port}", flush=True
@@ -208,23 +223,37 @@ def dev(args: argparse.Namespace) -> int:
 
 
 def _start_workers(
-    agents: AgentsConfig, env: dict[str, str], logs: Path, started: list[ManagedProcess]
-) -> None:
+    agents: AgentsConfig,
+    env: dict[str, str],
+    logs: Path,
+    started: list[ManagedProcess],
+    ports: DevPorts,
+) -> dict[str, str]:
     """A worker per agent (added to `started` as each starts), but for Claude agents while
-    ANTHROPIC_API_KEY is unset (it says so)."""
-    for agent, config in agents.agents.items():
+    ANTHROPIC_API_KEY is unset (it says so). Returns each worker's metrics URL."""
+    metrics = {}
+    for index, (agent, config) in enumerate(agents.agents.items()):
         if config.kind == "claude" and not env.get("ANTHROPIC_API_KEY"):
             print(f"Agent '{agent}' (claude) has no worker: set ANTHROPIC_API_KEY", flush=True)
             continue
+        metrics_port = ports.worker_metrics_port + index if ports.worker_metrics_port else 0
+        if metrics_port:
+            metrics[agent] = f"http://{ports.host}:{metrics_port}/metrics"
+        worker_env = {
+            **env,
+            "A2A_WORKER_METRICS_HOST": ports.host,
+            "A2A_WORKER_METRICS_PORT": str(metrics_port),
+        }
         with open(logs / f"worker-{agent}.log", "ab") as log:
             started.append(
                 ManagedProcess(
                     f"{agent} worker",
                     [sys.executable, "-m", "workers", "--agent", agent],
-                    env=env,
+                    env=worker_env,
                     log=log,
                 )
             )
+    return metrics
 
 
 async def _prepare_existing_temporal(address: str) -> None:
@@ -271,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev_cmd.add_argument("--temporal-port", type=int, default=7233)
     dev_cmd.add_argument("--temporal-ui-port", type=int, default=8233)
     dev_cmd.add_argument("--redis-port", type=int, default=6390, help="port of the embedded Redis")
+    dev_cmd.add_argument(
+        "--worker-metrics-port",
+        type=int,
+        default=9464,
+        help="the first worker's metrics port, the next one's the port after it (0: none)",
+    )
     dev_cmd.add_argument("--data-dir", default=".a2a", help="Temporal's sqlite file and the logs")
     dev_cmd.add_argument(
         "--config", help="the agents file (A2A_CONFIG): a worker runs for each of its agents"
