@@ -46,6 +46,7 @@ from protocol import (
     TaskNotFoundError,
     TaskPushNotificationConfig,
     TaskQueryParams,
+    TextPart,
     with_history_length,
 )
 from workflows import (
@@ -65,6 +66,10 @@ from workflows import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Temporal documents a workflow's static summary as one line of at most 200 bytes.
+SUMMARY_MAX_BYTES = 200
+ELLIPSIS = "…"
 
 
 def task_not_found(task_id: str) -> TaskNotFoundError:
@@ -374,6 +379,7 @@ class Handlers:
             task_queue=self._task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             search_attributes=search_attributes,
+            static_summary=task_summary(message),
         )
         update = SendMessageInput(message=message, blocking=blocking)
         try:
@@ -489,6 +495,22 @@ class Handlers:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise err
         return await self._query_task(task_id)
+
+
+def task_summary(message: Message) -> str:
+    """The task's line in the Temporal UI: the start of the user's first message on one line, or the
+    kinds of its other parts (`[file]`, `[file, data]`) when it has no text."""
+    texts = (part.text for part in message.parts if isinstance(part, TextPart))
+    text = " ".join(" ".join(texts).split())
+    if not text:
+        kinds: list[str] = [part.kind for part in message.parts if not isinstance(part, TextPart)]
+        return f"[{', '.join(dict.fromkeys(kinds or ['text']))}]"
+    encoded = text.encode()
+    if len(encoded) <= SUMMARY_MAX_BYTES:
+        return text
+    # A cut inside a multi-byte character drops that character.
+    start = encoded[: SUMMARY_MAX_BYTES - len(ELLIPSIS.encode())].decode(errors="ignore")
+    return start.rstrip() + ELLIPSIS
 
 
 def _raise_update_rejection(err: WorkflowUpdateFailedError) -> NoReturn:

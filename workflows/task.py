@@ -48,6 +48,7 @@ CONTEXT_ID_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AContextId")
 AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AAgent")
 STATE_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AState")
 SEARCH_ATTRIBUTES = (CONTEXT_ID_ATTRIBUTE, AGENT_ATTRIBUTE, STATE_ATTRIBUTE)
+DETAILS_MAX_CHARS = 200
 
 # ApplicationError types the gateway maps to JSON-RPC errors.
 NOT_ACCEPTING_MESSAGES = "TaskNotAcceptingMessages"
@@ -64,6 +65,16 @@ def task_queue_for(agent: str) -> str:
     return f"a2a-agent-{agent}"
 
 
+def current_details(status: TaskStatus) -> str:
+    """The workflow's current details in the Temporal UI: the A2A state, then the start of the status
+    message (what an input-required task asks, why a task failed)."""
+    parts = status.message.parts if status.message is not None else []
+    text = " ".join(" ".join(p.text for p in parts if isinstance(p, TextPart)).split())
+    if len(text) > DETAILS_MAX_CHARS:
+        text = text[: DETAILS_MAX_CHARS - 1].rstrip() + "…"
+    return f"{status.state.value}: {text}" if text else status.state.value
+
+
 @workflow.defn(name="TaskWorkflow")
 class TaskWorkflow:
     @workflow.init
@@ -75,6 +86,7 @@ class TaskWorkflow:
             status=TaskStatus(state=TaskState.SUBMITTED, timestamp=timestamp(workflow.now())),
             history=[],
         )
+        workflow.set_current_details(current_details(self._task.status))
         self._pending_messages = 0
         self._turns_ended = 0
         self._cancel_requested = False
@@ -224,7 +236,9 @@ class TaskWorkflow:
         try:
             outcome = await self._agent_call
         except ActivityError as err:
-            if self._cancel_requested:
+            # A cancel from the Temporal UI or CLI reaches a running turn as the cancellation of its
+            # activity, not as a CancelledError in `run`.
+            if self._cancel_requested or workflow.cancellation_reason() is not None:
                 await self._finish(TaskStatus(state=TaskState.CANCELED, timestamp=self._now()))
             else:
                 await self._finish(self._failed_status(err))
@@ -278,8 +292,10 @@ class TaskWorkflow:
     def _set_task(self, task: Task) -> None:
         state = task.status.state
         changed = state != self._task.status.state
-        if self._input.search_attributes and changed:
-            workflow.upsert_search_attributes([STATE_ATTRIBUTE.value_set(state.value)])
+        if changed:
+            workflow.set_current_details(current_details(task.status))
+            if self._input.search_attributes:
+                workflow.upsert_search_attributes([STATE_ATTRIBUTE.value_set(state.value)])
         self._task = task
         if changed and (
             self._input.push.every_status or state in TERMINAL_STATES or state in INTERRUPTED_STATES
