@@ -116,18 +116,7 @@ async def test_message_send_is_one_trace_from_http_to_redis(
     gateway_settings: GatewaySettings,
 ) -> None:
     settings = gateway_settings.model_copy(update={"task_queue": traced_queue})
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "message/send",
-        "params": {
-            "message": {
-                "role": "user",
-                "parts": [{"kind": "text", "text": "trace me"}],
-                "messageId": str(uuid.uuid4()),
-            }
-        },
-    }
+    body = rpc_body("message/send", {"message": echo_message("trace me")})
     async with app_client(settings) as http:
         response = await http.post(
             "/", json=body, headers={"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"}
