@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
@@ -38,7 +40,7 @@ from gateway.jsonrpc import (
     read_body,
 )
 from gateway.limits import RateLimiter
-from gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.metrics import CONTENT_TYPE, OK, GatewayMetrics
 from gateway.push import PushRegistry, Resolver, system_resolver
 from gateway.settings import GatewaySettings
 from gateway.store import TaskStore
@@ -61,6 +63,9 @@ from protocol.telemetry import annotate_task, remember_span, tracing_enabled
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
+# A caller's `traceparent` is continued; its `baggage` is not taken: it would ride into every workflow's
+# history and activity.
+_TRACE_CONTEXT = TraceContextTextMapPropagator()
 
 
 @dataclass
@@ -166,17 +171,26 @@ class _Gateway:
         outcome = Outcome()
         with tracer.start_as_current_span(
             "jsonrpc",
-            context=propagate.extract(request.headers),
+            context=_TRACE_CONTEXT.extract(request.headers),
             kind=trace.SpanKind.SERVER,
             attributes={"rpc.system": "jsonrpc", "a2a.agent": agent},
         ) as span:
             remember_span(span)
             try:
                 response = await self._rpc(request, agent, dispatcher, outcome)
+            except BaseException:
+                # The client went away mid-body, or the request was cancelled: not a success.
+                if outcome.code == OK:
+                    outcome.failed(InternalError())
+                raise
             finally:
                 _end_rpc_span(span, outcome)
                 self._metrics.observe_request(outcome.method, outcome.code, started)
-        if isinstance(response, EventStream) and outcome.method == "message/stream":
+        if (
+            isinstance(response, EventStream)
+            and outcome.method == "message/stream"
+            and "last-event-id" not in request.headers
+        ):
             response.first_token_from = started
         return response
 
@@ -209,7 +223,7 @@ class _Gateway:
     async def task_events(self, request: Request) -> ASGIApp:
         with tracer.start_as_current_span(
             "GET /tasks/{task_id}/events",
-            context=propagate.extract(request.headers),
+            context=_TRACE_CONTEXT.extract(request.headers),
             kind=trace.SpanKind.SERVER,
         ) as span:
             remember_span(span)
@@ -254,7 +268,9 @@ class _Gateway:
         return json_response({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        return await _readiness(self.runtime, self._settings.call_timeout_seconds)
+        # Probes every few seconds would each be a trace of their own.
+        with suppress_instrumentation():
+            return await _readiness(self.runtime, self._settings.call_timeout_seconds)
 
     async def _admit(
         self, request: Request, agent: str | None, *, browser: bool = False
@@ -288,7 +304,7 @@ class _Gateway:
 def _end_rpc_span(span: trace.Span, outcome: Outcome) -> None:
     span.update_name(outcome.method)
     span.set_attribute("rpc.method", outcome.method)
-    if outcome.code != "ok":
+    if outcome.code != OK:
         span.set_attribute("rpc.jsonrpc.error_code", int(outcome.code))
         # Only the server's own failures are span errors; a client's bad request is not.
         if outcome.code in {str(InternalError.code), str(ServerBusyError.code)}:

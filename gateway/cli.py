@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -138,7 +139,8 @@ def _check_ports(ports: DevPorts, temporal_external: bool, redis_external: bool)
 
 def dev(args: argparse.Namespace) -> int:
     # One worker per agent; a bad agents file fails here, before anything starts.
-    agents = GatewaySettings(**({"config": args.config} if args.config else {})).agents_config()
+    gateway_settings = GatewaySettings(**({"config": args.config} if args.config else {}))
+    agents = gateway_settings.agents_config()
     ports = DevPorts(
         args.host,
         args.port,
@@ -196,20 +198,9 @@ def dev(args: argparse.Namespace) -> int:
         _wait_ready(f"{base}/readyz", started, stop)
         if stop.is_set():
             return 0
-        print(f"A2A JSON-RPC endpoint  {base}/", flush=True)
-        print(f"Agent card             {base}/.well-known/agent.json", flush=True)
-        if len(agents.agents) > 1:
-            for agent in agents.agents:
-                print(f"Agent {agent:<16.16} {base}/agents/{agent}", flush=True)
-        print(f"Gateway metrics        {base}/metrics", flush=True)
-        for agent, url in metrics.items():
-            print(f"{agent + ' worker metrics':<22.22} {url}", flush=True)
-        if started and started[0].name == "Temporal dev server":
-            print(
-                f"Temporal UI            http://{ports.host}:{ports.temporal_ui_port}", flush=True
-            )
-        print(f"Logs                   {logs}", flush=True)
-        print("Press Ctrl-C to stop.", flush=True)
+        ui_port = ports.temporal_ui_port if started[0].name == "Temporal dev server" else None
+        lines = _banner(base, gateway_settings, metrics, ui_port, logs)
+        print("\n".join(lines), flush=True)
         while not stop.wait(0.5):
             dead = [p for p in started if not p.running()]
             if dead:
@@ -220,6 +211,30 @@ def dev(args: argparse.Namespace) -> int:
     finally:
         for process in reversed(started):
             process.stop()
+
+
+def _banner(
+    base: str,
+    settings: GatewaySettings,
+    worker_metrics: dict[str, str],
+    temporal_ui_port: int | None,
+    logs: Path,
+) -> list[str]:
+    """What `dev` prints once the stack is ready: where everything is."""
+    agents = settings.agents_config().agents
+    lines = [
+        f"A2A JSON-RPC endpoint  {base}/",
+        f"Agent card             {base}/.well-known/agent.json",
+    ]
+    if len(agents) > 1:
+        lines += [f"Agent {agent:<16.16} {base}/agents/{agent}" for agent in agents]
+    if settings.metrics:
+        lines.append(f"Gateway metrics        {base}/metrics")
+    lines += [f"{agent + ' worker metrics':<22.22} {url}" for agent, url in worker_metrics.items()]
+    if temporal_ui_port is not None:
+        host = urllib.parse.urlsplit(base).hostname
+        lines.append(f"Temporal UI            http://{host}:{temporal_ui_port}")
+    return [*lines, f"Logs                   {logs}", "Press Ctrl-C to stop."]
 
 
 def _start_workers(
@@ -236,14 +251,13 @@ def _start_workers(
         if config.kind == "claude" and not env.get("ANTHROPIC_API_KEY"):
             print(f"Agent '{agent}' (claude) has no worker: set ANTHROPIC_API_KEY", flush=True)
             continue
-        metrics_port = ports.worker_metrics_port + index if ports.worker_metrics_port else 0
-        if metrics_port:
+        worker_env = {**env, "A2A_WORKER_METRICS_PORT": "0"}
+        if ports.worker_metrics_port:
+            metrics_port = ports.worker_metrics_port + index
             metrics[agent] = f"http://{ports.host}:{metrics_port}/metrics"
-        worker_env = {
-            **env,
-            "A2A_WORKER_METRICS_HOST": ports.host,
-            "A2A_WORKER_METRICS_PORT": str(metrics_port),
-        }
+            # Temporal's exporter binds an address, not a name such as localhost.
+            worker_env["A2A_WORKER_METRICS_HOST"] = socket.gethostbyname(ports.host)
+            worker_env["A2A_WORKER_METRICS_PORT"] = str(metrics_port)
         with open(logs / f"worker-{agent}.log", "ab") as log:
             started.append(
                 ManagedProcess(

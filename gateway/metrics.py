@@ -20,6 +20,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from protocol import METHOD_PARAMS
 
+# Prometheus's text format has no use for the `*_created` series, which would double every family; the
+# setting is process-wide.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Methods are labelled by name only when they are A2A's: a client cannot mint label values.
 OTHER_METHOD = "other"
@@ -36,8 +40,6 @@ def method_label(method: object) -> str:
 
 class GatewayMetrics:
     def __init__(self) -> None:
-        # Prometheus's text format has no use for the `*_created` series, which double every family.
-        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         registry = self.registry
         self.requests = Counter(

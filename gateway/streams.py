@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import orjson
+from opentelemetry import context as trace_context
 from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
@@ -260,6 +261,8 @@ class EventStream:
         # `time.perf_counter()` at the request's arrival, when the first artifact chunk written is
         # the request's first token (message/stream).
         self.first_token_from: float | None = None
+        # The request's trace: the stream's own Redis reads belong to it, not to traces of their own.
+        self._trace_context = trace_context.get_current()
         self._metrics = metrics
         # Why the stream gave up on its client, if it did: "buffer" or "write_timeout".
         self._cut_off: str | None = None
@@ -285,6 +288,7 @@ class EventStream:
             self._lease.release()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        traced = trace_context.attach(self._trace_context)
         watcher = asyncio.ensure_future(self._watch_disconnect(receive))
         view = self._renderer.view
         active = self._metrics.active_streams.labels(view)
@@ -306,6 +310,7 @@ class EventStream:
             if self._cut_off is not None:
                 self._metrics.slow_consumers.labels(view, self._cut_off).inc()
             await self.close()
+            trace_context.detach(traced)
 
     async def _pump(self, send: Send) -> bool:
         """Write frames until the stream ends; False when the response cannot be completed."""

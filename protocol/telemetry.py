@@ -52,10 +52,6 @@ def annotate_task(task_id: str, context_id: str | None = None) -> None:
             span.set_attribute(CONTEXT_ID_ATTRIBUTE, context_id)
 
 
-def current_task_id() -> str | None:
-    return _task_id.get()
-
-
 def remember_span(span: trace.Span) -> None:
     """Let the rest of this request's log lines (the access log among them) carry `span`'s ids."""
     _served_by.set(span.get_span_context())
@@ -112,9 +108,12 @@ def configure_tracing(
     exporter = span_exporter(environ)
     if exporter is None:
         return None
-    service = environ.get("OTEL_SERVICE_NAME") or default_service_name
+    # OTEL_SERVICE_NAME, else a service.name in OTEL_RESOURCE_ATTRIBUTES, else ours.
+    resource = Resource.create()
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = Resource.create({"service.name": default_service_name})
     # The sampler comes from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (parent-based, always on).
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     trace_redis(provider)
@@ -126,12 +125,6 @@ def trace_redis(provider: trace.TracerProvider) -> None:
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
     RedisInstrumentor().instrument(tracer_provider=provider)
-
-
-def untrace_redis() -> None:
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
-
-    RedisInstrumentor().uninstrument()
 
 
 def tracing_enabled() -> bool:
@@ -164,14 +157,15 @@ def span_exporter(environ: Mapping[str, str]) -> SpanExporter | None:
         raise TelemetryConfigError(
             f"OTEL_TRACES_EXPORTER={names[0]}: this build exports with otlp or console (or none)"
         )
-    protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get(
-        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
-    )
-    if protocol != "http/protobuf":
-        raise TelemetryConfigError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol}: this build sends OTLP as http/protobuf "
-            "(the collector's port 4318); set it to http/protobuf"
-        )
+    for variable in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        protocol = environ.get(variable)
+        if protocol:
+            if protocol != "http/protobuf":
+                raise TelemetryConfigError(
+                    f"{variable}={protocol}: this build sends OTLP as http/protobuf "
+                    "(the collector's port 4318); set it to http/protobuf"
+                )
+            break
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     # The exporter reads the endpoint, headers, timeout and TLS settings from OTEL_* itself.

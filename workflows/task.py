@@ -49,6 +49,8 @@ AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AAgent")
 STATE_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AState")
 SEARCH_ATTRIBUTES = (CONTEXT_ID_ATTRIBUTE, AGENT_ATTRIBUTE, STATE_ATTRIBUTE)
 DETAILS_MAX_CHARS = 200
+# Workflows that ran before an operator's cancel ended a turn `canceled` (not `failed`) replay as they ran.
+OPERATOR_CANCEL_PATCH = "operator-cancel-is-canceled"
 
 # ApplicationError types the gateway maps to JSON-RPC errors.
 NOT_ACCEPTING_MESSAGES = "TaskNotAcceptingMessages"
@@ -238,7 +240,10 @@ class TaskWorkflow:
         except ActivityError as err:
             # A cancel from the Temporal UI or CLI reaches a running turn as the cancellation of its
             # activity, not as a CancelledError in `run`.
-            if self._cancel_requested or workflow.cancellation_reason() is not None:
+            if self._cancel_requested or (
+                workflow.cancellation_reason() is not None
+                and workflow.patched(OPERATOR_CANCEL_PATCH)
+            ):
                 await self._finish(TaskStatus(state=TaskState.CANCELED, timestamp=self._now()))
             else:
                 await self._finish(self._failed_status(err))

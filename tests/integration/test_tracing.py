@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 from opentelemetry import trace
+from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -21,7 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from gateway import GatewaySettings
 from protocol import Message, Part, Task, TaskState, TaskStatus, TextPart
-from protocol.telemetry import trace_redis, untrace_redis
+from protocol.telemetry import trace_redis
 from tests.conftest import app_client
 from tests.integration.conftest import LaunchGateway
 from tests.integration.fake_claude import Stream, fake_claude
@@ -69,7 +70,7 @@ def spans() -> Iterator[InMemorySpanExporter]:
         yield exporter
     finally:
         _switch.on = False
-        untrace_redis()
+        RedisInstrumentor().uninstrument()
 
 
 @pytest.fixture

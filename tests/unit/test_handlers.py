@@ -33,5 +33,6 @@ def message(*parts: Part) -> Message:
     ],
 )
 def test_task_summary_is_one_line_of_at_most_200_bytes(parts: list[Part], summary: str) -> None:
-    assert task_summary(message(*parts)) == summary
-    assert len(summary.encode()) <= 200
+    got = task_summary(message(*parts))
+    assert got == summary
+    assert len(got.encode()) <= 200
