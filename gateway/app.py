@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
@@ -18,10 +19,12 @@ from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
+from starlette.websockets import WebSocket
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -45,6 +48,7 @@ from gateway.push import PushRegistry, Resolver, system_resolver
 from gateway.settings import GatewaySettings
 from gateway.store import TaskStore
 from gateway.streams import BrowserRenderer, ErrorStream, EventStream, Streams, parse_last_event_id
+from gateway.ws import serve_feed
 from protocol import (
     A2AError,
     AgentsConfig,
@@ -63,6 +67,8 @@ from protocol.telemetry import annotate_task, remember_span, tracing_enabled
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
+# The web console: static HTML, CSS and JavaScript modules, no build step.
+UI_DIRECTORY = Path(__file__).with_name("ui")
 # A caller's `traceparent` is continued; its `baggage` is not taken: it would ride into every workflow's
 # history and activity.
 _TRACE_CONTEXT = TraceContextTextMapPropagator()
@@ -101,6 +107,9 @@ def create_app(settings: GatewaySettings, *, resolver: Resolver = system_resolve
             Route("/healthz", gateway.healthz, methods=["GET"]),
             Route("/readyz", gateway.readyz, methods=["GET"]),
             *([Route("/metrics", gateway.metrics, methods=["GET"])] if settings.metrics else []),
+            WebSocketRoute("/ws", gateway.ws),
+            Route("/ui/config.json", gateway.console_config, methods=["GET"]),
+            Mount("/ui", StaticFiles(directory=UI_DIRECTORY, html=True), name="ui"),
         ],
         middleware=_middleware(settings, gateway.api_key_header),
         lifespan=gateway.lifespan,
@@ -238,6 +247,34 @@ class _Gateway:
     async def metrics(self, request: Request) -> Response:
         return Response(self._metrics.render(), media_type=CONTENT_TYPE)
 
+    async def ws(self, websocket: WebSocket) -> None:
+        """The multiplexed feed for dashboards (`gateway/ws.py`), with the browser streams' auth."""
+        await serve_feed(
+            websocket,
+            admit=lambda: self._admit(websocket, None, browser=True),
+            refused=self._refused,
+            streams=self.runtime.streams,
+            handlers=self.runtime.handlers[self._default],
+        )
+
+    async def console_config(self, request: Request) -> Response:
+        """What the web console needs: the agents (their public cards and endpoints), the default one,
+        where the Temporal UI is, and how to send a credential when auth is on."""
+        settings = self._settings
+        agents = [
+            {"name": name, "endpoint": f"/agents/{name}", "card": card}
+            for name, card in self._cards.public.items()
+        ]
+        return json_response(
+            {
+                "agents": agents,
+                "defaultAgent": self._default,
+                "temporalUiUrl": settings.temporal_ui_url,
+                "temporalNamespace": settings.temporal_namespace,
+                "auth": {"enabled": self._auth.enabled, "apiKeyHeader": self.api_key_header},
+            }
+        )
+
     async def agent_card(self, request: Request) -> Response:
         named = request.path_params.get("agent")
         if named is None:
@@ -273,7 +310,7 @@ class _Gateway:
             return await _readiness(self.runtime, self._settings.call_timeout_seconds)
 
     async def _admit(
-        self, request: Request, agent: str | None, *, browser: bool = False
+        self, request: HTTPConnection, agent: str | None, *, browser: bool = False
     ) -> Principal:
         """The caller, once authenticated, allowed to use `agent` and within its rate. Browser
         streams may carry the credential in the query string (EventSource cannot set headers)."""

@@ -188,6 +188,9 @@ def dev(args: argparse.Namespace) -> int:
             env["A2A_CONFIG"] = str(Path(args.config).resolve())
         metrics = _start_workers(agents, env, logs, started, ports)
         gateway_env = {**env, "A2A_GATEWAY_HOST": ports.host, "A2A_GATEWAY_PORT": str(ports.port)}
+        if started and started[0].name == "Temporal dev server":
+            ui_url = f"http://{ports.host}:{ports.temporal_ui_port}"
+            gateway_env.setdefault("A2A_GATEWAY_TEMPORAL_UI_URL", ui_url)
         with open(logs / "gateway.log", "ab") as log:
             started.append(
                 ManagedProcess(
@@ -225,6 +228,7 @@ def _banner(
     lines = [
         f"A2A JSON-RPC endpoint  {base}/",
         f"Agent card             {base}/.well-known/agent.json",
+        f"Web console            {base}/ui/",
     ]
     if len(agents) > 1:
         lines += [f"Agent {agent:<16.16} {base}/agents/{agent}" for agent in agents]

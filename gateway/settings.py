@@ -53,6 +53,8 @@ class GatewaySettings(BaseSettings):
     max_agent_attempts: int = Field(default=5, ge=1)
     # Snapshots refilled from the workflow expire after this long (as the worker's retention).
     retention_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+    # The Temporal UI's address, for the web console's links to a task's workflow (none: no links).
+    temporal_ui_url: str | None = None
     # Serve Prometheus metrics at GET /metrics (on the gateway's own port).
     metrics: bool = True
     # Log lines as text or as JSON objects (with trace and task ids); both processes read A2A_LOG_FORMAT.

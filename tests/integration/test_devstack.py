@@ -105,6 +105,7 @@ def _run_and_stop(stack: DevStack, tmp_path: Path) -> None:
     assert stack.banner() == [
         f"A2A JSON-RPC endpoint  http://127.0.0.1:{port}/\n",
         f"Agent card             http://127.0.0.1:{port}/.well-known/agent.json\n",
+        f"Web console            http://127.0.0.1:{port}/ui/\n",
         f"Gateway metrics        http://127.0.0.1:{port}/metrics\n",
         f"echo worker metrics    http://127.0.0.1:{stack.worker_metrics_port}/metrics\n",
         f"Temporal UI            http://127.0.0.1:{ui_port}\n",
