@@ -42,9 +42,11 @@ def gateway_process(
     task_queue: str,
     env: Mapping[str, str] | None = None,
     name: str = "gateway",
+    port: int | None = None,
 ) -> Iterator[GatewayProcess]:
-    """`a2a-gateway serve` on a free port, ready (its /healthz answers) when this yields."""
-    port = free_port(HOST)
+    """`a2a-gateway serve` on `port` (else a free one), ready (its /healthz answers) when this yields;
+    stopped with SIGTERM after."""
+    port = port or free_port(HOST)
     log = log_dir / f"{name}-{port}.log"
     command = [os.path.join(sysconfig.get_path("scripts"), "a2a-gateway"), "serve"]
     if not os.path.exists(command[0]):

@@ -1,0 +1,436 @@
+"""The web console (`GET /ui`) in Debian's Chromium against the real stack (a gateway process, echo workers,
+Temporal, Redis): a reply streamed in pieces, a stream dropped mid-reply by a gateway restart and resumed
+with nothing doubled or missing, and cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+import httpx
+from playwright.async_api import Page, Request, Route, expect
+from redis.asyncio import Redis
+
+from tests.a2a_schema import assert_valid_response
+from tests.e2e.conftest import API_KEY, TEMPORAL_UI_URL, ConsoleGateway
+from tests.integration import eventlog
+
+TASK_ID = re.compile(r"^[0-9a-f-]{36}$")
+# Records, in the page, every distinct text of the first artifact, and every stream status with the reply's
+# length at that moment, as they happen (a MutationObserver runs after each EventSource event's task, so
+# each chunk is one step).
+WATCH = """() => {
+    window.replySteps = [];
+    window.streamStatuses = [];
+    const record = () => {
+        const text = document.querySelector('[data-testid="artifact-text"]')?.textContent ?? "";
+        if (text && window.replySteps.at(-1) !== text) window.replySteps.push(text);
+    };
+    new MutationObserver(record).observe(document.getElementById("timeline"),
+        {subtree: true, childList: true, characterData: true});
+    const stream = document.getElementById("stream-status");
+    new MutationObserver(() => window.streamStatuses.push(
+        [stream.dataset.status, window.replySteps.at(-1)?.length ?? 0]
+    )).observe(stream, {attributes: true, attributeFilter: ["data-status"]});
+}"""
+
+
+async def open_console(page: Page, gateway: ConsoleGateway) -> None:
+    await page.goto(f"{gateway.url}/ui")
+    await expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    await page.evaluate(WATCH)
+
+
+async def send(page: Page, agent: str, text: str) -> str:
+    """Picks `agent`, types `text`, sends it; the id of the task the page then shows."""
+    await page.get_by_label("Agent").select_option(agent)
+    await page.get_by_label("Message").fill(text)
+    await page.get_by_test_id("send").click()
+    task_id = page.get_by_test_id("task-id")
+    await expect(task_id).to_have_text(TASK_ID)
+    return await task_id.inner_text()
+
+
+async def reply_text(page: Page) -> str:
+    return await page.get_by_test_id("artifact-text").first.inner_text()
+
+
+async def reply_steps(page: Page) -> list[str]:
+    steps: list[str] = await page.evaluate("window.replySteps")
+    return steps
+
+
+async def wait_for_reply_length(page: Page, at_least: int) -> None:
+    await page.wait_for_function(
+        """(n) => (document.querySelector('[data-testid="artifact-text"]')?.textContent.length ?? 0) >= n""",
+        arg=at_least,
+    )
+
+
+async def tasks_get(http: httpx.AsyncClient, gateway: ConsoleGateway, task_id: str) -> Any:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": task_id}}
+    response = await http.post(gateway.url, json=body)
+    assert response.status_code == 200
+    answer = response.json()
+    assert_valid_response(answer, "tasks/get")
+    return answer["result"]
+
+
+async def streamed_text(redis: Redis, task_id: str) -> str:
+    """The text the task's log streamed, by A2A's rule: `append:false` starts the artifact again."""
+    text = ""
+    for event in await eventlog.events(redis, task_id):
+        if event["type"] == "task.progress":
+            piece = "".join(part.get("text", "") for part in event["artifact"]["parts"])
+            text = text + piece if event["append"] else piece
+    return text
+
+
+async def test_console_streams_reply_in_pieces_to_completion(
+    page: Page, console_gateway: ConsoleGateway, gateway_http: httpx.AsyncClient
+) -> None:
+    text = "The quick brown fox jumps over the lazy dog while the console watches."
+    await open_console(page, console_gateway)
+    task_id = await send(page, "quick", text)
+
+    await expect(page.get_by_test_id("task-state")).to_have_attribute("data-state", "completed")
+    assert await page.get_by_test_id("task-state").inner_text() == "completed"
+    task = await tasks_get(gateway_http, console_gateway, task_id)
+    assert task["status"]["state"] == "completed"
+    replied = "".join(part["text"] for part in task["artifacts"][0]["parts"])
+    assert replied == text
+    assert await reply_text(page) == replied
+
+    steps = await reply_steps(page)
+    # The reply grew in several pieces, each what the agent had sent so far, then the whole text.
+    assert steps[-1] == replied
+    assert len(steps) > 2, steps
+    assert all(replied.startswith(step) for step in steps), steps
+    assert len(set(steps)) == len(steps)
+
+    href = f"{TEMPORAL_UI_URL}/namespaces/default/workflows/{task_id}"
+    await expect(page.get_by_test_id("temporal-link")).to_have_attribute("href", href)
+    recent = page.get_by_test_id("recent-task").filter(has_text="The quick brown fox")
+    await expect(recent).to_have_attribute("data-task-id", task_id)
+    await expect(recent.get_by_test_id("recent-state")).to_have_text("completed")
+    await expect(recent.get_by_test_id("recent-temporal-link")).to_have_attribute("href", href)
+    await expect(page.get_by_test_id("stream-status")).to_have_attribute("data-status", "closed")
+    await expect(page.get_by_test_id("error")).to_be_hidden()
+
+    # Reopened from the list (after a reload, which keeps the list), the task replays from its start.
+    await page.get_by_test_id("new-task").click()
+    await expect(page.get_by_test_id("task")).to_be_hidden()
+    await page.reload()
+    await page.get_by_test_id("recent-task").filter(has_text="The quick brown fox").click()
+    await expect(page.get_by_test_id("task-id")).to_have_text(task_id)
+    await expect(page.get_by_test_id("task-state")).to_have_attribute("data-state", "completed")
+    await expect(page.get_by_test_id("artifact-text")).to_have_text(replied)
+    await expect(page.get_by_test_id("user-message")).to_contain_text(text)
+
+
+async def test_console_stream_dropped_mid_reply_resumes_without_doubling(
+    page: Page,
+    console_gateway: ConsoleGateway,
+    gateway_http: httpx.AsyncClient,
+    redis: Redis,
+) -> None:
+    text = (
+        "Resume after a dropped stream: every piece arrives exactly once, in order, "
+        "with nothing missing and nothing doubled."
+    )
+    event_requests: list[Request] = []
+    page.on(
+        "request",
+        lambda request: event_requests.append(request) if "/events" in request.url else None,
+    )
+    await open_console(page, console_gateway)
+    task_id = await send(page, "slow", text)
+    await wait_for_reply_length(page, 10)
+
+    # The gateway stops (SIGTERM ends its open streams) and comes back on the same port; the page's
+    # EventSource reconnects by itself with Last-Event-ID.
+    await console_gateway.restart()
+
+    await expect(page.get_by_test_id("task-state")).to_have_attribute(
+        "data-state", "completed", timeout=30_000
+    )
+    task = await tasks_get(gateway_http, console_gateway, task_id)
+    replied = "".join(part["text"] for part in task["artifacts"][0]["parts"])
+    assert replied == text
+    assert await reply_text(page) == replied
+    assert await streamed_text(redis, task_id) == replied
+
+    steps = await reply_steps(page)
+    assert steps[-1] == replied
+    assert all(replied.startswith(step) for step in steps), steps
+
+    # The drop really happened mid-reply: the page saw it and reconnected, resuming after the last event
+    # it had.
+    stream = page.get_by_test_id("stream-status")
+    assert int(await stream.get_attribute("data-drops") or 0) >= 1
+    statuses: list[tuple[str, int]] = [
+        tuple(s) for s in await page.evaluate("window.streamStatuses")
+    ]
+    dropped_at = [length for status, length in statuses if status == "reconnecting"]
+    assert dropped_at, statuses
+    assert 10 <= dropped_at[0] < len(text), statuses
+    assert statuses[-1] == ("closed", len(text)), statuses
+    mine = [request for request in event_requests if f"/tasks/{task_id}/events" in request.url]
+    assert len(mine) >= 2
+    first_headers = await mine[0].all_headers()
+    assert "last-event-id" not in first_headers
+    resumed = [(await request.all_headers()).get("last-event-id") for request in mine[1:]]
+    assert any(resumed), resumed
+
+
+async def test_console_cancel_mid_reply_stops_the_task(
+    page: Page,
+    console_gateway: ConsoleGateway,
+    gateway_http: httpx.AsyncClient,
+    redis: Redis,
+) -> None:
+    text = "Cancel me halfway: this sentence should never be shown to its very last word."
+    await open_console(page, console_gateway)
+    task_id = await send(page, "slow", text)
+    await wait_for_reply_length(page, 6)
+    cancel = page.get_by_test_id("cancel")
+    await expect(cancel).to_be_enabled()
+    await cancel.click()
+
+    await expect(page.get_by_test_id("task-state")).to_have_attribute("data-state", "canceled")
+    # The stream ends with the task's final event.
+    await expect(page.get_by_test_id("stream-status")).to_have_attribute("data-status", "closed")
+    task = await tasks_get(gateway_http, console_gateway, task_id)
+    assert task["status"]["state"] == "canceled"
+    await expect(cancel).to_be_disabled()
+
+    shown = await reply_text(page)
+    assert shown == await streamed_text(redis, task_id)
+    assert 6 <= len(shown) < len(text)
+    assert text.startswith(shown)
+    # Several chunk intervals later, nothing more has arrived.
+    await asyncio.sleep(0.6)
+    assert await reply_text(page) == shown
+    recent = page.locator(f'[data-testid="recent-task"][data-task-id="{task_id}"]')
+    await expect(recent.get_by_test_id("recent-state")).to_have_text("canceled")
+
+
+async def test_console_input_required_reply_continues_the_same_task(
+    page: Page, console_gateway: ConsoleGateway, gateway_http: httpx.AsyncClient
+) -> None:
+    await open_console(page, console_gateway)
+    task_id = await send(page, "ask", "first question")
+    state = page.get_by_test_id("task-state")
+    await expect(state).to_have_attribute("data-state", "input-required")
+    await expect(page.get_by_test_id("agent-message")).to_contain_text(
+        "Echoed 14 characters. Send another message to continue."
+    )
+    await expect(page.get_by_test_id("send")).to_have_text("Reply")
+    await expect(page.get_by_label("Agent")).to_be_disabled()
+
+    await page.get_by_label("Message").fill("second answer")
+    await page.get_by_test_id("send").click()
+    await expect(page.get_by_test_id("turn")).to_have_count(2)
+    await expect(page.get_by_test_id("artifact-text")).to_have_text(
+        ["first question", "second answer"]
+    )
+    await expect(page.get_by_test_id("user-message")).to_contain_text(
+        ["first question", "second answer"]
+    )
+    await expect(page.get_by_test_id("agent-message")).to_have_count(2)
+    await expect(page.get_by_test_id("task-id")).to_have_text(task_id)
+    await expect(state).to_have_attribute("data-state", "input-required")
+
+    task = await tasks_get(gateway_http, console_gateway, task_id)
+    users = [m for m in task["history"] if m["role"] == "user"]
+    assert [m["parts"][0]["text"] for m in users] == ["first question", "second answer"]
+    assert all(m["contextId"] == task["contextId"] for m in users)
+
+    await page.get_by_test_id("cancel").click()
+    await expect(state).to_have_attribute("data-state", "canceled")
+    await expect(page.get_by_test_id("send")).to_have_text("Send")
+    await expect(page.get_by_label("Agent")).to_be_enabled()
+
+
+def sse_body(events: list[dict[str, Any]]) -> str:
+    return "".join(f"id: {n}-0\ndata: {json.dumps(event)}\n\n" for n, event in enumerate(events, 1))
+
+
+def scripted_task(task_id: str, state: str, **fields: Any) -> dict[str, Any]:
+    message = {
+        "kind": "message",
+        "role": "user",
+        "messageId": "m1",
+        "parts": [{"kind": "text", "text": "What is 2 + 3?"}],
+    }
+    return {
+        "kind": "task",
+        "id": task_id,
+        "contextId": "c1",
+        "status": {"state": state},
+        "history": [message],
+        **fields,
+    }
+
+
+def status(task_id: str, state: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "task.status", "taskId": task_id, "status": {"state": state}}
+    if data is not None:
+        parts = [{"kind": "data", "data": data}]
+        event["status"]["message"] = {
+            "kind": "message",
+            "role": "agent",
+            "messageId": f"tool-{data['event']}",
+            "parts": parts,
+        }
+    return event
+
+
+def progress(task_id: str, text: str, *, append: bool, last: bool = False) -> dict[str, Any]:
+    artifact = {"artifactId": "a1", "name": "reply", "parts": [{"kind": "text", "text": text}]}
+    return {
+        "type": "task.progress",
+        "taskId": task_id,
+        "artifact": artifact,
+        "append": append,
+        "lastChunk": last,
+    }
+
+
+def request_id(route: Route) -> Any:
+    body = route.request.post_data_json
+    assert body is not None
+    return body["id"]
+
+
+async def script_gateway(page: Page, task_id: str, events: list[dict[str, Any]]) -> None:
+    """`message/send` to the `quick` agent answers `task_id`, whose event stream is `events`; the rest of
+    the page (files, config) comes from the real gateway."""
+
+    async def answer_send(route: Route) -> None:
+        result = scripted_task(task_id, "submitted")
+        await route.fulfill(json={"jsonrpc": "2.0", "id": request_id(route), "result": result})
+
+    async def answer_events(route: Route) -> None:
+        await route.fulfill(
+            status=200,
+            headers={"content-type": "text/event-stream", "cache-control": "no-cache"},
+            body=sse_body(events),
+        )
+
+    await page.route("**/agents/quick", answer_send)
+    await page.route(f"**/tasks/{task_id}/events*", answer_events)
+
+
+async def test_console_tool_events_and_restarted_artifact_render_from_events(
+    page: Page, console_gateway: ConsoleGateway
+) -> None:
+    task_id = "00000000-0000-4000-8000-000000000001"
+    closing = {"kind": "message", "role": "agent", "messageId": "m2"}
+    final = scripted_task(
+        task_id,
+        "completed",
+        artifacts=[
+            {"artifactId": "a1", "name": "reply", "parts": [{"kind": "text", "text": "2 + 3 = 5"}]}
+        ],
+    )
+    final["status"]["message"] = {**closing, "parts": [{"kind": "text", "text": "2 + 3 = 5"}]}
+    await script_gateway(
+        page,
+        task_id,
+        [
+            {"type": "task.created", "task": scripted_task(task_id, "submitted")},
+            status(task_id, "working"),
+            progress(task_id, "Let me", append=False),
+            progress(task_id, " add them", append=True),
+            status(
+                task_id,
+                "working",
+                {"event": "tool_executing", "tool": "add", "input": {"a": 2, "b": 3}},
+            ),
+            status(
+                task_id,
+                "working",
+                {"event": "tool_completed", "tool": "add", "output": "5", "isError": False},
+            ),
+            # A retried agent attempt starts its artifact again (append=false): the text is replaced.
+            progress(task_id, "2 + 3", append=False),
+            progress(task_id, " = 5", append=True, last=True),
+            {"type": "task.completed", "task": final},
+        ],
+    )
+    await open_console(page, console_gateway)
+    assert await send(page, "quick", "What is 2 + 3?") == task_id
+
+    await expect(page.get_by_test_id("task-state")).to_have_attribute("data-state", "completed")
+    assert await reply_steps(page) == ["Let me", "Let me add them", "2 + 3", "2 + 3 = 5"]
+    tools = page.get_by_test_id("tool-event")
+    await expect(tools).to_have_count(2)
+    await expect(tools.nth(0)).to_contain_text("Calling tool add")
+    await expect(tools.nth(0).locator("pre")).to_have_text('{"a":2,"b":3}')
+    await expect(tools.nth(1)).to_contain_text("Tool add returned")
+    await expect(tools.nth(1).locator("pre")).to_have_text("5")
+    # The closing message repeats the streamed reply: shown once.
+    await expect(page.get_by_test_id("agent-message")).to_have_count(0)
+    await expect(page.get_by_test_id("artifact")).to_have_attribute("aria-busy", "false")
+    # In the order things happened: the reply's last chunks came after the tool call.
+    order = await page.get_by_test_id("turn").evaluate(
+        "turn => [...turn.children].map(child => child.dataset.testid || child.className)"
+    )
+    assert order == [
+        "user-slot",
+        "state-change",
+        "state-change",
+        "tool-event",
+        "tool-event",
+        "artifact",
+        "state-change",
+    ]
+
+
+async def test_console_refused_send_shows_the_json_rpc_error(
+    page: Page, console_gateway: ConsoleGateway
+) -> None:
+    async def refuse(route: Route) -> None:
+        error = {"code": -32005, "message": "Incompatible content types: the agent takes text only"}
+        await route.fulfill(json={"jsonrpc": "2.0", "id": request_id(route), "error": error})
+
+    await page.route("**/agents/quick", refuse)
+    await open_console(page, console_gateway)
+    await page.get_by_label("Agent").select_option("quick")
+    await page.get_by_label("Message").fill("hello")
+    await page.get_by_test_id("send").click()
+    await expect(page.get_by_test_id("error")).to_have_text(
+        "Incompatible content types: the agent takes text only (JSON-RPC error -32005)"
+    )
+    await expect(page.get_by_test_id("task")).to_be_hidden()
+    await expect(page.get_by_label("Message")).to_have_value("hello")
+
+
+async def test_console_with_auth_sends_the_stored_api_key(
+    page: Page, auth_gateway: ConsoleGateway
+) -> None:
+    event_requests: list[Request] = []
+    page.on("request", lambda r: event_requests.append(r) if "/events" in r.url else None)
+    await open_console(page, auth_gateway)
+    key = page.get_by_label("API key")
+    await expect(key).to_be_visible()
+    await page.get_by_label("Agent").select_option("quick")
+    await page.get_by_label("Message").fill("who goes there")
+    await page.get_by_test_id("send").click()
+    await expect(page.get_by_test_id("error")).to_contain_text("(JSON-RPC error -32")
+    await expect(page.get_by_test_id("task")).to_be_hidden()
+
+    await key.fill(API_KEY)
+    await page.get_by_test_id("send").click()
+    await expect(page.get_by_test_id("task-state")).to_have_attribute("data-state", "completed")
+    await expect(page.get_by_test_id("artifact-text")).to_have_text("who goes there")
+    await expect(page.get_by_test_id("error")).to_be_hidden()
+    # EventSource cannot set headers: the key rides in the stream's query string.
+    assert event_requests
+    assert all(f"api_key={API_KEY}" in request.url for request in event_requests)
+
+    await page.reload()
+    await expect(page.get_by_label("API key")).to_have_value(API_KEY)
