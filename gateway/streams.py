@@ -162,6 +162,10 @@ class BrowserRenderer:
     view = "browser"
 
     def frame(self, entry: LogEntry) -> bytes:
+        return _sse(entry.id, orjson.dumps(self.payload(entry)))
+
+    def payload(self, entry: LogEntry) -> dict[str, Any]:
+        """What `data:` carries (the `/ws` feed sends the same)."""
         event = entry.event
         kind = event["type"]
         payload: dict[str, Any]
@@ -181,7 +185,7 @@ class BrowserRenderer:
             payload = {"type": kind, "taskId": event["taskId"], "error": event["error"]}
         else:  # task.created, or a snapshot that stands in for the log's beginning
             payload = {"type": "task.created", "task": event["task"]}
-        return _sse(entry.id, orjson.dumps(payload))
+        return payload
 
     def ends(self, entry: LogEntry) -> bool:
         event = entry.event
@@ -279,6 +283,11 @@ class EventStream:
     def finished(self) -> bool:
         """Whether the whole stream is `first` (possibly nothing)."""
         return self._feed is None
+
+    @property
+    def feed(self) -> TaskFeed | None:
+        """What follows `first` (None: nothing), for a reader that writes the frames itself (`/ws`)."""
+        return self._feed
 
     async def close(self) -> None:
         """Release the stream without serving it."""
@@ -402,11 +411,11 @@ class Streams:
     ) -> None:
         """`timeout`: the deadline on opening a stream (the hub's subscription, the first read)."""
         self.hub = hub
-        self._metrics = metrics
+        self.metrics = metrics
         self.limiter = StreamLimiter(max_streams, max_streams_per_principal)
         self._store = store
         self._keepalive = keepalive_seconds
-        self._write_timeout = write_timeout_seconds
+        self.write_timeout = write_timeout_seconds
         self._find_task = find_task
         self._timeout = timeout
 
@@ -470,8 +479,8 @@ class Streams:
             first=first,
             renderer=renderer,
             keepalive_seconds=self._keepalive,
-            write_timeout_seconds=self._write_timeout,
-            metrics=self._metrics,
+            write_timeout_seconds=self.write_timeout,
+            metrics=self.metrics,
         )
 
     async def wait_final(self, task_id: str, after: str) -> Task:

@@ -1,16 +1,97 @@
-"""`/ws`: a multiplexed feed of many tasks' events over one WebSocket, for dashboards."""
+"""`/ws`: a multiplexed feed of many tasks' events over one WebSocket, for dashboards.
+
+The socket takes the browser stream's credentials: the API key header or `Authorization: Bearer`, or
+(browsers cannot set headers on a WebSocket) `?api_key=` / `?access_token=`. A caller that fails them,
+or its rate limit, is refused before the upgrade with the HTTP answer a request would get (401 with
+`WWW-Authenticate`, 403, 429, 503); a server without the ASGI denial-response extension closes the
+handshake with code 1008 instead.
+
+Every message is one JSON object in a text frame, with a `type`. Client to server:
+
+- `{"type": "subscribe", "taskId": T, "after": ID}` follows task T: its whole log when `after` is absent
+  (or null), else the entries strictly after event id ID. Subscribing to a task already subscribed on
+  this socket replaces that subscription (to replay from another id, say). Each subscribe counts against
+  the caller's request rate and holds one of the gateway's streams (the per-process and per-caller caps),
+  and a socket holds at most `MAX_SUBSCRIPTIONS`.
+- `{"type": "unsubscribe", "taskId": T}` stops following T.
+- `{"type": "ping", "data": ANY}` asks for a pong (the protocol's own pings keep the socket open; this
+  one is for the client's liveness checks).
+
+Server to client:
+
+- `{"type": "subscribed", "taskId": T}` T is followed; its events come next.
+- `{"type": "event", "taskId": T, "id": ID, "event": {...}}`: `id` is the entry id in T's log, `event`
+  what the browser stream's `data:` carries (`task.created`, `task.status`, `task.progress`,
+  `task.completed`, `task.error`: ARCHITECTURE.md, "Two views of one event log"). T's events come in
+  log order, each once; different tasks' events interleave.
+- `{"type": "end", "taskId": T}` T is over (terminal; a task that waits for input is not), the
+  subscription is gone.
+- `{"type": "unsubscribed", "taskId": T}` answers an unsubscribe: no event of T follows it (sent as well
+  when T was not subscribed).
+- `{"type": "pong", "data": ANY}` answers a ping, with its `data` (absent when the ping had none).
+- `{"type": "error", "taskId": T or null, "error": {"code": ..., "message": ..., "data": ...}}`.
+
+Errors about a message (-32700 not JSON, -32600 not an object with a string `type`, -32601 an unknown
+`type`, -32602 a missing `taskId` or a malformed `after`) change nothing. Any other error with a
+`taskId` means that task is not subscribed (any more): -32001 no such task (or another caller's),
+-32010 the credential is no longer valid, -32012 the caller's rate, its streams or this socket's
+subscriptions at their limit (`data.retryAfter`: seconds), -32000 the gateway's streams at their limit,
+-32013 the client fell behind, -32603 the event log could not be read. The last two end a subscription
+that was delivering: `data.after` is the id of the last event delivered (null: none), and subscribing
+again with it resumes without a loss or a repeat, on any replica.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import orjson
+from redis.exceptions import RedisError
 from starlette.responses import Response
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from temporalio.service import RPCError
 
 from gateway.auth import Principal
+from gateway.feed import FeedClosed, SlowConsumer
 from gateway.handlers import Handlers
-from gateway.streams import Streams
-from protocol import A2AError
+from gateway.streams import BrowserRenderer, EventStream, Streams, parse_last_event_id
+from protocol import (
+    A2AError,
+    InternalError,
+    InvalidParamsError,
+    InvalidRequestError,
+    JSONParseError,
+    MethodNotFoundError,
+    RateLimitedError,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_SUBSCRIPTIONS = 100
+# Frames waiting for the socket. When it is full, subscriptions stop reading their feeds, whose buffers
+# then overflow: a client that does not keep up loses its subscriptions (-32013), never events.
+OUTBOX_FRAMES = 256
+# The metrics label of this view.
+VIEW = "ws"
+# RFC 6455 §7.4.1: policy violation, for servers that cannot deny the upgrade with an HTTP answer.
+POLICY_VIOLATION = 1008
+# RFC 6455 §5.5: a close frame's reason fits in 123 bytes.
+_CLOSE_REASON_BYTES = 123
+
+
+class FellBehindError(A2AError):
+    """Server-defined: a subscription's buffer overflowed because the client did not read fast enough."""
+
+    code = -32013
+    default_message = "Fell behind"
+
+
+class _SocketClosed(Exception):
+    """The client went away or stopped reading: the socket is done."""
 
 
 async def serve_feed(
@@ -23,4 +104,253 @@ async def serve_feed(
 ) -> None:
     """Serve one socket: `admit()` authenticates its caller (raising an A2AError, which `refused`
     turns into the HTTP answer that denies the upgrade)."""
-    raise NotImplementedError
+    # No Origin check: credentials are never ambient (no cookies), so a foreign page that opens this
+    # socket gets nothing it could not get over plain HTTP.
+    try:
+        principal = await admit()
+    except A2AError as err:
+        if "websocket.http.response" in websocket.scope.get("extensions", {}):
+            await websocket.send_denial_response(refused(err))
+        else:
+            reason = err.message.encode()[:_CLOSE_REASON_BYTES].decode(errors="ignore")
+            await websocket.close(POLICY_VIOLATION, reason)
+        return
+    await websocket.accept()
+    await _Socket(websocket, principal, admit, streams, handlers).serve()
+
+
+class _Socket:
+    """One accepted socket: a reader of client messages, one writer, and a pump per subscription."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        principal: Principal,
+        admit: Callable[[], Awaitable[Principal]],
+        streams: Streams,
+        handlers: Handlers,
+    ) -> None:
+        self._websocket = websocket
+        self._principal = principal
+        self._admit = admit
+        self._streams = streams
+        self._handlers = handlers
+        self._metrics = streams.metrics
+        self._renderer = BrowserRenderer()
+        self._outbox: asyncio.Queue[str] = asyncio.Queue(OUTBOX_FRAMES)
+        # Task id -> the pump that serves its subscription.
+        self._subscriptions: dict[str, asyncio.Task[None]] = {}
+        self._group = asyncio.TaskGroup()
+        self._on: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+            "subscribe": self._on_subscribe,
+            "unsubscribe": self._on_unsubscribe,
+            "ping": self._on_ping,
+        }
+
+    async def serve(self) -> None:
+        """Until the client leaves; then every subscription is cancelled (leases released, hub
+        channels left) by the task group."""
+        try:
+            async with self._group:
+                self._group.create_task(self._send_all())
+                await self._receive_all()
+        except* _SocketClosed:
+            pass
+
+    async def _receive_all(self) -> None:
+        while True:
+            message = await self._websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise _SocketClosed
+            data = message.get("text")
+            await self._on_message(data if data is not None else message.get("bytes") or b"")
+
+    async def _send_all(self) -> None:
+        """The socket's one writer."""
+        while True:
+            frame = await self._outbox.get()
+            try:
+                async with asyncio.timeout(self._streams.write_timeout):
+                    await self._websocket.send_text(frame)
+            except TimeoutError:
+                logger.info("Closing a WebSocket whose client stopped reading")
+                self._metrics.slow_consumers.labels(VIEW, "write_timeout").inc()
+                raise _SocketClosed from None
+            except WebSocketDisconnect:
+                raise _SocketClosed from None
+
+    async def _put(self, message: dict[str, Any]) -> None:
+        await self._outbox.put(orjson.dumps(message).decode())
+
+    async def _on_message(self, data: str | bytes) -> None:
+        task_id = None
+        try:
+            try:
+                message = orjson.loads(data)
+            except orjson.JSONDecodeError as err:
+                raise JSONParseError(f"Invalid JSON payload: {err}") from err
+            if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+                raise InvalidRequestError(
+                    'Request payload validation error: a message is a JSON object with a string "type"'
+                )
+            if isinstance(message.get("taskId"), str) and message["taskId"]:
+                task_id = message["taskId"]
+            handler = self._on.get(message["type"])
+            if handler is None:
+                raise MethodNotFoundError(
+                    f"Method not found: no message type {message['type']!r} "
+                    f"(this feed takes {', '.join(self._on)})"
+                )
+            await handler(message)
+        except A2AError as err:
+            await self._put(_error(task_id, err))
+
+    async def _on_subscribe(self, message: dict[str, Any]) -> None:
+        task_id = _task_id(message)
+        after = message.get("after")
+        if after is not None and not isinstance(after, str):
+            raise InvalidParamsError(f"Invalid parameters: after must be a string, got {after!r}")
+        try:
+            position = parse_last_event_id(after)
+        except InvalidParamsError:
+            raise InvalidParamsError(
+                "Invalid parameters: after must be an event id this feed sent "
+                f"(like 1700000000000-0), got {after!r}"
+            ) from None
+        await self._drop(task_id)
+        if len(self._subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise RateLimitedError(
+                f"Rate limit exceeded: at most {MAX_SUBSCRIPTIONS} subscriptions per socket; "
+                "unsubscribe from one first"
+            )
+        self._subscriptions[task_id] = self._group.create_task(self._follow(task_id, position))
+
+    async def _on_unsubscribe(self, message: dict[str, Any]) -> None:
+        task_id = _task_id(message)
+        await self._drop(task_id)
+        await self._put({"type": "unsubscribed", "taskId": task_id})
+
+    async def _on_ping(self, message: dict[str, Any]) -> None:
+        pong = {"type": "pong"}
+        if "data" in message:
+            pong["data"] = message["data"]
+        await self._put(pong)
+
+    async def _drop(self, task_id: str) -> None:
+        """End the task's subscription, if any, once its pump has stopped (frames it queued before
+        stay ahead of whatever is queued next)."""
+        pump = self._subscriptions.pop(task_id, None)
+        if pump is not None:
+            pump.cancel()
+            await asyncio.wait([pump])
+
+    async def _follow(self, task_id: str, after: str | None) -> None:
+        """One subscription, until the task ends or the subscription fails; cancelled by an
+        unsubscribe, a new subscribe to the task, or the socket's end."""
+        cursor = _Cursor(after)
+        try:
+            last = await self._pump(task_id, cursor)
+        except A2AError as err:
+            last = _error(task_id, err)
+        except (RedisError, OSError, TimeoutError, RPCError) as err:
+            logger.warning("WebSocket subscription to task %s failed: %s", task_id, err)
+            last = _error(task_id, InternalError("Internal error: the task cannot be read; retry"))
+        except Exception:
+            logger.exception("WebSocket subscription to task %s failed", task_id)
+            last = _error(task_id, InternalError())
+        # The slot is free before the client learns the subscription is over, so it may subscribe
+        # again at once.
+        if self._subscriptions.get(task_id) is asyncio.current_task():
+            del self._subscriptions[task_id]
+        await self._put(last)
+
+    async def _pump(self, task_id: str, cursor: _Cursor) -> dict[str, Any]:
+        """Open the task's stream and forward it; the frame that ends the subscription."""
+        handlers = self._handlers
+        await self._admit()
+        await handlers.authorize(task_id, self._principal)
+        lease = self._streams.lease(handlers.scope(self._principal))
+        # From the start of the log, like the browser stream without Last-Event-ID.
+        stream = await self._streams.open(lease, task_id, cursor.after or "0", self._renderer)
+        try:
+            await self._put({"type": "subscribed", "taskId": task_id})
+            return await self._forward(task_id, stream, cursor)
+        finally:
+            await stream.close()
+
+    async def _forward(self, task_id: str, stream: EventStream, cursor: _Cursor) -> dict[str, Any]:
+        renderer = self._renderer
+        metrics = self._metrics
+        delivered = metrics.events_delivered.labels(VIEW)
+        lag = metrics.fanout_lag.labels(VIEW)
+        active = metrics.active_streams.labels(VIEW)
+        active.inc()
+        try:
+            feed = stream.feed
+            batch = stream.first
+            live = False
+            while True:
+                for entry in batch:
+                    event = renderer.payload(entry)
+                    await self._put(
+                        {"type": "event", "taskId": task_id, "id": entry.id, "event": event}
+                    )
+                    cursor.after = entry.id
+                    delivered.inc()
+                    if live:
+                        lag.observe(max(0.0, time.time() * 1000 - entry.key[0]) / 1000)
+                    if renderer.ends(entry):
+                        return {"type": "end", "taskId": task_id}
+                if feed is None:
+                    return {"type": "end", "taskId": task_id}
+                try:
+                    batch = await feed.next(None)
+                except SlowConsumer:
+                    logger.info("Ending a WebSocket subscription whose client fell behind")
+                    metrics.slow_consumers.labels(VIEW, "buffer").inc()
+                    raise FellBehindError(
+                        f"Fell behind: this socket did not keep up with task '{task_id}'; "
+                        "subscribe again with after to resume",
+                        {"after": cursor.after},
+                    ) from None
+                except FeedClosed:
+                    raise InternalError(
+                        "Internal error: this gateway is shutting down; subscribe again (to any "
+                        "replica) with after to resume",
+                        {"after": cursor.after},
+                    ) from None
+                except (RedisError, TimeoutError) as err:
+                    logger.warning("WebSocket subscription to task %s ended: %s", task_id, err)
+                    raise InternalError(
+                        f"Internal error: the event log of task '{task_id}' cannot be read now; "
+                        "subscribe again with after to resume",
+                        {"after": cursor.after},
+                    ) from err
+                live = feed.live
+        finally:
+            active.dec()
+
+
+class _Cursor:
+    """The id of the last event a subscription delivered (None: from the start)."""
+
+    __slots__ = ("after",)
+
+    def __init__(self, after: str | None) -> None:
+        self.after = after
+
+
+def _task_id(message: dict[str, Any]) -> str:
+    task_id = message.get("taskId")
+    if not isinstance(task_id, str) or not task_id:
+        raise InvalidParamsError(
+            f"Invalid parameters: {message['type']} needs a taskId (a non-empty string)"
+        )
+    return task_id
+
+
+def _error(task_id: str | None, err: A2AError) -> dict[str, Any]:
+    error = err.to_wire()
+    if isinstance(err, RateLimitedError) and err.data is None:
+        error["data"] = {"retryAfter": err.retry_after}
+    return {"type": "error", "taskId": task_id, "error": error}
