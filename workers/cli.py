@@ -24,9 +24,8 @@ logger = logging.getLogger(__name__)
 
 
 async def serve(settings: WorkerSettings) -> None:
-    build_agent(
-        settings.agent, settings.agent_config()
-    )  # a bad agent fails before anything connects
+    # A bad agent (or a Claude agent without its key) fails before anything connects.
+    build_agent(settings.agent, settings.agent_config(), anthropic_api_key=settings.api_key())
     runtime = metrics_runtime(settings)
     # The workflow and activity spans continue the trace of the request that started the task.
     interceptors: list[Interceptor] = [TracingInterceptor()] if tracing_enabled() else []
