@@ -1,11 +1,14 @@
-"""`a2a-gateway serve` runs the gateway; `a2a-gateway dev` runs the whole stack on loopback."""
+"""`a2a-gateway serve` runs the gateway; `a2a-gateway dev` runs the whole stack on loopback;
+`a2a-gateway send` and `a2a-gateway task` talk to any A2A v0.2.5 server."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -14,16 +17,29 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+import httpx
+import orjson
 import uvicorn
 from starlette.applications import Starlette
 from temporalio.client import Client
 
 from gateway.app import create_app
 from gateway.auth import ACCESS_TOKEN_PARAM, API_KEY_PARAM
+from gateway.client import (
+    DEFAULT_URL,
+    A2AClient,
+    ClientError,
+    RpcError,
+    TransportError,
+    endpoint_url,
+)
 from gateway.devstack import (
     DevStackError,
     ManagedProcess,
@@ -32,6 +48,7 @@ from gateway.devstack import (
     start_redis,
     start_temporal,
 )
+from gateway.display import INTERRUPTED, UNSUCCESSFUL, Spinner, Transcript, task_lines
 from gateway.settings import GatewaySettings
 from protocol import AgentsConfig, AgentsConfigError
 from protocol.telemetry import (
@@ -304,6 +321,237 @@ def _wait_ready(url: str, processes: list[ManagedProcess], stop: threading.Event
         stop.wait(0.2)
 
 
+SEND_DESCRIPTION = """\
+Send TEXT to an A2A agent and show its task: the task's id, each status change and the reply.
+
+In a terminal the reply appears as the agent writes it, with a progress line on stderr. Piped, the
+output is plain lines: "task <id> (context <id>)", then a line per status change ("working",
+"working: tool add {...}"), then the reply's text once, then the final state ("completed",
+"failed: <why>", "input-required: <what the agent asks>"). How to go on (reply to an
+input-required task, follow a task still running) and errors go to stderr.
+
+It streams (message/stream) unless the agent card at <endpoint>/.well-known/agent.json (or at the
+server's root) says capabilities.streaming is not true, or --no-stream is given."""
+EXIT_CODES = """\
+exit codes:
+  0    the task completed, waits for input (input-required, auth-required) or is still running
+  1    the task failed, was rejected or canceled (task cancel: the task is not canceled)
+  2    the server answered with a JSON-RPC error, printed as "error <code>: <message>"; bad usage
+  3    no JSON-RPC answer: the server is unreachable, answered an HTTP error, or cut the stream short
+  130  interrupted (Ctrl-C); the task goes on"""
+OUTPUT_MODES = ["text/plain", "application/json"]
+# The agent card may be slow; a task's answer may take as long as the task (the server decides).
+HTTP_TIMEOUT = httpx.Timeout(10.0, read=None)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("not a JSON object")
+    return value
+
+
+def _client(http: httpx.AsyncClient, args: argparse.Namespace) -> A2AClient:
+    url = args.url or os.environ.get("A2A_URL") or DEFAULT_URL
+    headers = {}
+    api_key = args.api_key or os.environ.get("A2A_API_KEY")
+    if api_key:
+        header = args.api_key_header or os.environ.get("A2A_API_KEY_HEADER") or "X-API-Key"
+        headers[header] = api_key
+    token = args.token or os.environ.get("A2A_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return A2AClient(http, endpoint_url(url, args.agent), headers=headers)
+
+
+def _command(args: argparse.Namespace, *words: str) -> str:
+    """The command line that goes on with this task, with the --url and --agent given to this one."""
+    command = ["a2a-gateway", *words]
+    if args.url:
+        command += ["--url", args.url]
+    if args.agent:
+        command += ["--agent", args.agent]
+    return shlex.join(command)
+
+
+def _run_client(command: Coroutine[Any, Any, int]) -> int:
+    # Like any filter: a reader that goes away (`| head`) ends the command quietly.
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # Text the terminal or pipe cannot encode is replaced rather than fatal.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
+    try:
+        return asyncio.run(command)
+    except KeyboardInterrupt:
+        return 130
+    except RpcError as err:
+        status = f" (HTTP {err.status})" if err.status != 200 else ""
+        print(f"{err}{status}", file=sys.stderr)
+        if err.data is not None:
+            print(f"data: {orjson.dumps(err.data, default=str).decode()}", file=sys.stderr)
+        return 2
+    except TransportError as err:
+        print(err, file=sys.stderr)
+        return 3
+
+
+def send(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.text == "-" else args.text
+    return _run_client(_send(args, text))
+
+
+async def _send(args: argparse.Namespace, text: str) -> int:
+    message: dict[str, Any] = {
+        "role": "user",
+        "parts": [{"kind": "text", "text": text}],
+        "messageId": str(uuid.uuid4()),
+        "kind": "message",
+    }
+    for key, value in (("contextId", args.context_id), ("taskId", args.task_id)):
+        if value is not None:
+            message[key] = value
+    if args.metadata is not None:
+        message["metadata"] = args.metadata
+    terminal = sys.stdout.isatty()
+    spinner = Spinner(sys.stderr) if terminal and sys.stderr.isatty() else None
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+        client = _client(http, args)
+        stream = not args.no_stream and await _streams(client)
+        earlier = (
+            [] if stream or args.task_id is None else await _artifact_ids(client, args.task_id)
+        )
+        transcript = Transcript(
+            sys.stdout,
+            live=terminal,
+            spinner=spinner,
+            quiet=args.json,
+            snapshot_first=stream and args.task_id is not None,
+            earlier_artifacts=earlier,
+        )
+        params: dict[str, Any] = {
+            "message": message,
+            "configuration": {"acceptedOutputModes": OUTPUT_MODES},
+        }
+        result = await _follow(args, client, params, transcript, stream=stream)
+        if args.json:
+            if stream and transcript.task_id is not None:
+                result = await client.call("tasks/get", {"id": transcript.task_id})
+            print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    return _outcome(args, transcript, stream=stream)
+
+
+async def _streams(client: A2AClient) -> bool:
+    """Whether to use message/stream: the agent card says the agent streams, or there is no card."""
+    card = await client.agent_card()
+    if card is None:
+        return True
+    capabilities = card.get("capabilities")
+    return isinstance(capabilities, dict) and capabilities.get("streaming") is True
+
+
+async def _artifact_ids(client: A2AClient, task_id: str) -> list[str]:
+    """The artifacts a task has before this message, so that only the reply's are printed."""
+    try:
+        task = await client.call("tasks/get", {"id": task_id, "historyLength": 0})
+    except ClientError:
+        return []  # message/send will say what is wrong
+    artifacts = task.get("artifacts") if isinstance(task, dict) else None
+    return [str(a.get("artifactId")) for a in artifacts or [] if isinstance(a, dict)]
+
+
+async def _follow(
+    args: argparse.Namespace,
+    client: A2AClient,
+    params: dict[str, Any],
+    transcript: Transcript,
+    *,
+    stream: bool,
+) -> Any:
+    """Send the message and show the task until its turn ends; the last result."""
+    ticking = asyncio.create_task(_tick(transcript)) if transcript.spinner is not None else None
+    result: Any = None
+    try:
+        if stream:
+            async for result in client.stream("message/stream", params):
+                transcript.show(result)
+                if transcript.ended:
+                    break
+        else:
+            params["configuration"]["blocking"] = True
+            result = await client.call("message/send", params)
+            transcript.show(result)
+        transcript.end()
+    except asyncio.CancelledError:
+        transcript.close()
+        if transcript.task_id is not None:
+            follow = _command(args, "task", "get", transcript.task_id)
+            print(f"interrupted; the task goes on: {follow}", file=sys.stderr)
+        raise
+    finally:
+        if ticking is not None:
+            ticking.cancel()
+        transcript.close()
+    return result
+
+
+async def _tick(transcript: Transcript) -> None:
+    while True:
+        transcript.tick()
+        await asyncio.sleep(0.1)
+
+
+def _outcome(args: argparse.Namespace, transcript: Transcript, *, stream: bool) -> int:
+    task_id = transcript.task_id
+    if task_id is None and not transcript.ended:
+        print("the answer carried neither a Task nor a Message", file=sys.stderr)
+        return 3
+    if task_id is not None and not transcript.ended:
+        follow = _command(args, "task", "get", task_id)
+        if stream:
+            print(
+                f"the stream ended before the turn did; follow the task with: {follow}",
+                file=sys.stderr,
+            )
+            return 3
+        print(f"the task is still {transcript.state}; follow it with: {follow}", file=sys.stderr)
+        return 0
+    if task_id is not None and transcript.state in INTERRUPTED:
+        reply = _command(args, "send", "--task-id", task_id)
+        print(f'reply with: {reply} "<your reply>"', file=sys.stderr)
+    return 1 if transcript.state in UNSUCCESSFUL else 0
+
+
+def task_get(args: argparse.Namespace) -> int:
+    return _run_client(_task_call(args, "tasks/get"))
+
+
+def task_cancel(args: argparse.Namespace) -> int:
+    return _run_client(_task_call(args, "tasks/cancel"))
+
+
+async def _task_call(args: argparse.Namespace, method: str) -> int:
+    params: dict[str, Any] = {"id": args.id}
+    if getattr(args, "history_length", None) is not None:
+        params["historyLength"] = args.history_length
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+        task = await _client(http, args).call(method, params)
+    if not isinstance(task, dict):
+        raise TransportError(f"{method} answered {orjson.dumps(task).decode()}, not a Task")
+    if args.json:
+        print(orjson.dumps(task, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print("\n".join(task_lines(task, history="historyLength" in params)))
+    state = (task.get("status") or {}).get("state")
+    if method == "tasks/cancel":
+        return 0 if state == "canceled" else 1
+    return 1 if state in UNSUCCESSFUL else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="a2a-gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -328,14 +576,97 @@ def build_parser() -> argparse.ArgumentParser:
     dev_cmd.add_argument(
         "--config", help="the agents file (A2A_CONFIG): a worker runs for each of its agents"
     )
+    serve_cmd.set_defaults(run=serve)
+    dev_cmd.set_defaults(run=dev)
+    _add_client_commands(commands)
     return parser
+
+
+def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    connection = argparse.ArgumentParser(add_help=False)
+    connection.add_argument(
+        "--url",
+        help=f"the server's JSON-RPC endpoint, any A2A v0.2.5 server (A2A_URL; default {DEFAULT_URL})",
+    )
+    connection.add_argument(
+        "--agent", metavar="NAME", help="this gateway's agent NAME: the endpoint <url>/agents/NAME"
+    )
+    connection.add_argument(
+        "--api-key", metavar="KEY", help="sent in the X-API-Key header (A2A_API_KEY)"
+    )
+    connection.add_argument(
+        "--api-key-header",
+        metavar="HEADER",
+        help="the API key's header (A2A_API_KEY_HEADER; default X-API-Key)",
+    )
+    connection.add_argument("--token", help="sent as Authorization: Bearer TOKEN (A2A_TOKEN)")
+    connection.add_argument(
+        "--json", action="store_true", help="print the Task as JSON, nothing else"
+    )
+    send_cmd = commands.add_parser(
+        "send",
+        parents=[connection],
+        help="send a message to an A2A agent and show its task as it runs",
+        description=SEND_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_CODES,
+    )
+    send_cmd.add_argument(
+        "text", metavar="TEXT", help='the message\'s text ("-": read it from stdin)'
+    )
+    send_cmd.add_argument(
+        "--no-stream",
+        action="store_true",
+        help="message/send: wait for the turn's end, then print it",
+    )
+    send_cmd.add_argument("--context-id", metavar="ID", help="continue this conversation")
+    send_cmd.add_argument(
+        "--task-id", metavar="ID", help="reply to this task (one that is input-required)"
+    )
+    send_cmd.add_argument(
+        "--metadata",
+        type=_json_object,
+        metavar="JSON",
+        help="the message's metadata, a JSON object",
+    )
+    send_cmd.set_defaults(run=send)
+    task_cmd = commands.add_parser("task", help="look at or cancel a task")
+    task_commands = task_cmd.add_subparsers(dest="task_command", required=True)
+    get_cmd = task_commands.add_parser(
+        "get",
+        parents=[connection],
+        help="print a task (tasks/get)",
+        description="Print a task as send does: its task line, its reply's text, its state.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_CODES,
+    )
+    get_cmd.add_argument("id", help="the task's id")
+    get_cmd.add_argument(
+        "--history-length",
+        type=int,
+        metavar="N",
+        help='also print its last N messages, as lines "<role>: <text>"',
+    )
+    get_cmd.set_defaults(run=task_get)
+    cancel_cmd = task_commands.add_parser(
+        "cancel",
+        parents=[connection],
+        help="cancel a task (tasks/cancel)",
+        description="Cancel a task and print it as task get does.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_CODES,
+    )
+    cancel_cmd.add_argument("id", help="the task's id")
+    cancel_cmd.set_defaults(run=task_cancel)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
+    # The client commands print what they have to say; httpx's request log would only add noise.
+    server = args.command in ("serve", "dev")
+    logging.basicConfig(level=logging.INFO if server else logging.WARNING, format=TEXT_FORMAT)
     try:
-        code = serve(args) if args.command == "serve" else dev(args)
+        code = args.run(args)
     except (DevStackError, AgentsConfigError, TelemetryConfigError) as err:
         print(f"a2a-gateway {args.command}: {err}", file=sys.stderr, flush=True)
         code = 1

@@ -1,0 +1,189 @@
+"""A JSON-RPC client for any A2A v0.2.5 server: calls, `message/stream` read as server-sent events, and the
+agent card. Results are the wire JSON as dicts, not models: whatever another server adds or leaves out is
+passed on for the caller to show."""
+
+from __future__ import annotations
+
+import errno
+import os
+import urllib.parse
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import orjson
+
+DEFAULT_URL = "http://127.0.0.1:8000/"
+CARD_PATH = ".well-known/agent.json"
+
+
+class ClientError(Exception):
+    """A call that did not return a result."""
+
+
+class RpcError(ClientError):
+    """The server answered with a JSON-RPC error."""
+
+    def __init__(self, code: int, message: str, data: Any = None, *, status: int = 200) -> None:
+        super().__init__(f"error {code}: {message}")
+        self.code = code
+        self.message = message
+        self.data = data
+        self.status = status
+
+
+class TransportError(ClientError):
+    """No JSON-RPC answer: the server could not be reached, or answered something else."""
+
+
+class SSEDecoder:
+    """The `data` of each event in a stream's lines (WHATWG HTML, "Interpreting an event stream").
+
+    Comments, `event:`, `id:` and `retry:` lines are dropped: an A2A stream carries one JSON-RPC response
+    per event, in `data`."""
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> str | None:
+        """The event's data when `line` ends an event (a blank line), else None."""
+        if not line:
+            return self.flush()
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        return None
+
+    def flush(self) -> str | None:
+        if not self._data:
+            return None
+        data = "\n".join(self._data)
+        self._data = []
+        return data
+
+
+def endpoint_url(url: str, agent: str | None = None) -> str:
+    """The JSON-RPC endpoint: `url` itself, or this gateway's `/agents/<agent>` under it."""
+    if agent is None:
+        return url
+    return f"{url.rstrip('/')}/agents/{urllib.parse.quote(agent, safe='')}"
+
+
+def card_urls(endpoint: str) -> list[str]:
+    """Where an endpoint's agent card may be: beside it (this gateway serves one under each
+    `/agents/<name>`), then at the host's root (RFC 8615, where A2A 0.2.5 §5.3 puts it)."""
+    beside = f"{endpoint.rstrip('/')}/{CARD_PATH}"
+    parts = urllib.parse.urlsplit(endpoint)
+    root = urllib.parse.urlunsplit((parts.scheme, parts.netloc, f"/{CARD_PATH}", "", ""))
+    return [beside] if root == beside else [beside, root]
+
+
+class A2AClient:
+    def __init__(
+        self, http: httpx.AsyncClient, url: str, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.url = url
+        self._http = http
+        self._headers = dict(headers or {})
+        self._next_id = 0
+
+    async def agent_card(self) -> dict[str, Any] | None:
+        """The endpoint's agent card, or None when no card answers where `card_urls` looks."""
+        for url in card_urls(self.url):
+            try:
+                response = await self._http.get(url, headers=self._headers)
+                card = response.json() if response.status_code == 200 else None
+            except (httpx.HTTPError, ValueError):
+                continue
+            if isinstance(card, dict):
+                return card
+        return None
+
+    async def call(self, method: str, params: Mapping[str, Any]) -> Any:
+        """The `result` of one JSON-RPC call."""
+        try:
+            response = await self._http.post(
+                self.url, json=self._request(method, params), headers=self._headers
+            )
+        except httpx.HTTPError as err:
+            raise self._unreachable(err) from err
+        return self._result(response.status_code, response.content, response.reason_phrase)
+
+    async def stream(self, method: str, params: Mapping[str, Any]) -> AsyncIterator[Any]:
+        """The `result` of each event of a streaming call, as the events arrive. A server that answers
+        with plain JSON (an error, or a single result) yields that."""
+        request = self._request(method, params)
+        headers = {**self._headers, "Accept": "text/event-stream"}
+        try:
+            async with self._http.stream(
+                "POST", self.url, json=request, headers=headers
+            ) as response:
+                if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                    await response.aread()
+                    yield self._result(
+                        response.status_code, response.content, response.reason_phrase
+                    )
+                    return
+                decoder = SSEDecoder()
+                async for line in response.aiter_lines():
+                    data = decoder.feed(line)
+                    if data is not None:
+                        yield self._result(200, data.encode(), "OK")
+                data = decoder.flush()
+                if data is not None:
+                    yield self._result(200, data.encode(), "OK")
+        except httpx.HTTPError as err:
+            raise self._unreachable(err) from err
+
+    def _request(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        self._next_id += 1
+        return {"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params}
+
+    def _result(self, status: int, content: bytes, reason: str) -> Any:
+        try:
+            body = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            error = body["error"]
+            code = error.get("code")
+            raise RpcError(
+                code if isinstance(code, int) else 0,
+                str(error.get("message", "")),
+                error.get("data"),
+                status=status,
+            )
+        if status != 200:
+            snippet = content[:200].decode(errors="replace").strip()
+            detail = f": {snippet}" if snippet else ""
+            raise TransportError(f"HTTP {status} {reason} from {self.url}{detail}")
+        if not isinstance(body, dict) or "result" not in body:
+            snippet = content[:200].decode(errors="replace").strip()
+            raise TransportError(f"not a JSON-RPC response from {self.url}: {snippet}")
+        return body["result"]
+
+    def _unreachable(self, err: httpx.HTTPError) -> TransportError:
+        if isinstance(err, httpx.ConnectError | httpx.ConnectTimeout):
+            return TransportError(f"cannot connect to {self.url}: {describe(err)}")
+        return TransportError(f"connection to {self.url} failed: {describe(err)}")
+
+
+def describe(err: BaseException) -> str:
+    """The most telling reason in an exception's chain: "Connection refused" rather than httpx's "All
+    connection attempts failed"."""
+    reason = str(err) or type(err).__name__
+    cause: BaseException | None = err
+    while cause is not None:
+        if (
+            isinstance(cause, OSError)
+            and cause.errno is not None
+            and cause.errno in errno.errorcode
+        ):
+            # asyncio's ConnectionRefusedError says "Connect call failed (...)": the errno says more.
+            reason = os.strerror(cause.errno)
+        elif isinstance(cause, OSError) and cause.strerror:
+            reason = cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    return reason

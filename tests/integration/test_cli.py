@@ -1,0 +1,470 @@
+"""`a2a-gateway send` and `a2a-gateway task`, run as a user runs them (a subprocess), against a real gateway
+process (Temporal, Redis, the session's echo worker), piped and in a terminal (a pty); with credentials
+and an agent's own endpoint on a gateway with `[auth]`; and against a server built with the official
+a2a-sdk 0.2.12, to show they work with any A2A v0.2.5 server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import uvicorn
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.events import EventQueue
+from a2a.server.request_handlers import DefaultRequestHandler
+from a2a.server.tasks import InMemoryTaskStore, TaskUpdater
+from a2a.types import (
+    AgentCapabilities,
+    AgentCard,
+    AgentSkill,
+    Part,
+    TextPart,
+    UnsupportedOperationError,
+)
+from a2a.utils import new_task
+from a2a.utils.errors import ServerError
+from starlette.exceptions import StarletteDeprecationWarning
+
+from gateway.devstack import free_port
+from tests.a2a_schema import assert_valid
+from tests.integration.conftest import AgentWorker, LaunchGateway
+from tests.integration.sse import GatewayProcess
+
+HOST = "127.0.0.1"
+# The CLI's own settings, which must not leak in from the environment running the tests.
+CLI_VARIABLES = ("A2A_URL", "A2A_API_KEY", "A2A_API_KEY_HEADER", "A2A_TOKEN")
+ECHO_PROMPT = "Echoed 11 characters. Send another message to continue."
+SPINNER = re.compile(r"\r\x1b\[2K[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] working \d+\.\ds")
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.out.splitlines()
+
+
+def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in CLI_VARIABLES}
+    return {**env, "PYTHONUNBUFFERED": "1", **(extra or {})}
+
+
+async def start_cli(
+    *args: str, env: Mapping[str, str] | None = None, stdin: int = subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", *args,
+        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(env),
+    )  # fmt: skip
+
+
+async def cli(*args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None) -> Run:
+    """The CLI's exit code and output, piped (the event loop keeps serving while it runs)."""
+    process = await start_cli(
+        *args, env=env, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE
+    )
+    async with asyncio.timeout(60):
+        out, err = await process.communicate(stdin)
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(), err.decode())
+
+
+def echo(**options: Any) -> list[str]:
+    """`--metadata` scripting the echo agent's turn."""
+    return ["--metadata", json.dumps({"echo": options})]
+
+
+def task_line(line: str) -> tuple[str, str]:
+    """The task and context ids of the first line `send` prints."""
+    match = re.fullmatch(r"task (\S+) \(context (\S+)\)", line)
+    assert match, line
+    return match[1], match[2]
+
+
+@pytest.fixture(scope="module")
+def url(gateway_a: GatewayProcess) -> str:
+    return f"{gateway_a.url}/"
+
+
+async def test_send_piped_prints_each_status_then_the_reply_and_exits_0(url: str) -> None:
+    run = await cli("send", "hello world", "--url", url, *echo(chunks=3))
+    task_id, context_id = task_line(run.lines[0])
+    assert run.lines == [
+        f"task {task_id} (context {context_id})",
+        "submitted",
+        "working",
+        "hello world",
+        "completed",
+    ]
+    assert (run.code, run.err) == (0, "")
+
+    got = await cli("task", "get", task_id, "--url", url)
+    assert got.lines == [f"task {task_id} (context {context_id})", "hello world", "completed"]
+    assert (got.code, got.err) == (0, "")
+
+
+async def test_send_no_stream_prints_the_finished_task(url: str) -> None:
+    run = await cli("send", "--no-stream", "-", "--url", url, *echo(chunks=3), stdin=b"hello world")
+    task_id, context_id = task_line(run.lines[0])
+    assert run.lines == [f"task {task_id} (context {context_id})", "hello world", "completed"]
+    assert (run.code, run.err) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("mode", "progress"), [([], ["submitted", "working"]), (["--no-stream"], [])]
+)
+async def test_send_of_a_failing_task_prints_why_and_exits_1(
+    url: str, mode: list[str], progress: list[str]
+) -> None:
+    run = await cli("send", *mode, "doomed", "--url", url, *echo(failOnTurn=1))
+    task_id, context_id = task_line(run.lines[0])
+    assert run.lines == [
+        f"task {task_id} (context {context_id})",
+        *progress,
+        "failed: Agent 'echo' failed: scripted failure on turn 1",
+    ]
+    assert (run.code, run.err) == (1, "")
+
+
+async def test_send_input_required_says_how_to_reply_and_a_reply_continues_the_task(
+    url: str,
+) -> None:
+    first = await cli("send", "hello world", "--url", url, *echo(finalState="input-required"))
+    task_id, context_id = task_line(first.lines[0])
+    header = f"task {task_id} (context {context_id})"
+    assert first.lines == [
+        header,
+        "submitted",
+        "working",
+        "hello world",
+        f"input-required: {ECHO_PROMPT}",
+    ]
+    assert (
+        first.err
+        == f'reply with: a2a-gateway send --task-id {task_id} --url {url} "<your reply>"\n'
+    )
+    assert first.code == 0
+
+    # Only this turn's reply is printed, though the task's snapshot carries the first one too.
+    second = await cli("send", "--task-id", task_id, "and more", "--url", url)
+    assert second.lines == [header, "working", "and more", "completed"]
+    assert (second.code, second.err) == (0, "")
+
+    got = await cli("task", "get", task_id, "--history-length", "3", "--url", url)
+    assert got.lines == [
+        header,
+        "user: hello world",
+        f"agent: {ECHO_PROMPT}",
+        "user: and more",
+        "hello world",
+        "and more",
+        "completed",
+    ]
+    assert (got.code, got.err) == (0, "")
+
+
+async def test_send_json_prints_only_the_final_task_in_the_context_given(url: str) -> None:
+    context_id = str(uuid.uuid4())
+    for mode in ([], ["--no-stream"]):
+        run = await cli(
+            "send", *mode, "--json", "hello world", "--context-id", context_id, "--url", url,
+            *echo(chunks=2),
+        )  # fmt: skip
+        task = json.loads(run.out)
+        assert_valid(task, "Task")
+        assert (task["contextId"], task["status"]["state"]) == (context_id, "completed")
+        assert [part["text"] for part in task["artifacts"][0]["parts"]] == ["hello ", "world"]
+        assert (run.code, run.err) == (0, "")
+
+
+async def test_task_canceled_while_send_streams_it_ends_send_with_1(url: str) -> None:
+    text = "please cancel this long-running echo"
+    send = await start_cli("send", text, "--url", url, *echo(chunks=len(text), delay=0.25))
+    assert send.stdout is not None
+    async with asyncio.timeout(30):
+        task_id, context_id = task_line((await send.stdout.readline()).decode().rstrip("\n"))
+        assert await send.stdout.readline() == b"submitted\n"
+        assert await send.stdout.readline() == b"working\n"
+    header = f"task {task_id} (context {context_id})"
+
+    cancel = await cli("task", "cancel", task_id, "--url", url)
+    assert cancel.lines == [header, "canceled"]
+    assert (cancel.code, cancel.err) == (0, "")
+
+    async with asyncio.timeout(30):
+        out, err = await send.communicate()
+    *reply, last = out.decode().splitlines()
+    # The part of the reply the agent wrote before the cancel reached it.
+    assert reply == [] or (len(reply) == 1 and text.startswith(reply[0]) and reply[0] != text)
+    assert (last, send.returncode, err) == ("canceled", 1, b"")
+
+    again = await cli("task", "cancel", task_id, "--url", url)
+    assert again.err == (
+        f"error -32002: Task '{task_id}' is canceled; a terminal task cannot be canceled.\n"
+    )
+    assert (again.code, again.out) == (2, "")
+
+
+async def test_task_get_of_an_unknown_task_prints_the_json_rpc_error_and_exits_2(
+    url: str,
+) -> None:
+    run = await cli("task", "get", "no-such-task", "--url", url)
+    assert (run.code, run.out, run.err) == (2, "", "error -32001: Task not found: 'no-such-task'\n")
+
+
+async def test_send_to_an_unknown_agent_prints_the_error_with_its_http_status(url: str) -> None:
+    run = await cli("send", "hi", "--url", url, "--agent", "nobody")
+    assert (run.code, run.out) == (2, "")
+    assert run.err == (
+        "error -32601: No agent named 'nobody' at this gateway; its agents: echo (HTTP 404)\n"
+    )
+
+
+async def test_unreachable_server_or_no_json_rpc_answer_exits_3(gateway_a: GatewayProcess) -> None:
+    closed = f"http://{HOST}:{free_port(HOST)}/"
+    for command in (["send", "hi"], ["task", "cancel", "t1"]):
+        run = await cli(*command, "--url", closed)
+        assert (run.code, run.out) == (3, "")
+        assert run.err == f"cannot connect to {closed}: Connection refused\n"
+
+    health = f"{gateway_a.url}/healthz"
+    run = await cli("task", "get", "t1", "--url", health)
+    assert (run.code, run.out) == (3, "")
+    assert run.err == f"HTTP 405 Method Not Allowed from {health}: Method Not Allowed\n"
+
+
+def _read_all(fd: int) -> bytes:
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the terminal's other end is closed
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+def screen_lines(raw: str) -> list[str]:
+    """The lines a terminal shows: what follows the last line-clear on each line."""
+    return [line.rsplit("\x1b[2K", 1)[-1] for line in raw.split("\r\n")]
+
+
+async def test_send_in_a_terminal_streams_the_reply_under_a_progress_line(url: str) -> None:
+    controller, terminal = os.openpty()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", "send", "aaaa\nbbbb\ncccc\n", "--url", url,
+            *echo(chunks=3, delay=0.5),
+            stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal,
+            env=cli_env({"TERM": "xterm"}),
+        )  # fmt: skip
+    finally:
+        os.close(terminal)
+    try:
+        async with asyncio.timeout(60):
+            raw = (await asyncio.to_thread(_read_all, controller)).decode()
+            assert await process.wait() == 0
+    finally:
+        os.close(controller)
+    # While the agent waits between its lines, a spinner counts the seconds on the empty line below.
+    assert SPINNER.search(raw.split("aaaa\r\n", 1)[1].split("bbbb")[0]), raw
+    task_id, context_id = task_line(screen_lines(raw)[0])
+    assert screen_lines(raw) == [
+        f"task {task_id} (context {context_id})",
+        "submitted",
+        "working",
+        "aaaa",
+        "bbbb",
+        "cccc",
+        "completed",
+        "",
+    ]
+
+
+ALICE_KEY = "cli-alice-key-0b7e"
+SECRET_ENV = "A2A_TEST_CLI_JWT_SECRET"
+SECRET = "cli-integration-test-hs256-secret-0123456789"
+
+
+@pytest.fixture(scope="module")
+def agents_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    suffix = uuid.uuid4().hex[:8]
+    path = tmp_path_factory.mktemp("cli") / "agents.toml"
+    path.write_text(
+        f"""
+default = "echo"
+
+[agents.echo]
+kind = "echo"
+task_queue = "test-cli-echo-{suffix}"
+
+[agents.shout]
+kind = "echo"
+task_queue = "test-cli-shout-{suffix}"
+options = {{ chunks = 2 }}
+
+[auth]
+api_key_header = "X-Key"
+[auth.api_keys.alice]
+key_sha256 = "{hashlib.sha256(ALICE_KEY.encode()).hexdigest()}"
+[auth.jwt]
+secret_env = "{SECRET_ENV}"
+audience = "a2a-cli-test"
+issuer = "https://issuer.test"
+"""
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+async def auth_url(
+    launch_gateway: LaunchGateway, agent_worker: AgentWorker, agents_file: Path
+) -> AsyncIterator[str]:
+    env = {"A2A_CONFIG": str(agents_file), SECRET_ENV: SECRET}
+    with launch_gateway("cli-auth", env) as gateway:
+        async with agent_worker(agents_file, "shout"):
+            yield f"{gateway.url}/"
+
+
+async def test_credentials_and_agent_endpoint_on_a_gateway_with_auth(auth_url: str) -> None:
+    refused = await cli("send", "hi", "--url", auth_url, "--agent", "shout")
+    assert (refused.code, refused.out) == (2, "")
+    assert refused.err == (
+        "error -32010: Authentication required: send an API key in the X-Key header or a "
+        "Bearer token (HTTP 401)\n"
+    )
+
+    key = ["--api-key", ALICE_KEY, "--api-key-header", "X-Key"]
+    run = await cli("send", "hi there", "--url", auth_url, "--agent", "shout", *key)
+    task_id, context_id = task_line(run.lines[0])
+    header = f"task {task_id} (context {context_id})"
+    assert run.lines == [header, "submitted", "working", "hi there", "completed"]
+    assert (run.code, run.err) == (0, "")
+
+    # From the environment: the URL and a Bearer token (another principal: the task is not its own).
+    token = jwt.encode(
+        {
+            "sub": "carol",
+            "aud": "a2a-cli-test",
+            "iss": "https://issuer.test",
+            "exp": int(time.time()) + 3600,
+        },
+        SECRET,
+        algorithm="HS256",
+    )
+    env = {"A2A_URL": auth_url, "A2A_TOKEN": token}
+    other = await cli("task", "get", task_id, "--agent", "shout", env=env)
+    assert (other.code, other.err) == (2, f"error -32001: Task not found: '{task_id}'\n")
+    env = {"A2A_URL": auth_url, "A2A_API_KEY": ALICE_KEY, "A2A_API_KEY_HEADER": "X-Key"}
+    own = await cli("task", "get", task_id, "--agent", "shout", env=env)
+    assert own.lines == [header, "hi there", "completed"]
+    assert (own.code, own.err) == (0, "")
+
+
+class Greeter(AgentExecutor):
+    """A trivial a2a-sdk agent: replies "Hello, <text>" as an artifact streamed in two chunks."""
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        task = context.current_task or new_task(context.message)
+        if context.current_task is None:
+            await event_queue.enqueue_event(task)
+        updater = TaskUpdater(event_queue, task.id, task.contextId)
+        await updater.start_work()
+        for index, piece in enumerate(("Hello, ", context.get_user_input())):
+            await updater.add_artifact(
+                [Part(root=TextPart(text=piece))],
+                artifact_id="greeting",
+                name="greeting",
+                append=index > 0,
+                last_chunk=index == 1,
+            )
+            await asyncio.sleep(0.05)
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        raise ServerError(error=UnsupportedOperationError())
+
+
+@contextlib.asynccontextmanager
+async def sdk_server(*, streaming: bool) -> AsyncIterator[str]:
+    """An a2a-sdk 0.2.12 server (A2AStarletteApplication) on a free loopback port, in this loop."""
+    port = free_port(HOST)
+    url = f"http://{HOST}:{port}/"
+    card = AgentCard(
+        name="SDK Greeter",
+        description="Greets you.",
+        url=url,
+        version="1.0.0",
+        capabilities=AgentCapabilities(streaming=streaming),
+        defaultInputModes=["text/plain"],
+        defaultOutputModes=["text/plain"],
+        skills=[AgentSkill(id="greet", name="Greet", description="Greets.", tags=["greeting"])],
+    )
+    with warnings.catch_warnings():
+        # a2a-sdk 0.2.12 imports a status constant that Starlette 1.x has renamed.
+        warnings.simplefilter("ignore", StarletteDeprecationWarning)
+        from a2a.server.apps import A2AStarletteApplication
+
+    handler = DefaultRequestHandler(agent_executor=Greeter(), task_store=InMemoryTaskStore())
+    app = A2AStarletteApplication(agent_card=card, http_handler=handler).build()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="off")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+        await asyncio.sleep(0.01)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_cli_works_against_an_a2a_sdk_server() -> None:
+    async with sdk_server(streaming=True) as url:
+        run = await cli("send", "world", "--url", url)
+        task_id, context_id = task_line(run.lines[0])
+        header = f"task {task_id} (context {context_id})"
+        assert run.lines == [header, "submitted", "working", "Hello, world", "completed"]
+        assert (run.code, run.err) == (0, "")
+
+        sent = await cli("send", "--no-stream", "you", "--url", url)
+        assert sent.lines[1:] == ["Hello, you", "completed"]
+        assert (sent.code, sent.err) == (0, "")
+
+        got = await cli("task", "get", task_id, "--url", url)
+        assert got.lines == [header, "Hello, world", "completed"]
+        assert (got.code, got.err) == (0, "")
+
+        missing = await cli("task", "get", "no-such-task", "--url", url)
+        assert (missing.code, missing.out, missing.err) == (2, "", "error -32001: Task not found\n")
+
+
+async def test_cli_sends_without_streaming_to_an_agent_whose_card_says_it_does_not_stream() -> None:
+    async with sdk_server(streaming=False) as url:
+        run = await cli("send", "world", "--url", url)
+        task_id, context_id = task_line(run.lines[0])
+        # No "submitted" and "working": message/send answers with the finished task only.
+        assert run.lines == [f"task {task_id} (context {context_id})", "Hello, world", "completed"]
+        assert (run.code, run.err) == (0, "")

@@ -1,0 +1,267 @@
+"""What the CLI prints for a task's results: plain (piped), live (a terminal) and `task get`'s lines."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from gateway.display import (
+    INTERRUPTED,
+    TURN_ENDS,
+    UNSUCCESSFUL,
+    Spinner,
+    Transcript,
+    parts_text,
+    status_line,
+    task_lines,
+)
+from protocol import INTERRUPTED_STATES, TERMINAL_STATES, TaskState
+
+TASK: dict[str, Any] = {
+    "id": "t1",
+    "contextId": "c1",
+    "status": {"state": "submitted"},
+    "kind": "task",
+}
+
+
+def status(
+    state: str, text: str | None = None, *, final: bool = False, **data: Any
+) -> dict[str, Any]:
+    task_status: dict[str, Any] = {"state": state}
+    event: dict[str, Any] = {
+        "taskId": "t1",
+        "contextId": "c1",
+        "status": task_status,
+        "final": final,
+        "kind": "status-update",
+    }
+    parts: list[dict[str, Any]] = [{"kind": "text", "text": text}] if text is not None else []
+    if data:
+        parts.append({"kind": "data", "data": data})
+    if parts:
+        task_status["message"] = {
+            "role": "agent",
+            "parts": parts,
+            "messageId": "m",
+            "kind": "message",
+        }
+    return event
+
+
+def chunk(text: str, *, append: bool, artifact_id: str = "a1") -> dict[str, Any]:
+    return {
+        "taskId": "t1",
+        "contextId": "c1",
+        "artifact": {"artifactId": artifact_id, "parts": [{"kind": "text", "text": text}]},
+        "append": append,
+        "kind": "artifact-update",
+    }
+
+
+# An agent streams "hel", "lo wo", is retried, and streams "hello", " world" again.
+RETRIED = [
+    TASK,
+    status("working"),
+    chunk("hel", append=False),
+    chunk("lo wo", append=True),
+    chunk("hello", append=False),
+    chunk(" world", append=True),
+    status("completed", "hello world", final=True),
+]
+
+
+class FakeTerminal(io.StringIO):
+    encoding = "utf-8"
+
+
+def transcript_of(results: list[Any], **options: Any) -> str:
+    out = io.StringIO()
+    transcript = Transcript(out, **options)
+    for result in results:
+        transcript.show(result)
+    transcript.end()
+    transcript.close()
+    return out.getvalue()
+
+
+def test_plain_prints_status_changes_and_the_reply_once_before_the_final_state() -> None:
+    assert transcript_of(RETRIED) == (
+        "task t1 (context c1)\nsubmitted\nworking\nhello world\ncompleted\n"
+    )
+
+
+def test_live_writes_the_reply_as_it_comes_and_a_restart_anew() -> None:
+    assert transcript_of(RETRIED, live=True) == (
+        "task t1 (context c1)\nsubmitted\nworking\nhello wo\n[restarted]\nhello world\ncompleted\n"
+    )
+
+
+def test_tool_steps_are_status_lines_between_the_replys_pieces() -> None:
+    results = [
+        TASK,
+        status("working"),
+        chunk("Let me add. ", append=False),
+        status("working", event="tool_executing", tool="add", input={"a": 2, "b": 3}),
+        status("working", event="tool_completed", tool="add", output="5", isError=False),
+        chunk("It is 5.", append=True),
+        status("completed", final=True),
+    ]
+    tool_lines = 'working: tool add {"a":2,"b":3}\nworking: tool add done: 5\n'
+    assert transcript_of(results) == (
+        "task t1 (context c1)\nsubmitted\nworking\n"
+        + tool_lines
+        + "Let me add. It is 5.\ncompleted\n"
+    )
+    assert transcript_of(results, live=True) == (
+        "task t1 (context c1)\nsubmitted\nworking\nLet me add. \n"
+        + tool_lines
+        + "It is 5.\ncompleted\n"
+    )
+
+
+def test_a_reply_to_a_task_skips_its_snapshot() -> None:
+    snapshot = {
+        **TASK,
+        "status": {"state": "input-required"},
+        "artifacts": [{"artifactId": "old", "parts": [{"kind": "text", "text": "first"}]}],
+    }
+    results = [
+        snapshot,
+        status("working"),
+        chunk("second", append=False, artifact_id="new"),
+        status("input-required", "Say more.", final=True),
+    ]
+    assert transcript_of(results, snapshot_first=True) == (
+        "task t1 (context c1)\nworking\nsecond\ninput-required: Say more.\n"
+    )
+
+
+def test_a_finished_task_from_message_send_prints_only_this_turns_artifacts() -> None:
+    task = {
+        **TASK,
+        "status": {"state": "failed", "message": {"parts": [{"kind": "text", "text": "boom"}]}},
+        "artifacts": [
+            {"artifactId": "old", "parts": [{"kind": "text", "text": "first"}]},
+            {"artifactId": "new", "parts": [{"kind": "text", "text": "second"}]},
+        ],
+    }
+    assert transcript_of([task], earlier_artifacts=["old"]) == (
+        "task t1 (context c1)\nsecond\nfailed: boom\n"
+    )
+    assert transcript_of([task], live=True, earlier_artifacts=["old"]) == (
+        "task t1 (context c1)\nsecond\nfailed: boom\n"
+    )
+
+
+def test_a_message_reply_is_printed_as_it_is_and_ends_the_turn() -> None:
+    message = {"role": "agent", "parts": [{"kind": "text", "text": "hi\n"}], "kind": "message"}
+    out = io.StringIO()
+    transcript = Transcript(out)
+    transcript.show(message)
+    assert (out.getvalue(), transcript.ended, transcript.state) == ("hi\n", True, None)
+
+
+def test_quiet_prints_nothing_but_follows_the_task() -> None:
+    out = io.StringIO()
+    transcript = Transcript(out, quiet=True)
+    for result in RETRIED:
+        transcript.show(result)
+    assert (out.getvalue(), transcript.task_id, transcript.state, transcript.ended) == (
+        "",
+        "t1",
+        "completed",
+        True,
+    )
+
+
+def test_status_line_leaves_out_a_message_that_repeats_the_reply() -> None:
+    done = status("completed", "hello world\n")["status"]
+    assert status_line(done, ["hello world"]) == "completed"
+    assert status_line(done, ["other"]) == "completed: hello world\n"
+    assert status_line({"state": "working"}) == "working"
+
+
+def test_parts_text_puts_other_parts_on_lines_of_their_own() -> None:
+    parts = [
+        {"kind": "text", "text": "see "},
+        {"kind": "text", "text": "this:"},
+        {"kind": "data", "data": {"k": "v"}},
+        {"kind": "file", "file": {"name": "a.png", "mimeType": "image/png", "bytes": "AAAA"}},
+        {"kind": "file", "file": {"uri": "https://x.test/a.pdf"}},
+        {"kind": "text", "text": "end"},
+    ]
+    assert parts_text(parts) == (
+        'see this:\n{"k":"v"}\n[file a.png, image/png, 3 bytes]\n[file https://x.test/a.pdf]\nend'
+    )
+    assert parts_text(parts, inline=True) == (
+        'see this: {"k":"v"} [file a.png, image/png, 3 bytes] [file https://x.test/a.pdf] end'
+    )
+    long = [{"kind": "data", "data": {"k": "x" * 300}}]
+    assert len(parts_text(long, inline=True)) == 200
+    assert parts_text(long, inline=True).endswith("x…")
+
+
+def test_task_lines_show_history_artifacts_and_status() -> None:
+    task = {
+        **TASK,
+        "status": {"state": "completed"},
+        "history": [
+            {"role": "user", "parts": [{"kind": "text", "text": "hi"}]},
+            {"role": "agent", "parts": [{"kind": "text", "text": "Say more."}]},
+        ],
+        "artifacts": [{"artifactId": "a", "parts": [{"kind": "text", "text": "hi\n"}]}],
+    }
+    assert task_lines(task) == ["task t1 (context c1)", "hi", "completed"]
+    assert task_lines(task, history=True) == [
+        "task t1 (context c1)",
+        "user: hi",
+        "agent: Say more.",
+        "hi",
+        "completed",
+    ]
+
+
+def test_spinner_redraws_in_place_and_clears_its_line() -> None:
+    times = iter([10.0, 10.04, 11.25])
+    err = FakeTerminal()
+    spinner = Spinner(err, clock=lambda: next(times))
+    spinner.draw("working")
+    spinner.draw("working")
+    spinner.clear()
+    spinner.clear()
+    assert err.getvalue() == "\r\x1b[2K⠋ working 0.0s\r\x1b[2K⠙ working 1.2s\r\x1b[2K"
+
+
+def test_spinner_falls_back_to_ascii_frames() -> None:
+    class AsciiTerminal(io.StringIO):
+        encoding = "ascii"
+
+    err = AsciiTerminal()
+    Spinner(err, clock=lambda: 0.0).draw("sending")
+    assert err.getvalue() == "\r\x1b[2K| sending 0.0s"
+
+
+def test_live_spinner_shows_only_at_the_start_of_a_line() -> None:
+    out, err = io.StringIO(), FakeTerminal()
+    transcript = Transcript(out, live=True, spinner=Spinner(err, clock=lambda: 0.0))
+    transcript.tick()
+    transcript.show(TASK)
+    transcript.show(chunk("partial", append=False))
+    transcript.tick()
+    transcript.close()
+    assert out.getvalue() == "task t1 (context c1)\nsubmitted\npartial\n"
+    assert err.getvalue() == "\r\x1b[2K⠋ sending 0.0s\r\x1b[2K"
+
+
+def test_the_displays_states_are_the_protocols() -> None:
+    assert INTERRUPTED == INTERRUPTED_STATES
+    assert TURN_ENDS == TERMINAL_STATES | INTERRUPTED_STATES
+    assert TERMINAL_STATES - {TaskState.COMPLETED} == UNSUCCESSFUL
+
+
+def test_a_stream_without_the_task_takes_the_task_line_from_its_first_event() -> None:
+    results = [status("working"), chunk("hi", append=False), status("completed", final=True)]
+    assert transcript_of(results, snapshot_first=True) == (
+        "task t1 (context c1)\nworking\nhi\ncompleted\n"
+    )
