@@ -181,9 +181,9 @@ def gateway_routes(settings: GatewaySettings) -> set[str]:
 
 
 def uvicorn_grace_seconds() -> float:
-    """How long `a2a-gateway serve` lets requests finish after SIGTERM (gateway/cli.py)."""
-    found = re.findall(r"timeout_graceful_shutdown=(\d+)", (ROOT / "gateway/cli.py").read_text())
-    assert len(found) == 1, "gateway/cli.py: cannot find uvicorn's timeout_graceful_shutdown"
+    """How long `a2a-gateway serve` lets requests finish after SIGTERM (gateway/server.py)."""
+    found = re.findall(r"timeout_graceful_shutdown=(\d+)", (ROOT / "gateway/server.py").read_text())
+    assert len(found) == 1, "gateway/server.py: cannot find uvicorn's timeout_graceful_shutdown"
     return float(found[0])
 
 

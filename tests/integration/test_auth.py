@@ -22,6 +22,7 @@ import httpx
 import jwt
 import orjson
 import pytest
+import websockets
 from redis.asyncio import Redis
 
 from gateway import GatewaySettings
@@ -975,3 +976,24 @@ async def test_percent_encoded_query_credential_is_redacted_in_the_access_log(
     assert line.startswith(f'"GET /tasks/{unknown}/events?')
     assert line.endswith(' HTTP/1.1" 404')
     assert credential not in auth_gateway.output()
+
+
+async def test_websocket_query_credentials_are_redacted_in_the_log(
+    auth_gateway: GatewayProcess,
+) -> None:
+    ws_url = auth_gateway.url.replace("http://", "ws://") + "/ws"
+    async with websockets.connect(f"{ws_url}?api_key={ALICE_KEY}") as socket:
+        await socket.send(orjson.dumps({"type": "ping", "data": 1}).decode())
+        assert orjson.loads(await socket.recv()) == {"type": "pong", "data": 1}
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(f"{ws_url}?access_token=not-{ALICE_KEY}"):
+            pass
+    assert refused.value.response.status_code == 401
+    log = auth_gateway.output()
+    lines = [line for line in log.splitlines() if '"WebSocket /ws?' in line]
+    assert [line.split(" - ", 1)[1] for line in lines[-2:]] == [
+        '"WebSocket /ws?api_key=[redacted]" [accepted]',
+        '"WebSocket /ws?access_token=[redacted]" 401',
+    ]
+    assert ALICE_KEY not in log
+    assert "without completing handshake" not in log
