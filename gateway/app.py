@@ -271,7 +271,12 @@ class _Gateway:
                 "defaultAgent": self._default,
                 "temporalUiUrl": settings.temporal_ui_url,
                 "temporalNamespace": settings.temporal_namespace,
-                "auth": {"enabled": self._auth.enabled, "apiKeyHeader": self.api_key_header},
+                "auth": {
+                    "enabled": self._auth.enabled,
+                    "apiKeyHeader": self.api_key_header,
+                    # The card's schemes as enforced: "apiKey" and/or "bearer" (a JWT).
+                    "schemes": sorted((self._auth.security() or ({}, []))[0]),
+                },
             }
         )
 
