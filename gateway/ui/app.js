@@ -1,13 +1,15 @@
 // The web console: pick an agent, send a message (non-blocking `message/send`), then draw the task from its
 // browser event stream. No framework and no build step: the browser loads these modules as they are.
 
+import { Credential } from "./credential.js";
 import { element } from "./dom.js";
 import { RecentTasks, titleOf } from "./recent.js";
 import { RpcClient, RpcError, newId } from "./rpc.js";
 import { TaskStream } from "./stream.js";
 import { TERMINAL, TaskView } from "./task-view.js";
 
-const API_KEY = "a2a-console.api-key";
+// The pasted credential, an API key or a JWT.
+const CREDENTIAL = "a2a-console.api-key";
 const AGENT = "a2a-console.agent";
 // Consecutive times EventSource may give up on one task before the page stops and says so.
 const MAX_GIVE_UPS = 8;
@@ -23,8 +25,10 @@ const ui = {
   composer: byId("composer"),
   agent: byId("agent"),
   agentDescription: byId("agent-description"),
-  apiKeyField: byId("api-key-field"),
-  apiKey: byId("api-key"),
+  credentialField: byId("credential-field"),
+  credentialLabel: byId("credential-label"),
+  credential: byId("credential"),
+  credentialHint: byId("credential-hint"),
   message: byId("message"),
   mode: byId("composer-mode"),
   send: byId("send"),
@@ -68,8 +72,8 @@ function describe(err) {
 class Console {
   constructor(config) {
     this.config = config;
-    this.rpc = new RpcClient();
-    this.rpc.credential.header = config.auth?.apiKeyHeader || "X-API-Key";
+    this.credential = new Credential(config.auth);
+    this.rpc = new RpcClient({ credential: this.credential });
     this.recent = new RecentTasks();
     // The task on screen: {taskId, agent, view, stream, giveUps}.
     this.session = null;
@@ -78,13 +82,15 @@ class Console {
 
   start() {
     this._agents();
-    if (this.config.auth?.enabled) {
-      ui.apiKeyField.hidden = false;
-      ui.apiKey.value = stored(API_KEY);
-      this.rpc.credential.value = ui.apiKey.value;
-      ui.apiKey.addEventListener("input", () => {
-        this.rpc.credential.value = ui.apiKey.value.trim();
-        store(API_KEY, this.rpc.credential.value);
+    if (this.credential.enabled) {
+      ui.credentialField.hidden = false;
+      ui.credentialLabel.textContent = this.credential.label;
+      if (this.credential.hint) ui.credentialHint.prepend(`${this.credential.hint} `);
+      ui.credential.value = stored(CREDENTIAL);
+      this.credential.value = ui.credential.value.trim();
+      ui.credential.addEventListener("input", () => {
+        this.credential.value = ui.credential.value.trim();
+        store(CREDENTIAL, this.credential.value);
       });
     }
     ui.composer.addEventListener("submit", (event) => {
@@ -127,9 +133,7 @@ class Console {
     });
     this._describeAgent();
     const parts = [`${agents.length} agent${agents.length === 1 ? "" : "s"}`];
-    if (this.config.auth?.enabled) {
-      parts.push(`requests need a credential (${this.config.auth.apiKeyHeader})`);
-    }
+    if (this.credential.enabled) parts.push(this.credential.description);
     ui.info.replaceChildren(parts.join(" · "));
     if (this.config.temporalUiUrl) {
       ui.info.append(
@@ -166,11 +170,8 @@ class Console {
 
   _eventsUrl(taskId) {
     const url = new URL(`/tasks/${encodeURIComponent(taskId)}/events`, window.location.href);
-    // EventSource cannot set headers: the gateway takes the key from the query string on this route.
-    if (this.config.auth?.enabled && this.rpc.credential.value) {
-      url.searchParams.set("api_key", this.rpc.credential.value);
-    }
-    return url.toString();
+    // EventSource cannot set headers: the gateway takes the credential from the query string on this route.
+    return this.credential.addTo(url).toString();
   }
 
   async send() {
@@ -222,7 +223,7 @@ class Console {
       { timeline: ui.timeline, state: ui.state, error: ui.taskError },
       { taskId, onState: (state) => this._stateChanged(session, state) },
     );
-    session.stream = new TaskStream(this._eventsUrl(taskId), {
+    session.stream = new TaskStream(() => this._eventsUrl(taskId), {
       onEvent: (event) => this._event(session, event),
       onStatus: (status, drops) => this._streamStatus(session, status, drops),
       onGiveUp: () => this._gaveUp(session),

@@ -21,16 +21,20 @@ export function newId() {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/** Calls one method of one agent endpoint, with a deadline; the credential goes in `credential.header`. */
+/** Calls one method of one agent endpoint, with a deadline; `credential.headers()` (credential.js), read
+ * at each call, authenticates it. */
 export class RpcClient {
-  constructor({ timeoutMs = 30000 } = {}) {
+  constructor({ credential = null, timeoutMs = 30000 } = {}) {
+    this.credential = credential;
     this.timeoutMs = timeoutMs;
-    this.credential = { header: "X-API-Key", value: "" };
   }
 
   async call(endpoint, method, params) {
-    const headers = { "content-type": "application/json", accept: "application/json" };
-    if (this.credential.value) headers[this.credential.header] = this.credential.value;
+    const headers = {
+      "content-type": "application/json",
+      accept: "application/json",
+      ...this.credential?.headers(),
+    };
     const body = JSON.stringify({ jsonrpc: "2.0", id: newId(), method, params });
     let response;
     try {

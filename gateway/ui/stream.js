@@ -20,7 +20,9 @@ const VALID_ID = /^\d{1,20}-\d{1,20}$/;
 
 export class TaskStream {
   /**
-   * `url`: the events URL (with the credential in the query string when there is one).
+   * `url()`: the events URL (with the credential in the query string when there is one), asked at each
+   * connection so that a credential typed since the task was opened is the one sent (EventSource's own
+   * reconnections reuse their URL: one the gateway refuses gives up, and `retry()` asks again).
    * `onEvent(event, id)` for each event, in log order and at most once per id; `onStatus(status, drops)`
    * with status "connecting" | "live" | "reconnecting" | "closed"; `onGiveUp()` when EventSource stopped
    * on its own (call `retry()` or `close()`).
@@ -72,7 +74,7 @@ export class TaskStream {
   _connect() {
     if (this._closed) return;
     if (this._source) this._source.close();
-    const url = new URL(this.url, window.location.href);
+    const url = new URL(this.url(), window.location.href);
     if (this.lastEventId) url.searchParams.set("lastEventId", this.lastEventId);
     const source = new EventSource(url);
     this._source = source;

@@ -24,11 +24,28 @@ function json(value) {
   return line === undefined || line.length <= 80 ? String(line) : JSON.stringify(value, null, 2);
 }
 
-/** A file part, by name or type, linked when it is a URI. */
+/** Whether `uri` may be a link: a `javascript:` (or `data:`, `blob:`…) URI from an agent would run or load
+ * with the console's origin, where the credential is kept. */
+function linkable(uri) {
+  try {
+    const { protocol } = new URL(uri, window.location.href);
+    return protocol === "http:" || protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
+/** A file part, by name or type (or its URI), linked when the URI is http(s). */
 function fileElement(file) {
-  const label = `File: ${file.name || file.mimeType || "unnamed"}`;
-  if (file.uri) return element("a", { href: file.uri, target: "_blank", rel: "noopener" }, label);
-  return element("span", {}, label);
+  const label = `File: ${file.name || file.mimeType || file.uri || "unnamed"}`;
+  if (typeof file.uri === "string" && linkable(file.uri)) {
+    return element(
+      "a",
+      { href: file.uri, target: "_blank", rel: "noopener noreferrer", "data-testid": "file-part" },
+      label,
+    );
+  }
+  return element("span", { "data-testid": "file-part" }, label);
 }
 
 /** The non-text parts of a message or artifact, shown after its text. */
@@ -186,7 +203,7 @@ export class TaskView {
         this._progress(event.artifact, event.append === true, event.lastChunk === true);
         break;
       case "task.completed":
-        this._completed(event.task, false);
+        this._completed(event.task);
         break;
       case "task.error":
         this._failed(event.error || {});
@@ -201,21 +218,19 @@ export class TaskView {
   applyTask(task) {
     // A snapshot of a finished task ends its stream as task.completed would.
     if (TERMINAL.has(task.status.state)) {
-      this._completed(task, false);
+      this._completed(task);
       return;
     }
     this.contextId = task.contextId;
     this._users(task.history);
-    for (const artifact of task.artifacts || []) {
-      if (!this.artifacts.has(artifact.artifactId)) this._progress(artifact, false, false);
-    }
+    this._artifacts(task, false);
     this._setState(task.status.state, task.status.timestamp);
   }
 
   /** The Task as `tasks/get` or `tasks/cancel` returned it. When the stream cannot deliver the end
    * (`settle`), its artifacts replace what was streamed: they are the gateway's record. */
   applyResult(task, { settle = false } = {}) {
-    if (settle) this._completed(task, true);
+    if (settle) this._completed(task);
     else this._setState(task.status.state, task.status.timestamp);
   }
 
@@ -287,14 +302,26 @@ export class TaskView {
     if (lastChunk) view.done();
   }
 
-  _completed(task, settle) {
+  /** A Task's artifacts replace those shown: a Task in the stream is never older than the events before
+   * it, and after a reconnect to a trimmed log the snapshot holds the chunks the page never got (the
+   * chunks after it append to it). An artifact keeps its place in the timeline. */
+  _artifacts(task, done) {
+    for (const artifact of task.artifacts || []) {
+      const view = this.artifacts.get(artifact.artifactId);
+      if (!view) {
+        this._progress(artifact, false, done);
+        continue;
+      }
+      view.add(artifact, false);
+      if (done) view.done();
+    }
+  }
+
+  _completed(task) {
     this.contextId = task.contextId;
     this._users(task.history);
     const turn = this._turn();
-    for (const artifact of task.artifacts || []) {
-      const known = this.artifacts.get(artifact.artifactId);
-      if (!known || settle) this._progress(artifact, false, true);
-    }
+    this._artifacts(task, true);
     for (const view of this.artifacts.values()) view.done();
     if (INTERRUPTED.has(task.status.state)) turn.ended = true;
     if (TERMINAL.has(task.status.state)) this.finished = true;

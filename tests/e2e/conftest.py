@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 from redis.asyncio import Redis
@@ -34,6 +36,23 @@ AGENTS = {
     "ask": (3, 0.05, "input-required"),
 }
 API_KEY = "console-test-key"
+# The auth gateway also takes HS256 JWTs signed with this secret (read from JWT_SECRET_ENV).
+JWT_SECRET_ENV = "A2A_E2E_JWT_SECRET"
+JWT_SECRET = "console-test-hs256-secret-0123456789"
+JWT_AUDIENCE = "a2a-console-test"
+JWT_ISSUER = "https://issuer.console.test"
+
+
+def console_jwt(subject: str = "console") -> str:
+    """A JWT the auth gateway accepts for an hour; each one different (its own `jti`)."""
+    payload = {
+        "sub": subject,
+        "aud": JWT_AUDIENCE,
+        "iss": JWT_ISSUER,
+        "exp": int(time.time()) + 3600,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(payload, JWT_SECRET, algorithm="HS256")
 
 
 @pytest.fixture(scope="session")
@@ -57,10 +76,20 @@ def agents_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def auth_agents_file(agents_file: Path) -> Path:
-    """The same agents, with API-key auth: API_KEY is principal `console`'s key."""
+    """The same agents, with auth: API_KEY is principal `console`'s key, and `console_jwt()` tokens are
+    accepted as Bearer JWTs."""
     digest = hashlib.sha256(API_KEY.encode()).hexdigest()
     path = agents_file.with_name("agents-auth.toml")
-    path.write_text(f'{agents_file.read_text()}[auth.api_keys.console]\nkey_sha256 = "{digest}"\n')
+    path.write_text(
+        f"""{agents_file.read_text()}
+[auth.api_keys.console]
+key_sha256 = "{digest}"
+[auth.jwt]
+secret_env = "{JWT_SECRET_ENV}"
+audience = "{JWT_AUDIENCE}"
+issuer = "{JWT_ISSUER}"
+"""
+    )
     return path
 
 
@@ -91,12 +120,22 @@ class ConsoleGateway:
     run in a thread: they wait on the process, and the test's loop also runs the workers."""
 
     def __init__(
-        self, log_dir: Path, temporal_address: str, redis_url: str, agents: Path, name: str
+        self,
+        log_dir: Path,
+        temporal_address: str,
+        redis_url: str,
+        agents: Path,
+        name: str,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self._log_dir = log_dir
         self._temporal_address = temporal_address
         self._redis_url = redis_url
-        self._env = {"A2A_CONFIG": str(agents), "A2A_GATEWAY_TEMPORAL_UI_URL": TEMPORAL_UI_URL}
+        self._env = {
+            "A2A_CONFIG": str(agents),
+            "A2A_GATEWAY_TEMPORAL_UI_URL": TEMPORAL_UI_URL,
+            **(env or {}),
+        }
         self._name = name
         self.port = free_port(HOST)
         self.url = f"http://{HOST}:{self.port}"
@@ -160,9 +199,16 @@ async def auth_gateway(
     auth_agents_file: Path,
     console_workers: None,
 ) -> AsyncIterator[ConsoleGateway]:
-    """A second gateway for the same agents that wants an API key."""
+    """A second gateway for the same agents that wants an API key or a JWT."""
     log_dir = tmp_path_factory.mktemp("console-auth-gateway")
-    gateway = ConsoleGateway(log_dir, temporal_address, redis_url, auth_agents_file, "auth")
+    gateway = ConsoleGateway(
+        log_dir,
+        temporal_address,
+        redis_url,
+        auth_agents_file,
+        "auth",
+        env={JWT_SECRET_ENV: JWT_SECRET},
+    )
     await gateway.start()
     try:
         yield gateway

@@ -8,16 +8,20 @@ import asyncio
 import json
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from playwright.async_api import Page, Request, Route, expect
 from redis.asyncio import Redis
 
 from tests.a2a_schema import assert_valid_response
-from tests.e2e.conftest import API_KEY, TEMPORAL_UI_URL, ConsoleGateway
+from tests.e2e.conftest import API_KEY, TEMPORAL_UI_URL, ConsoleGateway, console_jwt
 from tests.integration import eventlog
 
 TASK_ID = re.compile(r"^[0-9a-f-]{36}$")
+# The headers that may carry a credential to the auth gateway.
+CREDENTIAL_HEADERS = {"authorization", "x-api-key"}
 # Records, in the page, every distinct text of the first artifact, and every stream status with the reply's
 # length at that moment, as they happen (a MutationObserver runs after each EventSource event's task, so
 # each chunk is one step).
@@ -288,8 +292,12 @@ def status(task_id: str, state: str, data: dict[str, Any] | None = None) -> dict
     return event
 
 
+def reply(text: str) -> dict[str, Any]:
+    return {"artifactId": "a1", "name": "reply", "parts": [{"kind": "text", "text": text}]}
+
+
 def progress(task_id: str, text: str, *, append: bool, last: bool = False) -> dict[str, Any]:
-    artifact = {"artifactId": "a1", "name": "reply", "parts": [{"kind": "text", "text": text}]}
+    artifact = reply(text)
     return {
         "type": "task.progress",
         "taskId": task_id,
@@ -297,6 +305,9 @@ def progress(task_id: str, text: str, *, append: bool, last: bool = False) -> di
         "append": append,
         "lastChunk": last,
     }
+
+
+SNAPSHOT_TASK = "00000000-0000-4000-8000-000000000003"
 
 
 def request_id(route: Route) -> Any:
@@ -390,6 +401,116 @@ async def test_console_tool_events_and_restarted_artifact_render_from_events(
     ]
 
 
+async def test_console_links_a_file_part_only_when_its_uri_is_http(
+    page: Page, console_gateway: ConsoleGateway
+) -> None:
+    task_id = "00000000-0000-4000-8000-000000000002"
+    files = [
+        {
+            "name": "report.pdf",
+            "mimeType": "application/pdf",
+            "uri": "https://files.test/report.pdf",
+        },
+        # Would run with the console's origin, where the credential is kept.
+        {"name": "notes.txt", "uri": "JavaScript:window.hacked=1"},
+        {"mimeType": "text/html", "uri": "data:text/html,<script>window.hacked=1</script>"},
+        {"uri": "javascript:window.hacked=1"},
+    ]
+    artifact = {"artifactId": "a1", "parts": [{"kind": "file", "file": file} for file in files]}
+    done = scripted_task(task_id, "completed", artifacts=[artifact])
+    await script_gateway(page, task_id, [{"type": "task.completed", "task": done}])
+    await open_console(page, console_gateway)
+    assert await send(page, "quick", "Send me files") == task_id
+
+    await expect(page.get_by_test_id("task-state")).to_have_attribute("data-state", "completed")
+    await expect(page.get_by_test_id("artifact")).to_contain_text("File: report.pdf")
+    hrefs = await page.locator("[href]").evaluate_all(
+        "links => links.map(link => new URL(link.getAttribute('href'), location.href).protocol)"
+    )
+    assert set(hrefs) <= {"http:", "https:"}, hrefs
+
+    parts = page.get_by_test_id("file-part")
+    shown = await parts.evaluate_all(
+        """parts => parts.map(part => [part.tagName, part.textContent, part.getAttribute("href"),
+            part.getAttribute("target"), part.getAttribute("rel")])"""
+    )
+    assert shown == [
+        ["A", "File: report.pdf", files[0]["uri"], "_blank", "noopener noreferrer"],
+        ["SPAN", "File: notes.txt", None, None, None],
+        ["SPAN", "File: text/html", None, None, None],
+        ["SPAN", "File: javascript:window.hacked=1", None, None, None],
+    ]
+    await parts.nth(1).click()
+    await parts.nth(3).click()
+    assert await page.evaluate("window.hacked") is None
+
+
+@pytest.mark.parametrize(
+    ("events", "steps", "state"),
+    [
+        # The page had "ab" when the log was trimmed: it reconnects to a snapshot with the whole "abcdef",
+        # and the chunks after it append to that.
+        (
+            [
+                progress(SNAPSHOT_TASK, "ab", append=False),
+                {
+                    "type": "task.created",
+                    "task": scripted_task(SNAPSHOT_TASK, "working", artifacts=[reply("abcdef")]),
+                },
+                progress(SNAPSHOT_TASK, "gh", append=True, last=True),
+            ],
+            ["ab", "abcdef", "abcdefgh"],
+            "working",
+        ),
+        # The task ended while the page was away: a finished snapshot is its end.
+        (
+            [
+                progress(SNAPSHOT_TASK, "ab", append=False),
+                {
+                    "type": "task.created",
+                    "task": scripted_task(
+                        SNAPSHOT_TASK, "completed", artifacts=[reply("abcdefgh")]
+                    ),
+                },
+            ],
+            ["ab", "abcdefgh"],
+            "completed",
+        ),
+        # The chunks after "ab" were trimmed away; the task's last event holds them.
+        (
+            [
+                progress(SNAPSHOT_TASK, "ab", append=False),
+                {
+                    "type": "task.completed",
+                    "task": scripted_task(
+                        SNAPSHOT_TASK, "completed", artifacts=[reply("abcdefgh")]
+                    ),
+                },
+            ],
+            ["ab", "abcdefgh"],
+            "completed",
+        ),
+    ],
+    ids=["working-snapshot", "completed-snapshot", "task-completed"],
+)
+async def test_console_task_in_the_stream_replaces_the_artifacts_it_carries(
+    page: Page,
+    console_gateway: ConsoleGateway,
+    events: list[dict[str, Any]],
+    steps: list[str],
+    state: str,
+) -> None:
+    created = {"type": "task.created", "task": scripted_task(SNAPSHOT_TASK, "submitted")}
+    await script_gateway(page, SNAPSHOT_TASK, [created, status(SNAPSHOT_TASK, "working"), *events])
+    await open_console(page, console_gateway)
+    assert await send(page, "quick", "What is 2 + 3?") == SNAPSHOT_TASK
+
+    await expect(page.get_by_test_id("artifact-text")).to_have_text("abcdefgh")
+    await expect(page.get_by_test_id("task-state")).to_have_attribute("data-state", state)
+    assert await reply_steps(page) == steps
+    await expect(page.get_by_test_id("artifact")).to_have_count(1)
+
+
 async def test_console_refused_send_shows_the_json_rpc_error(
     page: Page, console_gateway: ConsoleGateway
 ) -> None:
@@ -415,8 +536,12 @@ async def test_console_with_auth_sends_the_stored_api_key(
     event_requests: list[Request] = []
     page.on("request", lambda r: event_requests.append(r) if "/events" in r.url else None)
     await open_console(page, auth_gateway)
-    key = page.get_by_label("API key")
+    # The gateway takes both: the field says so.
+    key = page.get_by_label("API key or JWT", exact=True)
     await expect(key).to_be_visible()
+    await expect(page.get_by_test_id("gateway-info")).to_contain_text(
+        "requests need an API key (X-API-Key) or a JWT (Authorization: Bearer)"
+    )
     await page.get_by_label("Agent").select_option("quick")
     await page.get_by_label("Message").fill("who goes there")
     await page.get_by_test_id("send").click()
@@ -424,13 +549,122 @@ async def test_console_with_auth_sends_the_stored_api_key(
     await expect(page.get_by_test_id("task")).to_be_hidden()
 
     await key.fill(API_KEY)
-    await page.get_by_test_id("send").click()
+    async with page.expect_request("**/agents/quick") as sent:
+        await page.get_by_test_id("send").click()
+    headers = await (await sent.value).all_headers()
+    assert headers.get("x-api-key") == API_KEY
+    assert "authorization" not in headers
     await expect(page.get_by_test_id("task-state")).to_have_attribute("data-state", "completed")
     await expect(page.get_by_test_id("artifact-text")).to_have_text("who goes there")
     await expect(page.get_by_test_id("error")).to_be_hidden()
     # EventSource cannot set headers: the key rides in the stream's query string.
     assert event_requests
-    assert all(f"api_key={API_KEY}" in request.url for request in event_requests)
+    for request in event_requests:
+        query = parse_qs(urlsplit(request.url).query)
+        assert query["api_key"] == [API_KEY]
+        assert "access_token" not in query
 
     await page.reload()
-    await expect(page.get_by_label("API key")).to_have_value(API_KEY)
+    await expect(page.get_by_label("API key or JWT", exact=True)).to_have_value(API_KEY)
+
+
+async def test_console_with_auth_sends_a_jwt_as_bearer_and_a_new_one_on_reconnect(
+    page: Page, auth_gateway: ConsoleGateway
+) -> None:
+    first, second = console_jwt(), console_jwt()
+    rpc_requests: list[Request] = []
+    page.on(
+        "request",
+        lambda r: rpc_requests.append(r) if "/agents/" in r.url and r.method == "POST" else None,
+    )
+    stream_urls: list[str] = []
+    first_stream = asyncio.Event()
+    token_changed = asyncio.Event()
+
+    async def events(route: Route) -> None:
+        stream_urls.append(route.request.url)
+        if len(stream_urls) > 1:
+            await route.continue_()
+            return
+        # The first stream waits until the user pasted another token, then fails (as when a token
+        # expired): the page reconnects with what the field holds then.
+        first_stream.set()
+        await token_changed.wait()
+        await route.fulfill(status=503, body="")
+
+    await page.route("**/tasks/*/events*", events)
+    await open_console(page, auth_gateway)
+    token = page.get_by_label("API key or JWT", exact=True)
+    await token.fill(first)
+    task_id = await send(page, "ask", "token please")
+    await asyncio.wait_for(first_stream.wait(), 10)
+    await token.fill(second)
+    token_changed.set()
+
+    state = page.get_by_test_id("task-state")
+    await expect(state).to_have_attribute("data-state", "input-required")
+    await expect(page.get_by_test_id("artifact-text")).to_have_text("token please")
+    await page.get_by_test_id("cancel").click()
+    await expect(state).to_have_attribute("data-state", "canceled")
+    await expect(page.get_by_test_id("error")).to_be_hidden()
+
+    streams = [parse_qs(urlsplit(url).query) for url in stream_urls]
+    assert [url.split("?")[0] for url in stream_urls[:2]] == [
+        f"{auth_gateway.url}/tasks/{task_id}/events"
+    ] * 2
+    assert streams[0] == {"access_token": [first]}
+    assert all(query["access_token"] == [second] for query in streams[1:]), streams
+    assert all("api_key" not in query for query in streams), streams
+    # message/send with the first token; after the change, the stream's fallback and cancel with the second.
+    calls = [((r.post_data_json or {})["method"], await r.all_headers()) for r in rpc_requests]
+    assert [(method, headers.get("authorization")) for method, headers in calls] == [
+        ("message/send", f"Bearer {first}"),
+        ("tasks/get", f"Bearer {second}"),
+        ("tasks/cancel", f"Bearer {second}"),
+    ]
+    assert all("x-api-key" not in headers for _, headers in calls)
+
+
+@pytest.mark.parametrize(
+    ("schemes", "label", "pasted", "header", "param"),
+    [
+        # Only JWTs: whatever is pasted is one.
+        (["bearer"], "JWT (Bearer token)", "not-three-segments", "authorization", "access_token"),
+        # Only API keys: even a JWT-shaped key is a key.
+        (["apiKey"], "API key", "aaa.bbb.ccc", "x-api-key", "api_key"),
+    ],
+    ids=["bearer-only", "api-key-only"],
+)
+async def test_console_credential_goes_by_the_one_scheme_the_gateway_takes(
+    page: Page,
+    console_gateway: ConsoleGateway,
+    schemes: list[str],
+    label: str,
+    pasted: str,
+    header: str,
+    param: str,
+) -> None:
+    async def config(route: Route) -> None:
+        answer = await route.fetch()
+        body = await answer.json()
+        body["auth"] = {"enabled": True, "apiKeyHeader": "X-API-Key", "schemes": schemes}
+        await route.fulfill(response=answer, json=body)
+
+    task_id = "00000000-0000-4000-8000-000000000004"
+    done = scripted_task(task_id, "completed", artifacts=[reply("hi")])
+    await page.route("**/ui/config.json", config)
+    await script_gateway(page, task_id, [{"type": "task.completed", "task": done}])
+    await open_console(page, console_gateway)
+    await page.get_by_label(label, exact=True).fill(pasted)
+    async with (
+        page.expect_request(f"**/tasks/{task_id}/events*") as stream,
+        page.expect_request("**/agents/quick") as sent,
+    ):
+        assert await send(page, "quick", "hi") == task_id
+
+    headers = await (await sent.value).all_headers()
+    sent_credential = {name: value for name, value in headers.items() if name in CREDENTIAL_HEADERS}
+    expected = f"Bearer {pasted}" if header == "authorization" else pasted
+    assert sent_credential == {header: expected}
+    assert parse_qs(urlsplit((await stream.value).url).query) == {param: [pasted]}
+    await expect(page.get_by_test_id("artifact-text")).to_have_text("hi")
