@@ -12,24 +12,32 @@ import shlex
 import signal
 import sys
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
 import orjson
 
 from gateway.client import (
+    CALL_TIMEOUT,
     DEFAULT_URL,
     A2AClient,
     ClientError,
     RpcError,
     TransportError,
+    check_url,
     endpoint_url,
 )
-from gateway.display import INTERRUPTED, UNSUCCESSFUL, Spinner, Transcript, task_lines
-
-logger = logging.getLogger(__name__)
-
+from gateway.display import (
+    INTERRUPTED,
+    UNSUCCESSFUL,
+    Spinner,
+    Transcript,
+    json_text,
+    printable,
+    task_lines,
+    unreadable,
+)
 
 SEND_DESCRIPTION = """\
 Send TEXT to an A2A agent and show its task: the task's id, each status change and the reply.
@@ -47,11 +55,10 @@ exit codes:
   0    the task completed, waits for input (input-required, auth-required) or is still running
   1    the task failed, was rejected or canceled (task cancel: the task is not canceled)
   2    the server answered with a JSON-RPC error, printed as "error <code>: <message>"; bad usage
-  3    no JSON-RPC answer: the server is unreachable, answered an HTTP error, or cut the stream short
+  3    no A2A answer: the server is unreachable, answers too late (in 30 s; send --no-stream: in
+       600 s), answered an HTTP error or not A2A, or cut the stream short
   130  interrupted (Ctrl-C); the task goes on"""
 OUTPUT_MODES = ["text/plain", "application/json"]
-# The agent card may be slow; a task's answer may take as long as the task (the server decides).
-HTTP_TIMEOUT = httpx.Timeout(10.0, read=None)
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -64,8 +71,23 @@ def _json_object(text: str) -> dict[str, Any]:
     return value
 
 
-def _client(http: httpx.AsyncClient, args: argparse.Namespace) -> A2AClient:
-    url = args.url or os.environ.get("A2A_URL") or DEFAULT_URL
+def _endpoint(args: argparse.Namespace) -> str:
+    """The JSON-RPC endpoint --url (else A2A_URL, else the default) and --agent name; ValueError for
+    a URL no request can go to."""
+    if args.url:
+        option, url = "--url", args.url
+    elif os.environ.get("A2A_URL"):
+        option, url = "A2A_URL", os.environ["A2A_URL"]
+    else:
+        option, url = "--url", DEFAULT_URL
+    try:
+        check_url(url)
+    except ValueError as err:
+        raise ValueError(f"invalid {option} {url!r}: {err}") from err
+    return endpoint_url(url, args.agent)
+
+
+def _client(http: httpx.AsyncClient, args: argparse.Namespace, endpoint: str) -> A2AClient:
     headers = {}
     api_key = args.api_key or os.environ.get("A2A_API_KEY")
     if api_key:
@@ -74,7 +96,7 @@ def _client(http: httpx.AsyncClient, args: argparse.Namespace) -> A2AClient:
     token = args.token or os.environ.get("A2A_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    return A2AClient(http, endpoint_url(url, args.agent), headers=headers)
+    return A2AClient(http, endpoint, headers=headers)
 
 
 def _command(args: argparse.Namespace, *words: str) -> str:
@@ -87,7 +109,28 @@ def _command(args: argparse.Namespace, *words: str) -> str:
     return shlex.join(command)
 
 
-def _run_client(command: Coroutine[Any, Any, int]) -> int:
+def _say(message: str) -> None:
+    """A line on stderr; what the server said in it is printed without its control characters."""
+    print(printable(message), file=sys.stderr)
+
+
+def _check(client: A2AClient, method: str, result: Any, *, task: bool = False) -> None:
+    """TransportError (exit 3) when `result` cannot be read: a Task (with `task`, whatever it is)
+    or an event with a field the CLI reads missing or of another JSON type."""
+    reason = unreadable(result, task=task)
+    if reason is not None:
+        raise TransportError(f"not an A2A answer from {client.url}: {method} returned {reason}")
+
+
+def _run_client(
+    args: argparse.Namespace, command: Callable[[str], Coroutine[Any, Any, int]]
+) -> int:
+    """`command(endpoint)` run to its exit code, with a bad --url, errors and Ctrl-C told."""
+    try:
+        endpoint = _endpoint(args)
+    except ValueError as err:
+        _say(f"{args.prog}: {err}")
+        return 2
     # Like any filter: a reader that goes away (`| head`) ends the command quietly.
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -96,26 +139,29 @@ def _run_client(command: Coroutine[Any, Any, int]) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="replace")
     try:
-        return asyncio.run(command)
+        return asyncio.run(command(endpoint))
     except KeyboardInterrupt:
         return 130
     except RpcError as err:
         status = f" (HTTP {err.status})" if err.status != 200 else ""
-        print(f"{err}{status}", file=sys.stderr)
+        _say(f"{err}{status}")
         if err.data is not None:
-            print(f"data: {orjson.dumps(err.data, default=str).decode()}", file=sys.stderr)
+            _say(f"data: {json_text(err.data)}")
         return 2
     except TransportError as err:
-        print(err, file=sys.stderr)
+        _say(str(err))
         return 3
 
 
 def send(args: argparse.Namespace) -> int:
-    text = sys.stdin.read() if args.text == "-" else args.text
-    return _run_client(_send(args, text))
+    def command(endpoint: str) -> Coroutine[Any, Any, int]:
+        text = sys.stdin.read() if args.text == "-" else args.text
+        return _send(args, endpoint, text)
+
+    return _run_client(args, command)
 
 
-async def _send(args: argparse.Namespace, text: str) -> int:
+async def _send(args: argparse.Namespace, endpoint: str, text: str) -> int:
     message: dict[str, Any] = {
         "role": "user",
         "parts": [{"kind": "text", "text": text}],
@@ -129,8 +175,8 @@ async def _send(args: argparse.Namespace, text: str) -> int:
         message["metadata"] = args.metadata
     terminal = sys.stdout.isatty()
     spinner = Spinner(sys.stderr) if terminal and sys.stderr.isatty() else None
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-        client = _client(http, args)
+    async with httpx.AsyncClient(timeout=CALL_TIMEOUT) as http:
+        client = _client(http, args, endpoint)
         stream = not args.no_stream and await _streams(client)
         earlier = (
             [] if stream or args.task_id is None else await _artifact_ids(client, args.task_id)
@@ -151,7 +197,7 @@ async def _send(args: argparse.Namespace, text: str) -> int:
         if args.json:
             if stream and transcript.task_id is not None:
                 result = await client.call("tasks/get", {"id": transcript.task_id})
-            print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+            print(json_text(result, indent=True))
     return _outcome(args, transcript, stream=stream)
 
 
@@ -171,7 +217,9 @@ async def _artifact_ids(client: A2AClient, task_id: str) -> list[str]:
     except ClientError:
         return []  # message/send will say what is wrong
     artifacts = task.get("artifacts") if isinstance(task, dict) else None
-    return [str(a.get("artifactId")) for a in artifacts or [] if isinstance(a, dict)]
+    if not isinstance(artifacts, list):
+        return []
+    return [str(a.get("artifactId")) for a in artifacts if isinstance(a, dict)]
 
 
 async def _follow(
@@ -188,19 +236,21 @@ async def _follow(
     try:
         if stream:
             async for result in client.stream("message/stream", params):
+                _check(client, "message/stream", result)
                 transcript.show(result)
                 if transcript.ended:
                     break
         else:
             params["configuration"]["blocking"] = True
             result = await client.call("message/send", params)
+            _check(client, "message/send", result)
             transcript.show(result)
         transcript.end()
     except asyncio.CancelledError:
         transcript.close()
         if transcript.task_id is not None:
             follow = _command(args, "task", "get", transcript.task_id)
-            print(f"interrupted; the task goes on: {follow}", file=sys.stderr)
+            _say(f"interrupted; the task goes on: {follow}")
         raise
     finally:
         if ticking is not None:
@@ -218,45 +268,42 @@ async def _tick(transcript: Transcript) -> None:
 def _outcome(args: argparse.Namespace, transcript: Transcript, *, stream: bool) -> int:
     task_id = transcript.task_id
     if task_id is None and not transcript.ended:
-        print("the answer carried neither a Task nor a Message", file=sys.stderr)
+        _say("the answer carried neither a Task nor a Message")
         return 3
     if task_id is not None and not transcript.ended:
         follow = _command(args, "task", "get", task_id)
         if stream:
-            print(
-                f"the stream ended before the turn did; follow the task with: {follow}",
-                file=sys.stderr,
-            )
+            _say(f"the stream ended before the turn did; follow the task with: {follow}")
             return 3
-        print(f"the task is still {transcript.state}; follow it with: {follow}", file=sys.stderr)
+        _say(f"the task is still {transcript.state}; follow it with: {follow}")
         return 0
     if task_id is not None and transcript.state in INTERRUPTED:
         reply = _command(args, "send", "--task-id", task_id)
-        print(f'reply with: {reply} "<your reply>"', file=sys.stderr)
+        _say(f'reply with: {reply} "<your reply>"')
     return 1 if transcript.state in UNSUCCESSFUL else 0
 
 
 def task_get(args: argparse.Namespace) -> int:
-    return _run_client(_task_call(args, "tasks/get"))
+    return _run_client(args, lambda endpoint: _task_call(args, endpoint, "tasks/get"))
 
 
 def task_cancel(args: argparse.Namespace) -> int:
-    return _run_client(_task_call(args, "tasks/cancel"))
+    return _run_client(args, lambda endpoint: _task_call(args, endpoint, "tasks/cancel"))
 
 
-async def _task_call(args: argparse.Namespace, method: str) -> int:
+async def _task_call(args: argparse.Namespace, endpoint: str, method: str) -> int:
     params: dict[str, Any] = {"id": args.id}
     if getattr(args, "history_length", None) is not None:
         params["historyLength"] = args.history_length
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-        task = await _client(http, args).call(method, params)
-    if not isinstance(task, dict):
-        raise TransportError(f"{method} answered {orjson.dumps(task).decode()}, not a Task")
+    async with httpx.AsyncClient(timeout=CALL_TIMEOUT) as http:
+        client = _client(http, args, endpoint)
+        task = await client.call(method, params)
+    _check(client, method, task, task=True)
     if args.json:
-        print(orjson.dumps(task, option=orjson.OPT_INDENT_2).decode())
+        print(json_text(task, indent=True))
     else:
         print("\n".join(task_lines(task, history="historyLength" in params)))
-    state = (task.get("status") or {}).get("state")
+    state = task["status"].get("state")
     if method == "tasks/cancel":
         return 0 if state == "canceled" else 1
     return 1 if state in UNSUCCESSFUL else 0
@@ -339,7 +386,7 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         metavar="JSON",
         help="the message's metadata, a JSON object",
     )
-    send_cmd.set_defaults(run=send)
+    send_cmd.set_defaults(run=send, prog=send_cmd.prog)
     task_cmd = commands.add_parser("task", help="look at or cancel a task")
     task_commands = task_cmd.add_subparsers(dest="task_command", required=True)
     get_cmd = task_commands.add_parser(
@@ -357,7 +404,7 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         metavar="N",
         help='also print its last N messages, as lines "<role>: <text>"',
     )
-    get_cmd.set_defaults(run=task_get)
+    get_cmd.set_defaults(run=task_get, prog=get_cmd.prog)
     cancel_cmd = task_commands.add_parser(
         "cancel",
         parents=[connection],
@@ -367,7 +414,7 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         epilog=EXIT_CODES,
     )
     cancel_cmd.add_argument("id", help="the task's id")
-    cancel_cmd.set_defaults(run=task_cancel)
+    cancel_cmd.set_defaults(run=task_cancel, prog=cancel_cmd.prog)
 
 
 def _run_server(args: argparse.Namespace) -> int:

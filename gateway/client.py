@@ -15,6 +15,15 @@ import orjson
 
 DEFAULT_URL = "http://127.0.0.1:8000/"
 CARD_PATH = ".well-known/agent.json"
+# Each allows 10 s to connect and to send; they differ in how long to wait for the answer.
+# An agent card, tasks/get and tasks/cancel answer at once: a server silent for this long is not
+# going to answer.
+CALL_TIMEOUT = httpx.Timeout(10.0, read=30.0)
+# A blocking message/send answers when the agent's turn ends, which may take minutes (tool calls, a
+# model's long reply); past 10 minutes `a2a-gateway task get` is the better way to wait.
+TURN_TIMEOUT = httpx.Timeout(10.0, read=600.0)
+# A stream lasts as long as its task, and a server need not send anything between two events.
+STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
 
 
 class ClientError(Exception):
@@ -64,6 +73,23 @@ class SSEDecoder:
         return data
 
 
+def check_url(url: str) -> None:
+    """Raise ValueError, saying what is wrong, unless `url` is one a request can go to: http or https,
+    with a host, and a port (if any) in range."""
+    try:
+        # Parsed twice for the reason: "Invalid IPv6 URL" where httpx would say "Invalid port".
+        urllib.parse.urlsplit(url)
+        parsed = httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as err:
+        raise ValueError(str(err)) from err
+    if parsed.scheme not in ("http", "https"):
+        raise ValueError("the scheme must be http or https")
+    if not parsed.host:
+        raise ValueError("it names no host")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ValueError(f"port {parsed.port} is not in 1-65535")
+
+
 def endpoint_url(url: str, agent: str | None = None) -> str:
     """The JSON-RPC endpoint: `url` itself, or this gateway's `/agents/<agent>` under it."""
     if agent is None:
@@ -81,20 +107,36 @@ def card_urls(endpoint: str) -> list[str]:
 
 
 class A2AClient:
+    """Calls to one endpoint. A call, or a stream's start, that times out raises TransportError:
+    `call_timeout` for the agent card and a call, `turn_timeout` for a blocking message/send,
+    STREAM_TIMEOUT for a stream."""
+
     def __init__(
-        self, http: httpx.AsyncClient, url: str, *, headers: Mapping[str, str] | None = None
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        call_timeout: httpx.Timeout = CALL_TIMEOUT,
+        turn_timeout: httpx.Timeout = TURN_TIMEOUT,
     ) -> None:
         self.url = url
         self._http = http
         self._headers = dict(headers or {})
         self._next_id = 0
+        self._call_timeout = call_timeout
+        self._turn_timeout = turn_timeout
 
     async def agent_card(self) -> dict[str, Any] | None:
-        """The endpoint's agent card, or None when no card answers where `card_urls` looks."""
+        """The endpoint's agent card, or None when no card answers where `card_urls` looks (a server
+        that does not answer in time raises: it would not answer a call either)."""
+        timeout = self._call_timeout
         for url in card_urls(self.url):
             try:
-                response = await self._http.get(url, headers=self._headers)
+                response = await self._http.get(url, headers=self._headers, timeout=timeout)
                 card = response.json() if response.status_code == 200 else None
+            except httpx.TimeoutException as err:
+                raise _unreachable(url, err, timeout) from err
             except (httpx.HTTPError, ValueError):
                 continue
             if isinstance(card, dict):
@@ -103,12 +145,17 @@ class A2AClient:
 
     async def call(self, method: str, params: Mapping[str, Any]) -> Any:
         """The `result` of one JSON-RPC call."""
+        configuration = params.get("configuration")
+        blocking = isinstance(configuration, Mapping) and configuration.get("blocking") is True
+        timeout = (
+            self._turn_timeout if method == "message/send" and blocking else self._call_timeout
+        )
         try:
             response = await self._http.post(
-                self.url, json=self._request(method, params), headers=self._headers
+                self.url, json=self._request(method, params), headers=self._headers, timeout=timeout
             )
         except httpx.HTTPError as err:
-            raise self._unreachable(err) from err
+            raise _unreachable(self.url, err, timeout) from err
         return self._result(response.status_code, response.content, response.reason_phrase)
 
     async def stream(self, method: str, params: Mapping[str, Any]) -> AsyncIterator[Any]:
@@ -116,9 +163,10 @@ class A2AClient:
         with plain JSON (an error, or a single result) yields that."""
         request = self._request(method, params)
         headers = {**self._headers, "Accept": "text/event-stream"}
+        timeout = STREAM_TIMEOUT
         try:
             async with self._http.stream(
-                "POST", self.url, json=request, headers=headers
+                "POST", self.url, json=request, headers=headers, timeout=timeout
             ) as response:
                 if not response.headers.get("content-type", "").startswith("text/event-stream"):
                     await response.aread()
@@ -135,7 +183,7 @@ class A2AClient:
                 if data is not None:
                     yield self._result(200, data.encode(), "OK")
         except httpx.HTTPError as err:
-            raise self._unreachable(err) from err
+            raise _unreachable(self.url, err, timeout) from err
 
     def _request(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         self._next_id += 1
@@ -164,10 +212,15 @@ class A2AClient:
             raise TransportError(f"not a JSON-RPC response from {self.url}: {snippet}")
         return body["result"]
 
-    def _unreachable(self, err: httpx.HTTPError) -> TransportError:
-        if isinstance(err, httpx.ConnectError | httpx.ConnectTimeout):
-            return TransportError(f"cannot connect to {self.url}: {describe(err)}")
-        return TransportError(f"connection to {self.url} failed: {describe(err)}")
+
+def _unreachable(url: str, err: httpx.HTTPError, timeout: httpx.Timeout) -> TransportError:
+    if isinstance(err, httpx.ConnectTimeout):
+        return TransportError(f"cannot connect to {url}: no answer within {timeout.connect:g} s")
+    if isinstance(err, httpx.ReadTimeout):
+        return TransportError(f"no answer from {url} within {timeout.read:g} s")
+    if isinstance(err, httpx.ConnectError):
+        return TransportError(f"cannot connect to {url}: {describe(err)}")
+    return TransportError(f"connection to {url} failed: {describe(err)}")
 
 
 def describe(err: BaseException) -> str:

@@ -5,10 +5,15 @@ Every line but the reply's text is one of
     task <id> (context <id>)
     <state>                       a status change, e.g. `working`
     <state>: <status message>     e.g. `failed: Agent 'echo' failed: …`, `working: tool add {"a":2}`
-The reply (each artifact's text) comes before the line of the state that ends the turn."""
+The reply (each artifact's text) comes before the line of the state that ends the turn.
+
+Text from the server is printed without control characters (but for tab and newline), in a terminal
+or not: an escape sequence in an agent's reply could otherwise move the cursor, retitle the window or
+set the clipboard (OSC 52) of whoever reads it."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +33,35 @@ RESTARTED = "[restarted]"
 SHORT = 200
 SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 CLEAR_LINE = "\r\x1b[2K"
+# The fields read of each kind of result: (name, JSON type, whether it must be there). Whatever else a
+# server sends, or leaves out, is shown as it is or not at all.
+_FIELDS: dict[str, tuple[tuple[str, type, bool], ...]] = {
+    "task": (
+        ("id", str, True),
+        ("status", dict, True),
+        ("artifacts", list, False),
+        ("history", list, False),
+    ),
+    "status-update": (("taskId", str, True), ("status", dict, True)),
+    "artifact-update": (("taskId", str, True), ("artifact", dict, True)),
+}
+_TYPE_NAMES: dict[type, str] = {str: "a string", dict: "an object", list: "an array"}
+# C0 controls but tab and newline, DEL, C1 controls (U+009B alone starts a sequence in some terminals).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Characters JSON lets through unescaped that are controls all the same.
+_JSON_CONTROLS = re.compile("[\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` without control characters, but for tab and newline."""
+    return _CONTROLS.sub("", text)
+
+
+def json_text(value: Any, *, indent: bool = False) -> str:
+    """`value` as JSON safe to print: orjson escapes C0 controls, this DEL and C1 controls too (they
+    can stand only in strings, so the JSON means the same)."""
+    text = orjson.dumps(value, default=str, option=orjson.OPT_INDENT_2 if indent else 0).decode()
+    return _JSON_CONTROLS.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
 
 
 def task_line(task: dict[str, Any]) -> str:
@@ -116,7 +150,28 @@ def task_lines(task: dict[str, Any], *, history: bool = False) -> list[str]:
     lines += [reply.removesuffix("\n") for reply in replies if reply]
     status = task.get("status")
     lines.append(status_line(status, replies) if isinstance(status, dict) else "unknown")
-    return lines
+    return [printable(line) for line in lines]
+
+
+def unreadable(result: Any, *, task: bool = False) -> str | None:
+    """Why `result` cannot be shown, or None: a Task or an event with a field missing or of another
+    JSON type than these functions read. With `task`, `result` must be a Task, whatever its `kind`."""
+    if not isinstance(result, dict):
+        return f"{_shorten(json_text(result))}, not a task" if task else None
+    kind = "task" if task else result.get("kind")
+    if not isinstance(kind, str):
+        return None
+    for name, expected, required in _FIELDS.get(kind, ()):
+        value = result.get(name)
+        if value is None and not required:
+            continue
+        article = "an" if kind[0] in "aeiou" else "a"
+        if name not in result:
+            return f"{article} {kind} with no {name}"
+        if not isinstance(value, expected):
+            shown = _shorten(json_text(value))
+            return f"{article} {kind} whose {name} is {shown}, not {_TYPE_NAMES[expected]}"
+    return None
 
 
 class Spinner:
@@ -137,6 +192,7 @@ class Spinner:
     def draw(self, label: str) -> None:
         frame = self._frames[self._frame % len(self._frames)]
         self._frame += 1
+        label = printable(label)
         self._err.write(f"{CLEAR_LINE}{frame} {label} {self._clock() - self._start:.1f}s")
         self._err.flush()
         self._shown = True
@@ -313,6 +369,7 @@ class Transcript:
             self._write("\n")
 
     def _write(self, text: str) -> None:
+        text = printable(text)
         if self._quiet or not text:
             return
         if self.spinner is not None:

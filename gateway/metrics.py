@@ -57,13 +57,14 @@ class GatewayMetrics:
         )
         self.active_streams = Gauge(
             "a2a_active_streams",
-            "Event streams open now, by view (a2a: message/stream and tasks/resubscribe; browser)",
+            "Event streams open now, by view (a2a: message/stream and tasks/resubscribe; browser: "
+            "GET /tasks/{id}/events; ws: a task subscribed on a /ws socket)",
             ["view"],
             registry=registry,
         )
         self.events_delivered = Counter(
             "a2a_events_delivered",
-            "SSE events written to clients, by view",
+            "Events written to clients, by view (a2a, browser: SSE events; ws: event frames)",
             ["view"],
             registry=registry,
         )
@@ -83,7 +84,8 @@ class GatewayMetrics:
         )
         self.stream_seconds = Histogram(
             "a2a_stream_duration_seconds",
-            "How long event streams stayed open, by view",
+            "How long event streams stayed open, by view (ws: from a subscription's start to its "
+            "end, unsubscribe or the socket's close)",
             ["view"],
             buckets=_STREAM_BUCKETS,
             registry=registry,
@@ -91,7 +93,8 @@ class GatewayMetrics:
         self.slow_consumers = Counter(
             "a2a_slow_consumer_disconnects",
             "Streams closed because the client fell behind: its buffer overflowed (buffer) or it "
-            "took no write for the write timeout (write_timeout)",
+            "took no write for the write timeout (write_timeout); ws: a subscription ended with "
+            "-32013 (buffer), a whole socket closed (write_timeout)",
             ["view", "reason"],
             registry=registry,
         )

@@ -34,6 +34,7 @@ from gateway.devstack import (
     start_temporal,
 )
 from gateway.settings import GatewaySettings
+from gateway.ws import MAX_MESSAGE_BYTES
 from protocol import AgentsConfig, AgentsConfigError
 from protocol.telemetry import (
     TEXT_FORMAT,
@@ -128,6 +129,8 @@ def serve(args: argparse.Namespace) -> int:
             port=settings.port,
             log_config=None,
             timeout_graceful_shutdown=10,
+            # uvicorn closes a WebSocket with 1009 on a bigger message, before it has read it all.
+            ws_max_size=MAX_MESSAGE_BYTES,
         )
         _GatewayServer(app, config).run()
     finally:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -65,6 +65,33 @@ def parse_last_event_id(value: str | None) -> str | None:
             f"Last-Event-ID must be an event id this gateway sent (like 1700000000000-0), got {value!r}"
         )
     return value
+
+
+def count_delivered(
+    metrics: GatewayMetrics, view: str, entries: Sequence[LogEntry], *, live: bool
+) -> None:
+    """Count `entries` as written to a client of `view`; when they arrived `live` (not read back from
+    the log), observe each one's fan-out lag."""
+    metrics.events_delivered.labels(view).inc(len(entries))
+    if live:
+        now_ms = time.time() * 1000
+        lag = metrics.fanout_lag.labels(view)
+        for entry in entries:
+            lag.observe(max(0.0, now_ms - entry.key[0]) / 1000)
+
+
+@contextlib.contextmanager
+def streaming(metrics: GatewayMetrics, view: str) -> Iterator[None]:
+    """One stream of `view` serving its client: counted as active meanwhile, its duration observed
+    at the end."""
+    active = metrics.active_streams.labels(view)
+    active.inc()
+    opened = time.perf_counter()
+    try:
+        yield
+    finally:
+        active.dec()
+        metrics.stream_seconds.labels(view).observe(time.perf_counter() - opened)
 
 
 def _state(task: dict[str, Any]) -> str:
@@ -300,13 +327,11 @@ class EventStream:
         traced = trace_context.attach(self._trace_context)
         watcher = asyncio.ensure_future(self._watch_disconnect(receive))
         view = self._renderer.view
-        active = self._metrics.active_streams.labels(view)
-        active.inc()
-        opened = time.perf_counter()
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-            if await self._pump(send):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            with streaming(self._metrics, view):
+                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+                if await self._pump(send):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
         except TimeoutError:
             # The client has not taken a write for write_timeout seconds: give up on it. Returning
             # mid-response makes the server drop the connection.
@@ -314,8 +339,6 @@ class EventStream:
             self._cut_off = self._cut_off or "write_timeout"
         finally:
             watcher.cancel()
-            active.dec()
-            self._metrics.stream_seconds.labels(view).observe(time.perf_counter() - opened)
             if self._cut_off is not None:
                 self._metrics.slow_consumers.labels(view, self._cut_off).inc()
             await self.close()
@@ -356,19 +379,12 @@ class EventStream:
                 await self._write(send, KEEPALIVE)
 
     def _delivered(self, entries: list[LogEntry], live: bool) -> None:
-        metrics = self._metrics
-        view = self._renderer.view
-        metrics.events_delivered.labels(view).inc(len(entries))
+        count_delivered(self._metrics, self._renderer.view, entries, live=live)
         if self.first_token_from is not None and any(
             entry.event["type"] == "task.progress" for entry in entries
         ):
-            metrics.first_token.observe(time.perf_counter() - self.first_token_from)
+            self._metrics.first_token.observe(time.perf_counter() - self.first_token_from)
             self.first_token_from = None
-        if live:
-            now_ms = time.time() * 1000
-            lag = metrics.fanout_lag.labels(view)
-            for entry in entries:
-                lag.observe(max(0.0, now_ms - entry.key[0]) / 1000)
 
     async def _write(self, send: Send, body: bytes) -> None:
         async with asyncio.timeout(self._write_timeout):

@@ -15,7 +15,10 @@ Every message is one JSON object in a text frame, with a `type`. Client to serve
   and a socket holds at most `MAX_SUBSCRIPTIONS`.
 - `{"type": "unsubscribe", "taskId": T}` stops following T.
 - `{"type": "ping", "data": ANY}` asks for a pong (the protocol's own pings keep the socket open; this
-  one is for the client's liveness checks).
+  one is for the client's liveness checks). `data` is at most `MAX_PING_DATA_BYTES` (1 KiB) as JSON.
+
+A message is at most `MAX_MESSAGE_BYTES` (64 KiB, UTF-8 for a text frame): on a bigger one the server
+closes the socket with 1009 (message too big), dropping what it had yet to send.
 
 Server to client:
 
@@ -32,7 +35,8 @@ Server to client:
 - `{"type": "error", "taskId": T or null, "error": {"code": ..., "message": ..., "data": ...}}`.
 
 Errors about a message (-32700 not JSON, -32600 not an object with a string `type`, -32601 an unknown
-`type`, -32602 a missing `taskId` or a malformed `after`) change nothing. Any other error with a
+`type`, -32602 a missing `taskId`, a malformed `after` or a ping's `data` over its limit, which is not
+echoed) change nothing; a value of the message they quote is cut short. Any other error with a
 `taskId` means that task is not subscribed (any more): -32001 no such task (or another caller's),
 -32010 the credential is no longer valid, -32012 the caller's rate, its streams or this socket's
 subscriptions at their limit (`data.retryAfter`: seconds), -32000 the gateway's streams at their limit,
@@ -44,8 +48,9 @@ again with it resumes without a loss or a repeat, on any replica.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -58,9 +63,17 @@ from temporalio.service import RPCError
 from gateway.auth import Principal
 from gateway.feed import FeedClosed, SlowConsumer
 from gateway.handlers import Handlers
-from gateway.streams import BrowserRenderer, EventStream, Streams, parse_last_event_id
+from gateway.streams import (
+    BrowserRenderer,
+    EventStream,
+    Streams,
+    count_delivered,
+    parse_last_event_id,
+    streaming,
+)
 from protocol import (
     A2AError,
+    FellBehindError,
     InternalError,
     InvalidParamsError,
     InvalidRequestError,
@@ -72,26 +85,35 @@ from protocol import (
 logger = logging.getLogger(__name__)
 
 MAX_SUBSCRIPTIONS = 100
-# Frames waiting for the socket. When it is full, subscriptions stop reading their feeds, whose buffers
-# then overflow: a client that does not keep up loses its subscriptions (-32013), never events.
+# `serve` gives uvicorn this as its ws_max_size, so that uvicorn refuses a bigger message before it has
+# read it; `_Socket` refuses one as well, for servers without such a limit. The messages a client sends
+# are a few hundred bytes.
+MAX_MESSAGE_BYTES = 64 * 1024
+# A pong echoes its ping's data: a small token or timestamp, not a payload for the server to hold.
+MAX_PING_DATA_BYTES = 1024
+# A client's value quoted in an error message is cut to this many characters.
+_QUOTE_CHARS = 64
+# Frames waiting for the socket: at most this many, and this many bytes in all (but for one frame that
+# is bigger alone: an event that ends a task carries the whole task, every artifact included). When the
+# outbox is full, subscriptions stop reading their feeds, whose buffers then overflow: a client that
+# does not keep up loses its subscriptions (-32013), never events.
 OUTBOX_FRAMES = 256
-# The metrics label of this view.
+OUTBOX_BYTES = 1024 * 1024
 VIEW = "ws"
 # RFC 6455 §7.4.1: policy violation, for servers that cannot deny the upgrade with an HTTP answer.
 POLICY_VIOLATION = 1008
+# RFC 6455 §7.4.1: a message too big to process.
+MESSAGE_TOO_BIG = 1009
 # RFC 6455 §5.5: a close frame's reason fits in 123 bytes.
 _CLOSE_REASON_BYTES = 123
 
 
-class FellBehindError(A2AError):
-    """Server-defined: a subscription's buffer overflowed because the client did not read fast enough."""
-
-    code = -32013
-    default_message = "Fell behind"
-
-
 class _SocketClosed(Exception):
     """The client went away or stopped reading: the socket is done."""
+
+
+class _MessageTooBig(Exception):
+    """The client sent a message over `MAX_MESSAGE_BYTES`: the socket is to be closed."""
 
 
 async def serve_feed(
@@ -137,7 +159,7 @@ class _Socket:
         self._handlers = handlers
         self._metrics = streams.metrics
         self._renderer = BrowserRenderer()
-        self._outbox: asyncio.Queue[str] = asyncio.Queue(OUTBOX_FRAMES)
+        self._outbox = _Outbox(OUTBOX_FRAMES, OUTBOX_BYTES)
         # Task id -> the pump that serves its subscription.
         self._subscriptions: dict[str, asyncio.Task[None]] = {}
         self._group = asyncio.TaskGroup()
@@ -156,14 +178,25 @@ class _Socket:
                 await self._receive_all()
         except* _SocketClosed:
             pass
+        except* _MessageTooBig:
+            logger.info("Closing a WebSocket whose client sent a message over the limit")
+            reason = f"Message too big: at most {MAX_MESSAGE_BYTES} bytes"
+            # The writer is gone: if the client has gone too, there is nobody to tell.
+            with contextlib.suppress(WebSocketDisconnect):
+                await self._websocket.close(MESSAGE_TOO_BIG, reason)
 
     async def _receive_all(self) -> None:
         while True:
             message = await self._websocket.receive()
             if message["type"] == "websocket.disconnect":
                 raise _SocketClosed
-            data = message.get("text")
-            await self._on_message(data if data is not None else message.get("bytes") or b"")
+            text = message.get("text")
+            data = text if text is not None else message.get("bytes") or b""
+            if len(data) > MAX_MESSAGE_BYTES or (
+                isinstance(data, str) and len(data.encode()) > MAX_MESSAGE_BYTES
+            ):
+                raise _MessageTooBig
+            await self._on_message(data)
 
     async def _send_all(self) -> None:
         """The socket's one writer."""
@@ -180,7 +213,7 @@ class _Socket:
                 raise _SocketClosed from None
 
     async def _put(self, message: dict[str, Any]) -> None:
-        await self._outbox.put(orjson.dumps(message).decode())
+        await self._outbox.put(orjson.dumps(message))
 
     async def _on_message(self, data: str | bytes) -> None:
         task_id = None
@@ -198,7 +231,7 @@ class _Socket:
             handler = self._on.get(message["type"])
             if handler is None:
                 raise MethodNotFoundError(
-                    f"Method not found: no message type {message['type']!r} "
+                    f"Method not found: no message type {_quoted(message['type'])} "
                     f"(this feed takes {', '.join(self._on)})"
                 )
             await handler(message)
@@ -209,13 +242,15 @@ class _Socket:
         task_id = _task_id(message)
         after = message.get("after")
         if after is not None and not isinstance(after, str):
-            raise InvalidParamsError(f"Invalid parameters: after must be a string, got {after!r}")
+            raise InvalidParamsError(
+                f"Invalid parameters: after must be a string, got {_quoted(after)}"
+            )
         try:
             position = parse_last_event_id(after)
         except InvalidParamsError:
             raise InvalidParamsError(
                 "Invalid parameters: after must be an event id this feed sent "
-                f"(like 1700000000000-0), got {after!r}"
+                f"(like 1700000000000-0), got {_quoted(after)}"
             ) from None
         await self._drop(task_id)
         if len(self._subscriptions) >= MAX_SUBSCRIPTIONS:
@@ -233,6 +268,12 @@ class _Socket:
     async def _on_ping(self, message: dict[str, Any]) -> None:
         pong = {"type": "pong"}
         if "data" in message:
+            size = len(orjson.dumps(message["data"]))
+            if size > MAX_PING_DATA_BYTES:
+                raise InvalidParamsError(
+                    f"Invalid parameters: a ping's data is at most {MAX_PING_DATA_BYTES} bytes "
+                    f"of JSON, got {size}; it is not echoed"
+                )
             pong["data"] = message["data"]
         await self._put(pong)
 
@@ -281,11 +322,7 @@ class _Socket:
     async def _forward(self, task_id: str, stream: EventStream, cursor: _Cursor) -> dict[str, Any]:
         renderer = self._renderer
         metrics = self._metrics
-        delivered = metrics.events_delivered.labels(VIEW)
-        lag = metrics.fanout_lag.labels(VIEW)
-        active = metrics.active_streams.labels(VIEW)
-        active.inc()
-        try:
+        with streaming(metrics, VIEW):
             feed = stream.feed
             batch = stream.first
             live = False
@@ -296,9 +333,7 @@ class _Socket:
                         {"type": "event", "taskId": task_id, "id": entry.id, "event": event}
                     )
                     cursor.after = entry.id
-                    delivered.inc()
-                    if live:
-                        lag.observe(max(0.0, time.time() * 1000 - entry.key[0]) / 1000)
+                    count_delivered(metrics, VIEW, [entry], live=live)
                     if renderer.ends(entry):
                         return {"type": "end", "taskId": task_id}
                 if feed is None:
@@ -327,8 +362,41 @@ class _Socket:
                         {"after": cursor.after},
                     ) from err
                 live = feed.live
-        finally:
-            active.dec()
+
+
+class _Outbox:
+    """The frames waiting for the socket's one writer: at most `max_frames`, and `max_bytes` in all
+    unless a frame is bigger alone (then it waits for an empty outbox). Frames are queued in the order
+    they are offered, so a big one is not overtaken by smaller ones."""
+
+    def __init__(self, max_frames: int, max_bytes: int) -> None:
+        self._max_frames = max_frames
+        self._max_bytes = max_bytes
+        self._frames: collections.deque[tuple[str, int]] = collections.deque()
+        self._bytes = 0
+        self._turn = asyncio.Lock()
+        self._changed = asyncio.Condition()
+
+    async def put(self, frame: bytes) -> None:
+        size = len(frame)
+        async with self._turn, self._changed:
+            await self._changed.wait_for(lambda: self._has_room(size))
+            self._frames.append((frame.decode(), size))
+            self._bytes += size
+            self._changed.notify_all()
+
+    async def get(self) -> str:
+        async with self._changed:
+            await self._changed.wait_for(lambda: bool(self._frames))
+            frame, size = self._frames.popleft()
+            self._bytes -= size
+            self._changed.notify_all()
+        return frame
+
+    def _has_room(self, size: int) -> bool:
+        if not self._frames:
+            return True
+        return len(self._frames) < self._max_frames and self._bytes + size <= self._max_bytes
 
 
 class _Cursor:
@@ -347,6 +415,11 @@ def _task_id(message: dict[str, Any]) -> str:
             f"Invalid parameters: {message['type']} needs a taskId (a non-empty string)"
         )
     return task_id
+
+
+def _quoted(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _QUOTE_CHARS else text[: _QUOTE_CHARS - 1] + "…"
 
 
 def _error(task_id: str | None, err: A2AError) -> dict[str, Any]:

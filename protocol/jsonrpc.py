@@ -146,6 +146,14 @@ class RateLimitedError(A2AError):
         self.retry_after = retry_after
 
 
+class FellBehindError(A2AError):
+    """Server-defined: a subscription's buffer overflowed because the client did not read fast enough
+    (the `/ws` feed; `data.after` says where to resume)."""
+
+    code = -32013
+    default_message = "Fell behind"
+
+
 class PayloadTooLargeError(A2AError):
     """The request body exceeds the configured limit; answered (HTTP 413) before the rest is read."""
 

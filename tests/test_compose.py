@@ -276,8 +276,11 @@ def test_claude_worker_runs_with_its_profile_and_key(monkeypatch: pytest.MonkeyP
     assert claude.get("profiles") == ["claude"]
     assert all(not service(name).get("profiles") for name in SERVICES - {"worker-claude"})
     assert environment_of("worker-claude")["ANTHROPIC_API_KEY"] == HOST_ENV["ANTHROPIC_API_KEY"]
-    # Without a key in the shell, `docker compose up` still works (the worker says what is missing).
+    # Without a key in the shell, `docker compose up` still works: the profile is off. With the profile
+    # on, the worker exits saying what is missing and, restarted like every worker after a crash or a
+    # reboot, says it again until the key is set (as the file's comment tells).
     assert environment_of("worker-claude", env={})["ANTHROPIC_API_KEY"] == ""
+    assert claude["restart"] == service("worker")["restart"] == "unless-stopped"
 
 
 class _Connecting(Exception):

@@ -1,7 +1,8 @@
 """`a2a-gateway send` and `a2a-gateway task`, run as a user runs them (a subprocess), against a real gateway
 process (Temporal, Redis, the session's echo worker), piped and in a terminal (a pty); with credentials
-and an agent's own endpoint on a gateway with `[auth]`; and against a server built with the official
-a2a-sdk 0.2.12, to show they work with any A2A v0.2.5 server."""
+and an agent's own endpoint on a gateway with `[auth]`; against a server built with the official
+a2a-sdk 0.2.12, to show they work with any A2A v0.2.5 server; and against servers that answer badly or
+not at all."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ import sys
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
+import orjson
 import pytest
 import uvicorn
 from a2a.server.agent_execution import AgentExecutor, RequestContext
@@ -38,8 +41,14 @@ from a2a.types import (
 )
 from a2a.utils import new_task
 from a2a.utils.errors import ServerError
+from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
 
+from gateway.client import A2AClient, TransportError
 from gateway.devstack import free_port
 from tests.a2a_schema import assert_valid
 from tests.integration.conftest import AgentWorker, LaunchGateway
@@ -428,17 +437,24 @@ async def sdk_server(*, streaming: bool) -> AsyncIterator[str]:
 
     handler = DefaultRequestHandler(agent_executor=Greeter(), task_store=InMemoryTaskStore())
     app = A2AStarletteApplication(agent_card=card, http_handler=handler).build()
+    async with serving(app, port):
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def serving(app: ASGIApp, port: int) -> AsyncIterator[None]:
+    """`app` under uvicorn on `port` of the loopback address, in this loop."""
     server = uvicorn.Server(
         uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="off")
     )
-    serving = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
         await asyncio.sleep(0.01)
     try:
-        yield url
+        yield
     finally:
         server.should_exit = True
-        await serving
+        await task
 
 
 async def test_cli_works_against_an_a2a_sdk_server() -> None:
@@ -468,3 +484,137 @@ async def test_cli_sends_without_streaming_to_an_agent_whose_card_says_it_does_n
         # No "submitted" and "working": message/send answers with the finished task only.
         assert run.lines == [f"task {task_id} (context {context_id})", "Hello, world", "completed"]
         assert (run.code, run.err) == (0, "")
+
+
+async def test_an_invalid_url_exits_2_naming_it_and_where_it_came_from() -> None:
+    runs = [
+        await cli("send", "hi", "--url", "http://[::1"),
+        await cli("task", "get", "t1", "--url", "http://localhost:99999/"),
+        await cli("task", "cancel", "t1", env={"A2A_URL": "ftp://x"}),
+    ]
+    assert [(run.code, run.out, run.err) for run in runs] == [
+        (2, "", "a2a-gateway send: invalid --url 'http://[::1': Invalid IPv6 URL\n"),
+        (
+            2,
+            "",
+            "a2a-gateway task get: invalid --url 'http://localhost:99999/': port 99999 is not "
+            "in 1-65535\n",
+        ),
+        (
+            2,
+            "",
+            "a2a-gateway task cancel: invalid A2A_URL 'ftp://x': the scheme must be http or "
+            "https\n",
+        ),
+    ]
+
+
+@contextlib.asynccontextmanager
+async def scripted_server(answers: Mapping[str, Any]) -> AsyncIterator[str]:
+    """A JSON-RPC endpoint on a free loopback port that answers each method with the body `answers`
+    has for it, its `id` set to the request's; no agent card. Its URL."""
+
+    async def rpc(request: Request) -> Response:
+        call = orjson.loads(await request.body())
+        body = {"jsonrpc": "2.0", "id": call["id"], **answers[call["method"]]}
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    port = free_port(HOST)
+    async with serving(Starlette(routes=[Route("/", rpc, methods=["POST"])]), port):
+        yield f"http://{HOST}:{port}/"
+
+
+def task_result(**fields: Any) -> dict[str, Any]:
+    task = {"id": "t1", "contextId": "c1", "status": {"state": "completed"}, "kind": "task"}
+    return {"result": {**task, **fields}}
+
+
+async def test_an_answer_that_is_not_a2a_exits_3_naming_the_server() -> None:
+    answers = {
+        # An id the reply command would quote, a status `task get` would read.
+        "message/stream": task_result(id=5, status={"state": "input-required"}),
+        "message/send": task_result(artifacts="none"),
+        "tasks/get": task_result(status="done"),
+        "tasks/cancel": {"result": ["t1"]},
+    }
+    async with scripted_server(answers) as url:
+        runs = [
+            await cli("send", "hi", "--url", url),
+            await cli("send", "--no-stream", "hi", "--url", url),
+            await cli("task", "get", "t1", "--url", url),
+            await cli("task", "cancel", "t1", "--url", url),
+        ]
+    reasons = [
+        "message/stream returned a task whose id is 5, not a string",
+        'message/send returned a task whose artifacts is "none", not an array',
+        'tasks/get returned a task whose status is "done", not an object',
+        'tasks/cancel returned ["t1"], not a task',
+    ]
+    assert [(run.code, run.out, run.err) for run in runs] == [
+        (3, "", f"not an A2A answer from {url}: {reason}\n") for reason in reasons
+    ]
+
+
+async def test_control_characters_from_the_server_never_reach_the_output() -> None:
+    message = {
+        "role": "agent",
+        "parts": [{"kind": "text", "text": "done\x1b]52;c;ZXZpbA==\x07"}],
+        "messageId": "m1",
+        "kind": "message",
+    }
+    reply = {"artifactId": "a1", "parts": [{"kind": "text", "text": "hi\x1b[2J there\x9b1A\r\n"}]}
+    task = task_result(
+        contextId="c1\x1b]0;title\x07",
+        status={"state": "completed", "message": message},
+        artifacts=[reply],
+    )
+    error = {"code": -32002, "message": "no\x1b[31m", "data": {"why": "\x9b\x1b"}}
+    answers = {"message/stream": task, "tasks/get": task, "tasks/cancel": {"error": error}}
+    lines = ["task t1 (context c1]0;title)", "hi[2J there1A", "completed: done]52;c;ZXZpbA=="]
+    async with scripted_server(answers) as url:
+        sent = await cli("send", "hi", "--url", url)
+        got = await cli("task", "get", "t1", "--url", url)
+        as_json = await cli("task", "get", "t1", "--json", "--url", url)
+        refused = await cli("task", "cancel", "t1", "--url", url)
+    assert (sent.code, sent.lines, sent.err) == (0, lines, "")
+    assert (got.code, got.lines, got.err) == (0, lines, "")
+    assert as_json.code == 0
+    assert json.loads(as_json.out) == task["result"]
+    assert re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", as_json.out) is None
+    assert (refused.code, refused.out) == (2, "")
+    assert refused.err == 'error -32002: no[31m\ndata: {"why":"\\u009b\\u001b"}\n'
+
+
+@contextlib.asynccontextmanager
+async def silent_server() -> AsyncIterator[str]:
+    """A server on a free loopback port that takes connections and requests and never answers."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client gives up
+        writer.close()
+
+    server = await asyncio.start_server(hold, HOST, 0)
+    async with server:
+        yield f"http://{HOST}:{server.sockets[0].getsockname()[1]}/"
+
+
+async def test_a_server_that_never_answers_is_given_up_on_after_the_read_timeout() -> None:
+    wait = httpx.Timeout(5.0, read=0.5)
+    blocking = {"message": {}, "configuration": {"blocking": True}}
+    async with silent_server() as url, httpx.AsyncClient() as http:
+        rpc = A2AClient(http, url, call_timeout=wait, turn_timeout=wait)
+        calls: list[Callable[[], Any]] = [
+            rpc.agent_card,
+            lambda: rpc.call("tasks/get", {"id": "t1"}),
+            lambda: rpc.call("message/send", blocking),
+        ]
+        errors = []
+        for call in calls:
+            with pytest.raises(TransportError) as raised:
+                await call()
+            errors.append(str(raised.value))
+    assert errors == [
+        f"no answer from {url}.well-known/agent.json within 0.5 s",
+        f"no answer from {url} within 0.5 s",
+        f"no answer from {url} within 0.5 s",
+    ]

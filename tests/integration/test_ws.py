@@ -17,10 +17,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import uvicorn
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from gateway import GatewaySettings, create_app
+from gateway.devstack import free_port
+from gateway.ws import MAX_MESSAGE_BYTES, MAX_PING_DATA_BYTES
 from tests.integration.conftest import LaunchGateway
 from tests.integration.eventlog import count, log_entries, read_until
 from tests.integration.sse import GatewayProcess, echo_message, rpc_body
@@ -113,13 +117,18 @@ def error(task_id: str | None, code: int, message: str, data: Any = None) -> dic
     return {"type": "error", "taskId": task_id, "error": body}
 
 
-async def ws_streams_open(client: httpx.AsyncClient, gateway: GatewayProcess) -> float:
-    """The gateway's `a2a_active_streams{view="ws"}`."""
+async def metric(client: httpx.AsyncClient, gateway: GatewayProcess, series: str) -> float:
+    """The value of one series of the gateway's /metrics (0 when it has none yet)."""
     text = (await client.get(f"{gateway.url}/metrics")).text
     for line in text.splitlines():
-        if line.startswith('a2a_active_streams{view="ws"}'):
+        if line.startswith(f"{series} "):
             return float(line.split()[-1])
     return 0.0
+
+
+async def ws_streams_open(client: httpx.AsyncClient, gateway: GatewayProcess) -> float:
+    """The gateway's `a2a_active_streams{view="ws"}`."""
+    return await metric(client, gateway, 'a2a_active_streams{view="ws"}')
 
 
 async def settled_streams(client: httpx.AsyncClient, gateway: GatewayProcess) -> float:
@@ -330,6 +339,125 @@ async def test_ws_errors_and_pings_are_answered_and_the_socket_stays_usable(
         assert await receive_until_ended(ws, {task["id"]}) == subscription(task["id"], log)
 
 
+async def test_ws_long_values_are_quoted_cut_short_in_errors(gateway_a: GatewayProcess) -> None:
+    cut = "'" + "t" * 62 + "…"
+    async with feed(gateway_a) as ws:
+        await send(ws, {"type": "t" * 1000})
+        assert await receive(ws) == error(
+            None,
+            -32601,
+            f"Method not found: no message type {cut} (this feed takes subscribe, unsubscribe, "
+            "ping)",
+        )
+        await send(ws, {"type": "subscribe", "taskId": "t1", "after": "t" * 1000})
+        assert await receive(ws) == error(
+            "t1",
+            -32602,
+            "Invalid parameters: after must be an event id this feed sent (like 1700000000000-0), "
+            f"got {cut}",
+        )
+        await send(ws, {"type": "subscribe", "taskId": "t1", "after": [1] * 1000})
+        assert await receive(ws) == error(
+            "t1",
+            -32602,
+            "Invalid parameters: after must be a string, got [" + "1, " * 20 + "1,…",
+        )
+        await nothing_more(ws)
+
+
+async def test_ws_ping_data_over_1_kib_is_refused_not_echoed_and_the_socket_stays_usable(
+    gateway_a: GatewayProcess,
+) -> None:
+    largest = "x" * (MAX_PING_DATA_BYTES - 2)  # with its quotes, exactly the limit
+    async with feed(gateway_a) as ws:
+        await send(ws, {"type": "ping", "data": largest + "x"})
+        assert await receive(ws) == error(
+            None,
+            -32602,
+            "Invalid parameters: a ping's data is at most 1024 bytes of JSON, got 1025; it is "
+            "not echoed",
+        )
+        await send(ws, {"type": "ping", "data": largest})
+        assert await receive(ws) == {"type": "pong", "data": largest}
+        await nothing_more(ws)
+
+
+async def test_ws_message_over_64_kib_closes_1009_before_the_gateway_has_read_it_all(
+    gateway_a: GatewayProcess,
+) -> None:
+    never = asyncio.Event()
+
+    async def fragments() -> AsyncIterator[str]:
+        yield '{"type": "ping", "data": "' + "x" * (MAX_MESSAGE_BYTES - 1000)
+        yield "x" * 2000
+        await never.wait()  # the message's end never comes: only uvicorn's limit can end this
+        yield '"}'
+
+    async with feed(gateway_a) as ws:
+        sending = asyncio.create_task(ws.send(fragments()))
+        frames, closed = await until_closed(ws)
+        sending.cancel()
+        await asyncio.wait([sending])
+    assert frames == []
+    assert closed.rcvd is not None
+    assert closed.rcvd.code == 1009  # message too big
+
+
+@contextlib.asynccontextmanager
+async def unlimited_gateway(settings: GatewaySettings) -> AsyncIterator[str]:
+    """The gateway app under uvicorn with its default WebSocket message limit (16 MiB), in this
+    loop: the `/ws` URL."""
+    port = free_port("127.0.0.1")
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    assert config.ws_max_size > MAX_MESSAGE_BYTES
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+        await asyncio.sleep(0.01)
+    try:
+        yield f"ws://127.0.0.1:{port}/ws"
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_ws_message_over_64_kib_closes_1009_under_a_server_without_that_limit(
+    gateway_settings: GatewaySettings,
+) -> None:
+    # As JSON, exactly the limit: answered.
+    largest = orjson.dumps({"type": "ping", "data": "x" * (MAX_MESSAGE_BYTES - 25)})
+    assert len(largest) == MAX_MESSAGE_BYTES
+    async with unlimited_gateway(gateway_settings) as url, connect(url) as ws:
+        await ws.send(largest.decode())
+        assert (await receive(ws))["error"]["code"] == -32602
+        await ws.send(largest.decode().replace('"x', '"é', 1))  # one byte more in UTF-8
+        frames, closed = await until_closed(ws)
+    assert frames == []
+    assert closed.rcvd is not None
+    assert (closed.rcvd.code, closed.rcvd.reason) == (
+        1009,
+        f"Message too big: at most {MAX_MESSAGE_BYTES} bytes",
+    )
+
+
+async def test_ws_subscription_counts_its_events_and_its_duration_in_the_metrics(
+    gateway_a: GatewayProcess, sse_client: httpx.AsyncClient, redis: Redis
+) -> None:
+    task = await start_task(sse_client, gateway_a, echo_message("count me", chunks=2))
+    log = await finished_log(redis, task["id"])
+    series = [
+        'a2a_events_delivered_total{view="ws"}',
+        'a2a_stream_duration_seconds_count{view="ws"}',
+    ]
+    before = [await metric(sse_client, gateway_a, name) for name in series]
+    async with feed(gateway_a) as ws:
+        await send(ws, {"type": "subscribe", "taskId": task["id"]})
+        assert await receive_until_ended(ws, {task["id"]}) == subscription(task["id"], log)
+    after = [await metric(sse_client, gateway_a, name) for name in series]
+    assert len(log) == 5  # created, working, 2 chunks, completed
+    assert [b - a for a, b in zip(before, after, strict=True)] == [5, 1]
+
+
 # --- 5. Auth, tenancy and the stream caps --------------------------------------------------------
 
 
@@ -506,19 +634,23 @@ async def test_ws_client_that_falls_behind_loses_the_subscription_and_resumes_af
         log = await finished_log(redis, live_id)
         assert len(log) == 603
 
-        frames = await receive_until_ended(client, set(big_logs))
-        while (frame := await receive(client))["type"] not in ("error", "end"):
-            frames.append(frame)
+        # The replays' frames and the live task's share the socket: they interleave.
+        frames = []
+        over: set[str] = set()
+        while over != {*big_logs, live_id}:
+            frames.append(frame := await receive(client))
+            if frame["type"] in ("error", "end"):
+                over.add(frame["taskId"])
         for task_id, big_log in big_logs.items():
             assert [f for f in frames if f["taskId"] == task_id] == subscription(task_id, big_log)
-        got = [f for f in frames if f["taskId"] == live_id]
+        *got, last = [f for f in frames if f["taskId"] == live_id]
         assert got[0] == {"type": "subscribed", "taskId": live_id}
         delivered = len(got) - 1
         assert delivered < len(log), "the client never fell behind"
         assert got[1:] == event_frames(live_id, log[:delivered])
         # The id of the last event delivered (none: a burst overflowed the buffer before the first).
         after = log[delivered - 1][0] if delivered else None
-        assert frame == error(
+        assert last == error(
             live_id,
             -32013,
             f"Fell behind: this socket did not keep up with task '{live_id}'; subscribe again "

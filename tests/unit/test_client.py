@@ -1,8 +1,10 @@
-"""The CLI's A2A client: the SSE decoder, endpoint and card URLs, and what each kind of answer becomes
-(results, JSON-RPC errors, transport errors), over httpx's MockTransport."""
+"""The CLI's A2A client: the SSE decoder, URL checks, endpoint and card URLs, how long each call waits,
+and what each kind of answer becomes (results, JSON-RPC errors, transport errors, timeouts), over
+httpx's MockTransport."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +18,7 @@ from gateway.client import (
     SSEDecoder,
     TransportError,
     card_urls,
+    check_url,
     describe,
     endpoint_url,
 )
@@ -225,3 +228,88 @@ def test_describe_prefers_the_errno_of_the_deepest_os_error() -> None:
     unresolved.__cause__ = OSError(-2, "Name or service not known")
     assert describe(unresolved) == "Name or service not known"
     assert describe(httpx.ReadTimeout("")) == "ReadTimeout"
+
+
+def test_check_url_takes_http_and_https_urls() -> None:
+    for url in ("http://127.0.0.1:8000/", "https://a2a.test/agents/echo", "http://[::1]:8000/"):
+        check_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://[::1", "Invalid IPv6 URL"),
+        ("http://localhost:99999/", "port 99999 is not in 1-65535"),
+        ("http://h:abc/", "Invalid port: 'abc'"),
+        ("ftp://x", "the scheme must be http or https"),
+        ("localhost:8000", "the scheme must be http or https"),
+        ("http://", "it names no host"),
+    ],
+)
+def test_check_url_says_what_is_wrong_with_a_url_no_request_can_go_to(
+    url: str, reason: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(reason)) as raised:
+        check_url(url)
+    assert str(raised.value) == reason
+
+
+async def test_calls_wait_30_s_a_blocking_send_600_s_and_a_stream_as_long_as_it_runs() -> None:
+    waits: list[tuple[str, float | None]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        timeout = request.extensions["timeout"]
+        assert (timeout["connect"], timeout["write"], timeout["pool"]) == (10.0, 10.0, 10.0)
+        if request.method == "GET":
+            waits.append(("card", timeout["read"]))
+            return httpx.Response(404)
+        body = orjson.loads(request.content)
+        waits.append((body["method"], timeout["read"]))
+        return httpx.Response(200, json=result(TASK, body["id"]))
+
+    rpc = client(handler)
+    assert await rpc.agent_card() is None
+    await rpc.call("tasks/get", {"id": "t1"})
+    await rpc.call("tasks/cancel", {"id": "t1"})
+    await rpc.call("message/send", {"message": {}, "configuration": {"blocking": True}})
+    await rpc.call("message/send", {"message": {}, "configuration": {"blocking": False}})
+    assert [item async for item in rpc.stream("message/stream", {"message": {}})] == [TASK]
+    assert waits == [
+        ("card", 30.0),
+        ("tasks/get", 30.0),
+        ("tasks/cancel", 30.0),
+        ("message/send", 600.0),
+        ("message/send", 30.0),
+        ("message/stream", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (httpx.ReadTimeout, "no answer from http://a2a.test/ within 30 s"),
+        (httpx.ConnectTimeout, "cannot connect to http://a2a.test/: no answer within 10 s"),
+    ],
+)
+async def test_a_call_not_answered_in_time_is_a_transport_error_naming_the_url(
+    error: type[httpx.TimeoutException], message: str
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise error("timed out", request=request)
+
+    with pytest.raises(TransportError) as raised:
+        await client(handler).call("tasks/get", {"id": "t1"})
+    assert str(raised.value) == message
+
+
+async def test_an_agent_card_not_answered_in_time_is_a_transport_error_not_a_missing_card() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    rpc = A2AClient(http, URL, call_timeout=httpx.Timeout(1.0, read=0.25))
+    with pytest.raises(TransportError) as raised:
+        await rpc.agent_card()
+    assert (
+        str(raised.value) == "no answer from http://a2a.test/.well-known/agent.json within 0.25 s"
+    )

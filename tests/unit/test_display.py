@@ -1,9 +1,13 @@
-"""What the CLI prints for a task's results: plain (piped), live (a terminal) and `task get`'s lines."""
+"""What the CLI prints for a task's results: plain (piped), live (a terminal) and `task get`'s lines,
+never a control character from the server; and which results it cannot read."""
 
 from __future__ import annotations
 
 import io
 from typing import Any
+
+import orjson
+import pytest
 
 from gateway.display import (
     INTERRUPTED,
@@ -11,9 +15,12 @@ from gateway.display import (
     UNSUCCESSFUL,
     Spinner,
     Transcript,
+    json_text,
     parts_text,
+    printable,
     status_line,
     task_lines,
+    unreadable,
 )
 from protocol import INTERRUPTED_STATES, TERMINAL_STATES, TaskState
 
@@ -265,3 +272,95 @@ def test_a_stream_without_the_task_takes_the_task_line_from_its_first_event() ->
     assert transcript_of(results, snapshot_first=True) == (
         "task t1 (context c1)\nworking\nhi\ncompleted\n"
     )
+
+
+# An agent's reply that would clear the screen, write the clipboard (OSC 52), retitle the window and
+# move the cursor (8-bit CSI, carriage return), with a tab and newlines to keep.
+HOSTILE = "a\x1b[2J\x1b]52;c;ZXZpbA==\x07b\x1b]0;title\x9c\tc\x9b1A\x7f\r\nd\x00\n"
+CLEANED = "a[2J]52;c;ZXZpbA==b]0;title\tc1A\nd\n"
+
+
+def test_printable_keeps_text_tab_and_newline_and_drops_every_other_control() -> None:
+    assert printable(HOSTILE) == CLEANED
+    assert printable("héllo ⠋ wörld\t\n") == "héllo ⠋ wörld\t\n"
+
+
+def test_json_text_escapes_the_controls_json_lets_through_and_means_the_same() -> None:
+    value = {"text": HOSTILE, "n": [1, None]}
+    text = json_text(value)
+    assert text == (
+        '{"text":"a\\u001b[2J\\u001b]52;c;ZXZpbA==\\u0007b\\u001b]0;title\\u009c\\tc\\u009b1A'
+        '\\u007f\\r\\nd\\u0000\\n","n":[1,null]}'
+    )
+    assert orjson.loads(text) == value
+    assert json_text({"a": "\x9b"}, indent=True) == '{\n  "a": "\\u009b"\n}'
+
+
+def test_server_text_is_written_without_control_characters_plain_and_live() -> None:
+    task = {**TASK, "id": "t1\x1b[1m", "contextId": "c1\x07"}
+    results = [
+        task,
+        chunk(HOSTILE, append=False),
+        status("completed", "done\x1b[5m", final=True),
+    ]
+    lines = "task t1[1m (context c1)\nsubmitted\n" + CLEANED + "completed: done[5m\n"
+    assert transcript_of(results) == lines
+    assert transcript_of(results, live=True) == lines
+
+
+def test_task_lines_are_without_control_characters() -> None:
+    task = {
+        **TASK,
+        "status": {"state": "failed\x1b[31m"},
+        "history": [{"role": "user\x07", "parts": [{"kind": "text", "text": HOSTILE}]}],
+        "artifacts": [{"artifactId": "a", "parts": [{"kind": "text", "text": HOSTILE}]}],
+    }
+    assert task_lines(task, history=True) == [
+        "task t1 (context c1)",
+        f"user: {CLEANED}",
+        CLEANED.removesuffix("\n"),
+        "failed[31m",
+    ]
+
+
+def test_spinner_label_is_without_control_characters() -> None:
+    err = FakeTerminal()
+    Spinner(err, clock=lambda: 0.0).draw("work\x1b]0;x\x07ing")
+    assert err.getvalue() == "\r\x1b[2K⠋ work]0;xing 0.0s"
+
+
+@pytest.mark.parametrize(
+    ("result", "task", "reason"),
+    [
+        (TASK, True, None),
+        ({"kind": "message", "parts": "x"}, False, None),
+        ("done", False, None),
+        ({"kind": ["task"]}, False, None),
+        ({**TASK, "artifacts": None, "history": None}, True, None),
+        (["t1"], True, '["t1"], not a task'),
+        ({**TASK, "id": 5}, True, "a task whose id is 5, not a string"),
+        ({**TASK, "status": "done"}, True, 'a task whose status is "done", not an object'),
+        ({**TASK, "status": None}, False, "a task whose status is null, not an object"),
+        ({**TASK, "artifacts": {"a": 1}}, True, 'a task whose artifacts is {"a":1}, not an array'),
+        ({"kind": "task", "status": {}}, False, "a task with no id"),
+        (
+            {**status("working"), "taskId": 7},
+            False,
+            "a status-update whose taskId is 7, not a string",
+        ),
+        (
+            {**status("working"), "status": "x" * 300},
+            False,
+            'a status-update whose status is "' + "x" * 198 + "…, not an object",
+        ),
+        (
+            {**chunk("x", append=False), "artifact": []},
+            False,
+            "an artifact-update whose artifact is [], not an object",
+        ),
+    ],
+)
+def test_unreadable_names_the_field_a_result_lacks_or_has_of_another_type(
+    result: Any, task: bool, reason: str | None
+) -> None:
+    assert unreadable(result, task=task) == reason
