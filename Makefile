@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-streams clean
+.PHONY: run test lint bench bench-streams bench-compare clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -29,9 +29,17 @@ lint: $(VENV)/.test-installed
 test: lint
 	$(BIN)/pytest
 
-bench: $(VENV)/.test-installed
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $@ $(VENV)/.test-installed $(VENV)/.run-installed
+
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.latency
 	$(BIN)/python -m bench.streaming
+	$(BIN)/python -m bench.compare
+
+bench-compare: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.compare
 
 clean:
 	rm -rf $(VENV) .a2a .mypy_cache .ruff_cache .pytest_cache

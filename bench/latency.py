@@ -16,192 +16,40 @@ import argparse
 import asyncio
 import json
 import logging
-import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import temporalio
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from bench.bare import BareWorkflow
-from bench.harness import BenchError, exit_with, open_log, percentile, stopping
-from gateway.devstack import (
-    ManagedProcess,
-    free_port,
-    register_search_attributes,
-    start_redis,
-    start_temporal,
+from bench.harness import (
+    NAMESPACE,
+    RESULTS_DIR,
+    ROOT,
+    BenchError,
+    Stack,
+    exit_with,
+    machine_info,
+    percentile,
+    start_stack,
+    stopping,
+    wait_ready,
 )
+from gateway.devstack import ManagedProcess, register_search_attributes
 
 logger = logging.getLogger("bench.latency")
 
-HOST = "127.0.0.1"
-NAMESPACE = "default"
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "bench" / "results"
-PYCACHE_DIR = RESULTS_DIR / "pycache"
 GATEWAY_LABEL = "gateway message/send"
 BARE_LABEL = "bare workflow + 1 activity"
-# Deadline on one measured request, and on the stack becoming ready.
+# Deadline on one measured request.
 REQUEST_TIMEOUT = 60.0
-READY_TIMEOUT = 60.0
-
-
-@dataclass
-class Stack:
-    temporal_address: str
-    redis_url: str
-    gateway_url: str
-    echo_queue: str
-    bare_queue: str
-    temporal_reused: bool
-    logs: Path
-    # Where the children cache bytecode when PYTHONDONTWRITEBYTECODE was set (None: as usual).
-    pycache_prefix: str | None
-    processes: list[ManagedProcess] = field(default_factory=list)
-
-    def check_alive(self) -> None:
-        for process in self.processes:
-            if not process.running():
-                raise BenchError(
-                    f"{process.name} exited with code {process.process.returncode}; see {self.logs}"
-                )
-
-
-def start_stack(started: list[ManagedProcess], logs: Path, data_dir: Path) -> Stack:
-    """Start whatever is not given by the environment; every process goes into `started` at once."""
-    temporal_address = os.environ.get("TEMPORAL_ADDRESS")
-    temporal_reused = temporal_address is not None
-    if temporal_address is None:
-        port = free_port(HOST)
-        logger.info("starting the Temporal dev server on %s:%d", HOST, port)
-        with open_log(logs, "temporal") as log:
-            started.append(start_temporal(host=HOST, port=port, log=log))
-        temporal_address = f"{HOST}:{port}"
-    redis_url = os.environ.get("REDIS_URL")
-    if redis_url is None:
-        port = free_port(HOST)
-        logger.info("starting Redis on %s:%d", HOST, port)
-        with open_log(logs, "redis") as log:
-            started.append(start_redis(host=HOST, port=port, data_dir=data_dir, log=log))
-        redis_url = f"redis://{HOST}:{port}/0"
-
-    suffix = uuid.uuid4().hex[:8]
-    echo_queue = f"bench-echo-{suffix}"
-    bare_queue = f"bench-bare-{suffix}"
-    gateway_port = free_port(HOST)
-    # The children import `bench`, `gateway` and `workers` from this checkout whatever the cwd.
-    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = {
-        **os.environ,
-        "PYTHONPATH": pythonpath,
-        "TEMPORAL_ADDRESS": temporal_address,
-        "REDIS_URL": redis_url,
-        "A2A_WORKER_METRICS_PORT": "0",
-    }
-    if env.pop("PYTHONDONTWRITEBYTECODE", None):
-        # The workflow sandbox re-imports the workflow's module for every new workflow run: without
-        # bytecode it compiles the source each time, a cost no installed deployment pays (pip
-        # byte-compiles). Cache it outside the source tree instead.
-        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE_DIR)
-        logger.info(
-            "PYTHONDONTWRITEBYTECODE is set: the children cache bytecode in %s", PYCACHE_DIR
-        )
-    children = [
-        (
-            "gateway",
-            [sys.executable, "-m", "gateway", "serve"],
-            {
-                "A2A_GATEWAY_HOST": HOST,
-                "A2A_GATEWAY_PORT": str(gateway_port),
-                "A2A_GATEWAY_TASK_QUEUE": echo_queue,
-            },
-        ),
-        (
-            "echo worker",
-            [sys.executable, "-m", "workers", "--agent", "echo"],
-            {"A2A_WORKER_TASK_QUEUE": echo_queue},
-        ),
-        (
-            "bare worker",
-            [
-                sys.executable,
-                "-m",
-                "bench.bare_worker",
-                "--address",
-                temporal_address,
-                "--namespace",
-                NAMESPACE,
-                "--task-queue",
-                bare_queue,
-            ],
-            {},
-        ),
-    ]
-    for name, args, extra_env in children:
-        logger.info("starting the %s", name)
-        with open_log(logs, name.replace(" ", "-")) as log:
-            started.append(ManagedProcess(name, args, env={**env, **extra_env}, log=log))
-    return Stack(
-        temporal_address=temporal_address,
-        redis_url=redis_url,
-        gateway_url=f"http://{HOST}:{gateway_port}",
-        echo_queue=echo_queue,
-        bare_queue=bare_queue,
-        temporal_reused=temporal_reused,
-        logs=logs,
-        pycache_prefix=env.get("PYTHONPYCACHEPREFIX"),
-        processes=started,
-    )
-
-
-async def wait_ready(stack: Stack, http: httpx.AsyncClient, client: Client) -> None:
-    """Until the gateway's /readyz answers 200 and both workers poll their queues."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    waiting_for = "the gateway's /readyz"
-    queues = [stack.echo_queue, stack.bare_queue]
-    while True:
-        stack.check_alive()
-        if waiting_for == "the gateway's /readyz":
-            try:
-                response = await http.get("/readyz", timeout=2.0)
-                if response.status_code == 200:
-                    waiting_for = "worker pollers"
-            except httpx.TransportError:
-                pass
-        if waiting_for == "worker pollers":
-            queues = [queue for queue in queues if not await _has_pollers(client, queue)]
-            if not queues:
-                return
-        if time.monotonic() > deadline:
-            raise BenchError(f"the stack was not ready within {READY_TIMEOUT:.0f}s ({waiting_for})")
-        await asyncio.sleep(0.2)
-
-
-async def _has_pollers(client: Client, queue: str) -> bool:
-    kinds = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
-    for queue_type in kinds:
-        described = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=NAMESPACE, task_queue=TaskQueue(name=queue), task_queue_type=queue_type
-            )
-        )
-        if not described.pollers:
-            return False
-    return True
 
 
 def gateway_call(http: httpx.AsyncClient) -> Callable[[int], Awaitable[None]]:
@@ -299,22 +147,6 @@ async def run_benchmark(stack: Stack, requests: int, warmup: int) -> dict[str, d
         logger.info("measuring: %d requests of each kind, alternating", requests)
         samples = await measure(sides, requests, stack)
     return {label: summarize(values) for label, values in samples.items()}
-
-
-def machine_info() -> dict[str, Any]:
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return {
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(affinity) if affinity is not None else None,
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "temporalio": temporalio.__version__,
-        "httpx": httpx.__version__,
-        # Other work on the machine shows in the figures; this says how much there was.
-        "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-    }
 
 
 def report(

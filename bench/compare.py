@@ -1,0 +1,545 @@
+"""`python -m bench.compare [--duration S] [--concurrency 1,8,32] [--rounds R] [--quick]`: the gateway
+side by side with the official `a2a-sdk==0.2.12` server (`bench.reference_server`) and with bare
+Temporal workflows (`bench.bare`), under one load generator.
+
+Starts a Temporal dev server and a Redis on free loopback ports (or uses TEMPORAL_ADDRESS /
+REDIS_URL), ONE gateway process, an echo worker, a bare worker and the reference server (one uvicorn
+process). Creates one completed task on each server with a blocking `message/send`. Then, per
+concurrency level C and round, runs `bench.load` (a process of its own) for S seconds per scenario,
+the sides taking turns: `tasks/get` of that task on ours, then on the reference; a blocking
+`message/send` on ours, on the reference, then bare workflows (one activity) at the same C.
+
+Writes `bench/results/compare.json`, `bench/results/compare.md` (tables, ratios and targets) and,
+when matplotlib is installed, `compare-throughput.png` and `compare-latency.png`. Every process it
+started is stopped on the way out, Ctrl-C included. The exit code reflects failures only, never the
+figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+
+from bench.harness import (
+    HOST,
+    NAMESPACE,
+    RESULTS_DIR,
+    ROOT,
+    BenchError,
+    Stack,
+    exit_with,
+    machine_info,
+    percentile,
+    start_stack,
+    stopping,
+    wait_ready,
+)
+from gateway.devstack import ManagedProcess, free_port, register_search_attributes
+
+logger = logging.getLogger("bench.compare")
+
+OURS = "ours"
+REFERENCE = "reference"
+BARE = "bare"
+TASKS_GET = "tasks/get"
+MESSAGE_SEND = "message/send"
+# Scenario, side: the order in which the sides take turns within a round.
+TURNS = [
+    (TASKS_GET, OURS),
+    (TASKS_GET, REFERENCE),
+    (MESSAGE_SEND, OURS),
+    (MESSAGE_SEND, REFERENCE),
+    (MESSAGE_SEND, BARE),
+]
+TARGET_TASKS_GET_RATIO = 2.0
+TARGET_TASKS_PER_SECOND_RATIO = 0.8
+# Beyond warm-up and the measured seconds, for the load generator to start and finish.
+LOAD_SLACK_SECONDS = 120.0
+
+
+def load_args(
+    stack: Stack, urls: dict[str, str], task_ids: dict[str, str], scenario: str, side: str
+) -> list[str]:
+    if side == BARE:
+        return [
+            "bare",
+            "--address",
+            stack.temporal_address,
+            "--namespace",
+            NAMESPACE,
+            "--task-queue",
+            stack.bare_queue,
+        ]
+    args = ["http", "--url", urls[side]]
+    if scenario == TASKS_GET:
+        return [*args, "--request", "tasks-get", "--task-id", task_ids[side]]
+    return [*args, "--request", "message-send"]
+
+
+def run_load(
+    stack: Stack,
+    target: list[str],
+    concurrency: int,
+    warmup: float,
+    duration: float,
+) -> dict[str, Any]:
+    args = [sys.executable, "-m", "bench.load", "--concurrency", str(concurrency)]
+    args += ["--warmup", str(warmup), "--duration", str(duration), *target]
+    done = subprocess.run(
+        args,
+        env=stack.env,
+        capture_output=True,
+        timeout=warmup + duration + LOAD_SLACK_SECONDS,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(
+            f"the load generator exited with code {done.returncode}: {done.stderr.decode()[-2000:]}"
+        )
+    figures: dict[str, Any] = json.loads(done.stdout)
+    return figures
+
+
+async def create_task(url: str) -> str:
+    """The id of a task a blocking `message/send` to `url` completed."""
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "message/send",
+        "params": {
+            "message": {
+                "role": "user",
+                "parts": [{"kind": "text", "text": "hello"}],
+                "messageId": str(uuid.uuid4()),
+                "kind": "message",
+            }
+        },
+    }
+    async with httpx.AsyncClient(timeout=60.0) as http:
+        response = await http.post(url, json=body)
+    reply: dict[str, Any] = response.json()
+    result = reply.get("result")
+    if not (
+        isinstance(result, dict)
+        and result.get("kind") == "task"
+        and result.get("status", {}).get("state") == "completed"
+    ):
+        raise BenchError(f"message/send to {url} did not answer a completed task: {reply}")
+    task_id: str = result["id"]
+    return task_id
+
+
+async def prepare(stack: Stack, urls: dict[str, str]) -> dict[str, str]:
+    """Wait for the stack, then one completed task on each server, for `tasks/get`."""
+    client = await Client.connect(stack.temporal_address, namespace=NAMESPACE)
+    if stack.temporal_reused:
+        added = await register_search_attributes(client, NAMESPACE)
+        if added:
+            logger.info("registered search attributes %s", added)
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        logger.info("waiting for the gateway and the workers")
+        await wait_ready(stack, http, client)
+    return {side: await create_task(url) for side, url in urls.items()}
+
+
+def pool(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from the rounds of one scenario, side and concurrency."""
+    latencies = sorted(value for run in runs for value in run["latencies_ms"])
+    seconds = sum(run["seconds"] for run in runs)
+    errors = sum(run["errors"] for run in runs)
+    first_error = next((run["first_error"] for run in runs if run["first_error"]), None)
+    if not latencies:
+        raise BenchError(f"no request succeeded; the first error: {first_error}")
+    cpu = [run["client_cpu_percent"] for run in runs if run["client_cpu_percent"] is not None]
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "first_error": first_error,
+        "rps": len(latencies) / seconds,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "client_cpu_percent": max(cpu) if cpu else None,
+    }
+
+
+def measure(
+    stack: Stack,
+    urls: dict[str, str],
+    task_ids: dict[str, str],
+    levels: list[int],
+    rounds: int,
+    warmup: float,
+    duration: float,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """results[scenario][side][str(concurrency)]"""
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for concurrency in levels:
+        runs: dict[tuple[str, str], list[dict[str, Any]]] = {turn: [] for turn in TURNS}
+        for index in range(rounds):
+            for scenario, side in TURNS:
+                logger.info(
+                    "concurrency %d, round %d/%d: %s on %s",
+                    concurrency,
+                    index + 1,
+                    rounds,
+                    scenario,
+                    side,
+                )
+                target = load_args(stack, urls, task_ids, scenario, side)
+                figures = run_load(stack, target, concurrency, warmup, duration)
+                logger.info(
+                    "  %.0f requests/s, %d errors, load generator CPU %.0f%%",
+                    figures["rps"],
+                    figures["errors"],
+                    figures["client_cpu_percent"] or 0,
+                )
+                runs[scenario, side].append(figures)
+                stack.check_alive()
+        for (scenario, side), scenario_runs in runs.items():
+            row = pool(scenario_runs)
+            results.setdefault(scenario, {}).setdefault(side, {})[str(concurrency)] = row
+    return results
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator > 0 else None
+
+
+def verdicts(results: dict[str, dict[str, dict[str, Any]]], levels: list[int]) -> dict[str, Any]:
+    """Per concurrency level: the ratios the targets are about, and whether each is met."""
+    out: dict[str, Any] = {}
+    for level in (str(c) for c in levels):
+        get = {side: results[TASKS_GET][side][level] for side in (OURS, REFERENCE)}
+        send = {side: results[MESSAGE_SEND][side][level] for side in (OURS, REFERENCE, BARE)}
+        get_ratio = ratio(get[OURS]["rps"], get[REFERENCE]["rps"])
+        tps_ratio = ratio(send[OURS]["rps"], send[BARE]["rps"])
+        # The durability cost is what a bare Temporal round trip takes: ours may exceed the
+        # in-memory reference by that much and no more.
+        extra = {q: send[OURS][q] - send[REFERENCE][q] for q in ("p50_ms", "p99_ms")}
+        out[level] = {
+            "tasks_get_rps_ours_over_reference": get_ratio,
+            "tasks_get_target_met": get_ratio is not None and get_ratio >= TARGET_TASKS_GET_RATIO,
+            "message_send_ms_over_reference": extra,
+            "message_send_within_durability_cost": all(
+                extra[q] <= send[BARE][q] for q in ("p50_ms", "p99_ms")
+            ),
+            "tasks_per_second_ours_over_bare": tps_ratio,
+            "tasks_per_second_target_met": tps_ratio is not None
+            and tps_ratio >= TARGET_TASKS_PER_SECOND_RATIO,
+            "message_send_rps_ours_over_reference": ratio(
+                send[OURS]["rps"], send[REFERENCE]["rps"]
+            ),
+        }
+    return out
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def _met(flag: bool) -> str:
+    return "met" if flag else "NOT met"
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _header(cells: list[str]) -> list[str]:
+    return [_row(cells), _row(["---:"] * len(cells))]
+
+
+def render_markdown(figures: dict[str, Any]) -> str:
+    results, checks = figures["results"], figures["verdicts"]
+    machine = figures["machine"]
+    load = "n/a" if machine["load_average_1m"] is None else f"{machine['load_average_1m']:.2f}"
+    lines = [
+        "# Gateway vs a2a-sdk 0.2.12 vs bare Temporal",
+        "",
+        f"{figures['rounds']} round(s) of {figures['duration_s']:g} s per scenario and concurrency "
+        f"after {figures['warmup_s']:g} s warm-up, sides taking turns; one gateway process, one "
+        "reference process, load from a separate `bench.load` process.",
+        f"Machine: {machine['cpu_count']} CPUs, Python {machine['python']}, "
+        f"temporalio {machine['temporalio']}, load average {load} at the end",
+        "",
+        f"## `tasks/get` of a completed task (target: ours >= {TARGET_TASKS_GET_RATIO:g}x reference)",
+        "",
+        *_header(
+            [
+                "C",
+                "ours req/s",
+                "reference req/s",
+                "ratio",
+                "ours p50/p99 ms",
+                "reference p50/p99 ms",
+                "target",
+            ]
+        ),
+    ]
+    get = results[TASKS_GET]
+    for level, check in checks.items():
+        ours, ref = get[OURS][level], get[REFERENCE][level]
+        lines.append(
+            _row(
+                [
+                    level,
+                    _fmt(ours["rps"], 0),
+                    _fmt(ref["rps"], 0),
+                    _fmt(check["tasks_get_rps_ours_over_reference"]),
+                    f"{_fmt(ours['p50_ms'])} / {_fmt(ours['p99_ms'])}",
+                    f"{_fmt(ref['p50_ms'])} / {_fmt(ref['p99_ms'])}",
+                    _met(check["tasks_get_target_met"]),
+                ]
+            )
+        )
+    send = results[MESSAGE_SEND]
+    lines += [
+        "",
+        "## Blocking `message/send`, trivial agent: latency (target: ours - reference <= bare, "
+        "at p50 and at p99)",
+        "",
+        *_header(
+            [
+                "C",
+                "reference p50",
+                "p99",
+                "ours p50",
+                "p99",
+                "bare Temporal p50",
+                "p99",
+                "ours - reference p50/p99",
+                "target",
+            ]
+        ),
+    ]
+    for level, check in checks.items():
+        ours, ref, bare = send[OURS][level], send[REFERENCE][level], send[BARE][level]
+        extra = check["message_send_ms_over_reference"]
+        lines.append(
+            _row(
+                [
+                    level,
+                    _fmt(ref["p50_ms"]),
+                    _fmt(ref["p99_ms"]),
+                    _fmt(ours["p50_ms"]),
+                    _fmt(ours["p99_ms"]),
+                    _fmt(bare["p50_ms"]),
+                    _fmt(bare["p99_ms"]),
+                    f"{_fmt(extra['p50_ms'])} / {_fmt(extra['p99_ms'])}",
+                    _met(check["message_send_within_durability_cost"]),
+                ]
+            )
+        )
+    lines += [
+        "",
+        "## Tasks per second end to end (echo agent) vs bare Temporal workflows (target: ours >= "
+        f"{TARGET_TASKS_PER_SECOND_RATIO:g}x bare)",
+        "",
+        *_header(
+            [
+                "C",
+                "ours tasks/s",
+                "bare workflows/s",
+                "ours / bare",
+                "reference tasks/s",
+                "ours / reference",
+                "target",
+            ]
+        ),
+    ]
+    for level, check in checks.items():
+        lines.append(
+            _row(
+                [
+                    level,
+                    _fmt(send[OURS][level]["rps"], 1),
+                    _fmt(send[BARE][level]["rps"], 1),
+                    _fmt(check["tasks_per_second_ours_over_bare"]),
+                    _fmt(send[REFERENCE][level]["rps"], 1),
+                    _fmt(check["message_send_rps_ours_over_reference"]),
+                    _met(check["tasks_per_second_target_met"]),
+                ]
+            )
+        )
+    lines += ["", *_notes(results)]
+    return "\n".join(lines) + "\n"
+
+
+def _notes(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    notes = []
+    for scenario, sides in results.items():
+        for side, levels in sides.items():
+            for level, row in levels.items():
+                if row["errors"]:
+                    notes.append(
+                        f"- {scenario} on {side} at C={level}: {row['errors']} errors "
+                        f"(first: {row['first_error']})"
+                    )
+                cpu = row["client_cpu_percent"]
+                if cpu is not None and cpu >= 90:
+                    notes.append(
+                        f"- {scenario} on {side} at C={level}: the load generator used {cpu:.0f}% "
+                        "of a CPU; the figure may be the client's limit, not the server's."
+                    )
+    return notes or ["No request failed; no load generator reached 90% of a CPU."]
+
+
+def write_charts(figures: dict[str, Any], directory: Path) -> list[Path]:
+    """PNG charts, or none when matplotlib is not installed (`pip install -e '.[bench]'`)."""
+    try:
+        # Imported by name: matplotlib is an optional extra, absent where mypy runs.
+        matplotlib: Any = importlib.import_module("matplotlib")
+    except ImportError:
+        return []
+    matplotlib.use("Agg")
+    pyplot: Any = importlib.import_module("matplotlib.pyplot")
+    results = figures["results"]
+    levels = list(figures["verdicts"])
+    throughput = directory / "compare-throughput.png"
+    fig, axes = pyplot.subplots(1, 2, figsize=(11, 4))
+    for axis, scenario, sides in (
+        (axes[0], TASKS_GET, (OURS, REFERENCE)),
+        (axes[1], MESSAGE_SEND, (OURS, REFERENCE, BARE)),
+    ):
+        _bars(
+            axis,
+            levels,
+            {side: [results[scenario][side][c]["rps"] for c in levels] for side in sides},
+        )
+        axis.set_title(
+            f"{scenario} throughput"
+            if scenario == TASKS_GET
+            else "message/send tasks/s (bare: workflows/s)"
+        )
+        axis.set_xlabel("concurrency")
+        axis.set_ylabel("requests/s")
+    fig.tight_layout()
+    fig.savefig(throughput, dpi=100)
+    pyplot.close(fig)
+    latency = directory / "compare-latency.png"
+    fig, axes = pyplot.subplots(1, 2, figsize=(11, 4))
+    for axis, key in ((axes[0], "p50_ms"), (axes[1], "p99_ms")):
+        sides = (OURS, REFERENCE, BARE)
+        _bars(
+            axis,
+            levels,
+            {side: [results[MESSAGE_SEND][side][c][key] for c in levels] for side in sides},
+        )
+        axis.set_title(f"message/send {key.removesuffix('_ms')} latency")
+        axis.set_xlabel("concurrency")
+        axis.set_ylabel("ms")
+    fig.tight_layout()
+    fig.savefig(latency, dpi=100)
+    pyplot.close(fig)
+    return [throughput, latency]
+
+
+def _bars(axis: Any, levels: list[str], series: dict[str, list[float]]) -> None:
+    width = 0.8 / len(series)
+    for index, (side, values) in enumerate(series.items()):
+        axis.bar([x + index * width for x in range(len(levels))], values, width, label=side)
+    axis.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(levels))], levels)
+    axis.legend()
+
+
+def start_reference(stack: Stack) -> str:
+    port = free_port(HOST)
+    server = stack.start(
+        "reference server",
+        [sys.executable, "-m", "bench.reference_server", "--host", HOST, "--port", str(port)],
+        {},
+    )
+    server.wait_for_port(HOST, port)
+    return f"http://{HOST}:{port}/"
+
+
+def run(levels: list[int], rounds: int, warmup: float, duration: float) -> int:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    logs = RESULTS_DIR / "logs"
+    logs.mkdir(exist_ok=True)
+    started: list[ManagedProcess] = []
+    with stopping(started):
+        with tempfile.TemporaryDirectory(prefix="bench-redis-") as data_dir:
+            stack = start_stack(started, logs, Path(data_dir))
+            urls = {OURS: stack.gateway_url + "/", REFERENCE: start_reference(stack)}
+            task_ids = asyncio.run(prepare(stack, urls))
+            results = measure(stack, urls, task_ids, levels, rounds, warmup, duration)
+        figures = {
+            "benchmark": "compare",
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "concurrency": levels,
+            "rounds": rounds,
+            "warmup_s": warmup,
+            "duration_s": duration,
+            "machine": machine_info(),
+            "temporal": "reused " + stack.temporal_address
+            if stack.temporal_reused
+            else "dev server",
+            "results": results,
+            "verdicts": verdicts(results, levels),
+            "targets": {
+                "tasks_get_rps_ours_over_reference": TARGET_TASKS_GET_RATIO,
+                "message_send": "ours - reference <= bare Temporal, at p50 and p99",
+                "tasks_per_second_ours_over_bare": TARGET_TASKS_PER_SECOND_RATIO,
+            },
+        }
+        (RESULTS_DIR / "compare.json").write_text(json.dumps(figures, indent=2) + "\n")
+        markdown = render_markdown(figures)
+        charts = write_charts(figures, RESULTS_DIR)
+        if charts:
+            markdown += "\n" + "\n".join(f"![{path.stem}]({path.name})" for path in charts) + "\n"
+        else:
+            markdown += (
+                "\nCharts skipped: matplotlib is not installed (`pip install -e '.[bench]'`).\n"
+            )
+        (RESULTS_DIR / "compare.md").write_text(markdown)
+        print(markdown, flush=True)
+        print(
+            f"Figures: {RESULTS_DIR.relative_to(ROOT)}/compare.*   Logs: {logs.relative_to(ROOT)}/",
+            flush=True,
+        )
+        return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__)
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="unmeasured seconds per run first"
+    )
+    parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per scenario, side and level")
+    parser.add_argument(
+        "--quick", action="store_true", help="one round of 3 s after 1 s warm-up (a smoke run)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        levels = [int(level) for level in args.concurrency.split(",")]
+    except ValueError:
+        parser.error("--concurrency takes comma-separated integers, e.g. 1,8,32")
+    if args.quick:
+        args.duration, args.warmup, args.rounds = 3.0, 1.0, 1
+    if min(levels) < 1 or args.duration <= 0 or args.warmup < 0 or args.rounds < 1:
+        parser.error(
+            "levels and --rounds must be 1 or more, --duration above 0, --warmup 0 or more"
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    exit_with(lambda: run(levels, args.rounds, args.warmup, args.duration))
+
+
+if __name__ == "__main__":
+    main()
