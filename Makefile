@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-streams bench-compare clean
+.PHONY: run test lint bench bench-streams bench-compare fuzz clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -40,6 +40,9 @@ bench: $(VENV)/.bench-installed
 
 bench-compare: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.compare
+
+fuzz: $(VENV)/.test-installed
+	A2A_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/integration/test_fuzz.py -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .a2a .mypy_cache .ruff_cache .pytest_cache

@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 PROTOCOL_VERSION = "0.2.5"
 
+# A task id a request names. The gateway assigns UUIDs; a longer id names no task, and one of tens of
+# kilobytes would reach Temporal as an oversized gRPC header (an HTTP/2 reset, retried, then -32603).
+TaskId = Annotated[str, Field(max_length=1024)]
+
 
 class Wire(BaseModel):
     """Base of every wire type: unknown fields are tolerated and dropped (PROTOCOL.md §3)."""
@@ -84,7 +88,7 @@ class Message(Wire):
     # The spec text says a message "must contain at least one part".
     parts: list[Part] = Field(min_length=1)
     messageId: str = Field(min_length=1)
-    taskId: str | None = None
+    taskId: TaskId | None = None
     contextId: str | None = None
     referenceTaskIds: list[str] | None = None
     extensions: list[str] | None = None
@@ -151,7 +155,7 @@ class PushNotificationConfig(Wire):
 
 
 class TaskPushNotificationConfig(Wire):
-    taskId: str
+    taskId: TaskId
     pushNotificationConfig: PushNotificationConfig
 
 
@@ -193,29 +197,29 @@ class MessageSendParams(Wire):
 
 
 class TaskIdParams(Wire):
-    id: str
+    id: TaskId
     metadata: dict[str, Any] | None = None
 
 
 class TaskQueryParams(Wire):
-    id: str
+    id: TaskId
     historyLength: int | None = None
     metadata: dict[str, Any] | None = None
 
 
 class GetTaskPushNotificationConfigParams(Wire):
-    id: str
+    id: TaskId
     pushNotificationConfigId: str | None = None
     metadata: dict[str, Any] | None = None
 
 
 class ListTaskPushNotificationConfigParams(Wire):
-    id: str
+    id: TaskId
     metadata: dict[str, Any] | None = None
 
 
 class DeleteTaskPushNotificationConfigParams(Wire):
-    id: str
+    id: TaskId
     pushNotificationConfigId: str
     metadata: dict[str, Any] | None = None
 
