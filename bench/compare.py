@@ -1,13 +1,17 @@
 """`python -m bench.compare [--duration S] [--concurrency 1,8,32] [--rounds R] [--quick]`: the gateway
 side by side with the official `a2a-sdk==0.2.12` server (`bench.reference_server`) and with bare
-Temporal workflows (`bench.bare`), under one load generator.
+Temporal workflows (`bench.bare`), each scenario's sides under the same load generator.
 
 Starts a Temporal dev server and a Redis on free loopback ports (or uses TEMPORAL_ADDRESS /
 REDIS_URL), ONE gateway process, an echo worker, a bare worker and the reference server (one uvicorn
 process). Creates one completed task on each server with a blocking `message/send`. Then, per
-concurrency level C and round, runs `bench.load` (a process of its own) for S seconds per scenario,
-the sides taking turns: `tasks/get` of that task on ours, then on the reference; a blocking
+concurrency level C and round, runs a load generator (a process of its own) for S seconds per
+scenario, the sides taking turns: `tasks/get` of that task on ours, then on the reference; a blocking
 `message/send` on ours, on the reference, then bare workflows (one activity) at the same C.
+
+The HTTP scenarios are driven by `wrk` when it is on PATH (one thread, C connections,
+`bench/jsonrpc.lua`), by `bench.load` (Python, httpx) otherwise: `bench.load` needs a whole CPU
+before either server does at C > 1. Bare workflows are always `bench.load`'s: they are not HTTP.
 
 Writes `bench/results/compare.json`, `bench/results/compare.md` (tables, ratios and targets) and,
 when matplotlib is installed, `compare-throughput.png` and `compare-latency.png`. Every process it
@@ -22,6 +26,9 @@ import asyncio
 import importlib
 import json
 import logging
+import math
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,6 +75,10 @@ TARGET_TASKS_GET_RATIO = 2.0
 TARGET_TASKS_PER_SECOND_RATIO = 0.8
 # Beyond warm-up and the measured seconds, for the load generator to start and finish.
 LOAD_SLACK_SECONDS = 120.0
+WRK_SCRIPT = ROOT / "bench" / "jsonrpc.lua"
+PYTHON_LOAD = "bench.load"
+# bench.load's REQUEST_TIMEOUT; wrk's own 2 s would count a slow blocking message/send as an error.
+WRK_TIMEOUT = "60s"
 
 
 def load_args(
@@ -96,6 +107,7 @@ def run_load(
     warmup: float,
     duration: float,
 ) -> dict[str, Any]:
+    """`bench.load`'s figures, every latency included."""
     args = [sys.executable, "-m", "bench.load", "--concurrency", str(concurrency)]
     args += ["--warmup", str(warmup), "--duration", str(duration), *target]
     done = subprocess.run(
@@ -110,7 +122,82 @@ def run_load(
             f"the load generator exited with code {done.returncode}: {done.stderr.decode()[-2000:]}"
         )
     figures: dict[str, Any] = json.loads(done.stdout)
+    figures["generator"] = PYTHON_LOAD
     return figures
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wrk_once(wrk: str, stack: Stack, target: list[str], concurrency: int, seconds: int) -> str:
+    url, request, *task_id = target
+    args = [
+        wrk,
+        "-t1",
+        "-c",
+        str(concurrency),
+        "-d",
+        f"{seconds}s",
+        "--latency",
+        "--timeout",
+        WRK_TIMEOUT,
+    ]
+    args += ["-s", str(WRK_SCRIPT), url, "--", request, *task_id]
+    done = subprocess.run(
+        args, env=stack.env, capture_output=True, timeout=seconds + LOAD_SLACK_SECONDS, check=False
+    )
+    output = done.stdout.decode()
+    if done.returncode != 0:
+        raise BenchError(f"wrk exited with code {done.returncode}: {done.stderr.decode()[-2000:]}")
+    return output.rstrip().rsplit("\n", 1)[-1]
+
+
+def run_wrk(
+    wrk: str, stack: Stack, target: list[str], concurrency: int, warmup: float, duration: float
+) -> dict[str, Any]:
+    """wrk's figures: latency percentiles, not every latency. wrk counts whole seconds, so
+    `warmup` and `duration` are rounded up."""
+    if warmup > 0:
+        wrk_once(wrk, stack, target, concurrency, math.ceil(warmup))
+    cpu = children_cpu_seconds()
+    line = wrk_once(wrk, stack, target, concurrency, math.ceil(duration))
+    cpu = children_cpu_seconds() - cpu
+    try:
+        out = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise BenchError(f"wrk printed no figures: {line[-2000:]!r}") from err
+    seconds = out["duration_us"] / 1e6
+    errors = out["socket_errors"] + out["non_2xx"] + out["rpc_errors"]
+    requests = out["requests"] - out["non_2xx"] - out["rpc_errors"]
+    return {
+        "generator": "wrk",
+        "requests": requests,
+        "errors": errors,
+        "first_error": (
+            f"{out['non_2xx']} non-2xx answers, {out['rpc_errors']} JSON-RPC errors, "
+            f"{out['socket_errors']} socket errors or timeouts"
+            if errors
+            else None
+        ),
+        "seconds": seconds,
+        "rps": requests / seconds,
+        "client_cpu_percent": 100 * cpu / seconds,
+        # wrk's latencies include the failed requests'.
+        "p50_ms": out["p50_us"] / 1000,
+        "p90_ms": out["p90_us"] / 1000,
+        "p99_ms": out["p99_us"] / 1000,
+    }
+
+
+def http_target(
+    urls: dict[str, str], task_ids: dict[str, str], scenario: str, side: str
+) -> list[str]:
+    """wrk's URL and `bench/jsonrpc.lua`'s arguments."""
+    if scenario == TASKS_GET:
+        return [urls[side], "tasks-get", task_ids[side]]
+    return [urls[side], "message-send"]
 
 
 async def create_task(url: str) -> str:
@@ -155,8 +242,31 @@ async def prepare(stack: Stack, urls: dict[str, str]) -> dict[str, str]:
     return {side: await create_task(url) for side, url in urls.items()}
 
 
+def pool_wrk(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from wrk's rounds: their percentiles averaged, weighted by requests, for wrk reports
+    percentiles and not every latency."""
+    requests = sum(run["requests"] for run in runs)
+    if not requests:
+        raise BenchError(f"no request succeeded; {runs[0]['first_error']}")
+    seconds = sum(run["seconds"] for run in runs)
+    return {
+        "generator": "wrk",
+        "requests": requests,
+        "errors": sum(run["errors"] for run in runs),
+        "first_error": next((run["first_error"] for run in runs if run["first_error"]), None),
+        "rps": requests / seconds,
+        **{
+            q: sum(run[q] * run["requests"] for run in runs) / requests
+            for q in ("p50_ms", "p90_ms", "p99_ms")
+        },
+        "client_cpu_percent": max(run["client_cpu_percent"] for run in runs),
+    }
+
+
 def pool(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One row from the rounds of one scenario, side and concurrency."""
+    if runs[0]["generator"] == "wrk":
+        return pool_wrk(runs)
     latencies = sorted(value for run in runs for value in run["latencies_ms"])
     seconds = sum(run["seconds"] for run in runs)
     errors = sum(run["errors"] for run in runs)
@@ -165,6 +275,7 @@ def pool(runs: list[dict[str, Any]]) -> dict[str, Any]:
         raise BenchError(f"no request succeeded; the first error: {first_error}")
     cpu = [run["client_cpu_percent"] for run in runs if run["client_cpu_percent"] is not None]
     return {
+        "generator": PYTHON_LOAD,
         "requests": len(latencies),
         "errors": errors,
         "first_error": first_error,
@@ -185,6 +296,8 @@ def measure(
     duration: float,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """results[scenario][side][str(concurrency)]"""
+    wrk = shutil.which("wrk")
+    logger.info("HTTP load generator: %s", wrk or f"{PYTHON_LOAD} (wrk is not on PATH)")
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for concurrency in levels:
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {turn: [] for turn in TURNS}
@@ -198,10 +311,15 @@ def measure(
                     scenario,
                     side,
                 )
-                target = load_args(stack, urls, task_ids, scenario, side)
-                figures = run_load(stack, target, concurrency, warmup, duration)
+                if wrk is not None and side != BARE:
+                    target = http_target(urls, task_ids, scenario, side)
+                    figures = run_wrk(wrk, stack, target, concurrency, warmup, duration)
+                else:
+                    target = load_args(stack, urls, task_ids, scenario, side)
+                    figures = run_load(stack, target, concurrency, warmup, duration)
                 logger.info(
-                    "  %.0f requests/s, %d errors, load generator CPU %.0f%%",
+                    "  %s: %.0f requests/s, %d errors, load generator CPU %.0f%%",
+                    figures["generator"],
                     figures["rps"],
                     figures["errors"],
                     figures["client_cpu_percent"] or 0,
@@ -271,7 +389,7 @@ def render_markdown(figures: dict[str, Any]) -> str:
         "",
         f"{figures['rounds']} round(s) of {figures['duration_s']:g} s per scenario and concurrency "
         f"after {figures['warmup_s']:g} s warm-up, sides taking turns; one gateway process, one "
-        "reference process, load from a separate `bench.load` process.",
+        "reference process, load from a separate process (which one: the last table).",
         f"Machine: {machine['cpu_count']} CPUs, Python {machine['python']}, "
         f"temporalio {machine['temporalio']}, load average {load} at the end",
         "",
@@ -374,8 +492,37 @@ def render_markdown(figures: dict[str, Any]) -> str:
                 ]
             )
         )
-    lines += ["", *_notes(results)]
+    lines += ["", *_generators(results), "", *_notes(results)]
     return "\n".join(lines) + "\n"
+
+
+def _generators(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Which load generator produced each row, and how much of a CPU it used at most."""
+    lines = [
+        "## Load generators",
+        "",
+        "`wrk`: `wrk -t1 -c C --latency -s bench/jsonrpc.lua` (percentiles are wrk's; over "
+        "several rounds, their mean weighted by requests). `bench.load`: Python, httpx or a "
+        "Temporal client, C coroutines.",
+        "",
+        *_header(["scenario", "side", "C", "generator", "generator CPU %"]),
+    ]
+    for scenario, sides in results.items():
+        for side, levels in sides.items():
+            for level, row in levels.items():
+                cpu = row["client_cpu_percent"]
+                lines.append(
+                    _row(
+                        [
+                            scenario,
+                            side,
+                            level,
+                            f"`{row['generator']}`",
+                            "n/a" if cpu is None else f"{cpu:.0f}",
+                        ]
+                    )
+                )
+    return lines
 
 
 def _notes(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
