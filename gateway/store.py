@@ -64,6 +64,18 @@ class TaskStore:
 
     async def get(self, task_id: str) -> Task | None:
         """The cached Task, or None when Redis has none (expired, flushed, unreachable)."""
+        wire = await self.get_wire(task_id)
+        if wire is None:
+            return None
+        try:
+            return Task.model_validate(wire)
+        except ValidationError:
+            logger.exception("Unreadable snapshot for task %s; asking the workflow", task_id)
+            return None
+
+    async def get_wire(self, task_id: str) -> dict[str, Any] | None:
+        """The cached Task as the worker wrote it (`Task.to_wire()`), or None when Redis has none or
+        what it has is not a JSON object."""
         try:
             async with asyncio.timeout(self._timeout):
                 raw = await self._redis.get(task_snapshot_key(task_id))
@@ -73,10 +85,13 @@ class TaskStore:
         if raw is None:
             return None
         try:
-            return Task.model_validate(orjson.loads(raw))
-        except (orjson.JSONDecodeError, ValidationError):
-            logger.exception("Unreadable snapshot for task %s; asking the workflow", task_id)
+            wire = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            wire = None
+        if not isinstance(wire, dict):
+            logger.error("Unreadable snapshot for task %s; asking the workflow", task_id)
             return None
+        return wire
 
     async def refill(self, task: Task) -> None:
         """Cache a Task read from the workflow. NX: a newer snapshot written meanwhile by a worker wins."""
