@@ -392,7 +392,8 @@ async def test_authenticate_hs256_token_expired_within_leeway_is_accepted() -> N
         (hs256(claims(aud="someone-else")), "Invalid token: Audience doesn't match"),
         (hs256(claims(iss="https://evil.example")), "Invalid token: Invalid issuer"),
         (
-            hs256(claims(nbf=int(time.time()) + 300)),
+            # Valid from tomorrow: minted at collection, it must still be early when it runs.
+            hs256(claims(nbf=int(time.time()) + 86_400)),
             "Invalid token: The token is not yet valid (nbf)",
         ),
         (hs256(claims(exp=None)), 'Invalid token: Token is missing the "exp" claim'),
