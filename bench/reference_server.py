@@ -53,13 +53,17 @@ class EchoExecutor(AgentExecutor):
         raise ServerError(error=UnsupportedOperationError())
 
 
-def create_app(url: str) -> Starlette:
+def create_app(
+    url: str, executor: AgentExecutor | None = None, *, streaming: bool = True
+) -> Starlette:
+    """The a2a-sdk's own server for `url`: its Starlette app, request handler and in-memory task store,
+    running `executor` (the echo one unless given)."""
     card = AgentCard(
         name="a2a-sdk echo",
         description="Echoes the user's text.",
         url=url,
         version="1.0.0",
-        capabilities=AgentCapabilities(streaming=True),
+        capabilities=AgentCapabilities(streaming=streaming),
         defaultInputModes=["text/plain"],
         defaultOutputModes=["text/plain"],
         skills=[AgentSkill(id="echo", name="Echo", description="Echoes.", tags=["echo"])],
@@ -69,7 +73,9 @@ def create_app(url: str) -> Starlette:
         warnings.simplefilter("ignore", StarletteDeprecationWarning)
         from a2a.server.apps import A2AStarletteApplication
 
-    handler = DefaultRequestHandler(agent_executor=EchoExecutor(), task_store=InMemoryTaskStore())
+    handler = DefaultRequestHandler(
+        agent_executor=executor or EchoExecutor(), task_store=InMemoryTaskStore()
+    )
     return A2AStarletteApplication(agent_card=card, http_handler=handler).build()
 
 

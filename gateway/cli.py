@@ -389,32 +389,40 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     send_cmd.set_defaults(run=send, prog=send_cmd.prog)
     task_cmd = commands.add_parser("task", help="look at or cancel a task")
     task_commands = task_cmd.add_subparsers(dest="task_command", required=True)
-    get_cmd = task_commands.add_parser(
+
+    def task_command(
+        name: str, run: Callable[[argparse.Namespace], int], help: str, description: str
+    ) -> argparse.ArgumentParser:
+        command = task_commands.add_parser(
+            name,
+            parents=[connection],
+            help=help,
+            description=description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=EXIT_CODES,
+        )
+        command.add_argument("id", help="the task's id")
+        command.set_defaults(run=run, prog=command.prog)
+        return command
+
+    get_cmd = task_command(
         "get",
-        parents=[connection],
-        help="print a task (tasks/get)",
-        description="Print a task as send does: its task line, its reply's text, its state.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EXIT_CODES,
+        task_get,
+        "print a task (tasks/get)",
+        "Print a task as send does: its task line, its reply's text, its state.",
     )
-    get_cmd.add_argument("id", help="the task's id")
     get_cmd.add_argument(
         "--history-length",
         type=int,
         metavar="N",
         help='also print its last N messages, as lines "<role>: <text>"',
     )
-    get_cmd.set_defaults(run=task_get, prog=get_cmd.prog)
-    cancel_cmd = task_commands.add_parser(
+    task_command(
         "cancel",
-        parents=[connection],
-        help="cancel a task (tasks/cancel)",
-        description="Cancel a task and print it as task get does.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EXIT_CODES,
+        task_cancel,
+        "cancel a task (tasks/cancel)",
+        "Cancel a task and print it as task get does.",
     )
-    cancel_cmd.add_argument("id", help="the task's id")
-    cancel_cmd.set_defaults(run=task_cancel, prog=cancel_cmd.prog)
 
 
 def _run_server(args: argparse.Namespace) -> int:

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +28,8 @@ import pytest
 import uvicorn
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
-from a2a.server.request_handlers import DefaultRequestHandler
-from a2a.server.tasks import InMemoryTaskStore, TaskUpdater
+from a2a.server.tasks import TaskUpdater
 from a2a.types import (
-    AgentCapabilities,
-    AgentCard,
-    AgentSkill,
     Part,
     TextPart,
     UnsupportedOperationError,
@@ -42,12 +37,12 @@ from a2a.types import (
 from a2a.utils import new_task
 from a2a.utils.errors import ServerError
 from starlette.applications import Starlette
-from starlette.exceptions import StarletteDeprecationWarning
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from bench.reference_server import create_app
 from gateway.client import A2AClient, TransportError
 from gateway.devstack import free_port
 from tests.a2a_schema import assert_valid
@@ -420,23 +415,7 @@ async def sdk_server(*, streaming: bool) -> AsyncIterator[str]:
     """An a2a-sdk 0.2.12 server (A2AStarletteApplication) on a free loopback port, in this loop."""
     port = free_port(HOST)
     url = f"http://{HOST}:{port}/"
-    card = AgentCard(
-        name="SDK Greeter",
-        description="Greets you.",
-        url=url,
-        version="1.0.0",
-        capabilities=AgentCapabilities(streaming=streaming),
-        defaultInputModes=["text/plain"],
-        defaultOutputModes=["text/plain"],
-        skills=[AgentSkill(id="greet", name="Greet", description="Greets.", tags=["greeting"])],
-    )
-    with warnings.catch_warnings():
-        # a2a-sdk 0.2.12 imports a status constant that Starlette 1.x has renamed.
-        warnings.simplefilter("ignore", StarletteDeprecationWarning)
-        from a2a.server.apps import A2AStarletteApplication
-
-    handler = DefaultRequestHandler(agent_executor=Greeter(), task_store=InMemoryTaskStore())
-    app = A2AStarletteApplication(agent_card=card, http_handler=handler).build()
+    app = create_app(url, Greeter(), streaming=streaming)
     async with serving(app, port):
         yield url
 
