@@ -33,7 +33,9 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,7 @@ from bench.harness import (
     stopping,
     wait_ready,
 )
+from bench.streaming import cpu_seconds
 from gateway.devstack import ManagedProcess, free_port, register_search_attributes
 
 logger = logging.getLogger("bench.compare")
@@ -191,6 +194,23 @@ def run_wrk(
     }
 
 
+def with_server_cpu(
+    stack: Stack, loaded_seconds: float, run_once: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """A run's figures, with the CPU each process of the stack spent per request, in ms: its CPU
+    over the whole run (warm-up included) over the requests of `loaded_seconds` at the measured
+    rate."""
+    pids = {process.name: process.pid for process in stack.processes}
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    figures = run_once()
+    requests = figures["rps"] * loaded_seconds
+    figures["server_cpu_ms"] = {
+        name: 1000 * (cpu_seconds(pid) - before[name]) / requests if requests else None
+        for name, pid in pids.items()
+    }
+    return figures
+
+
 def http_target(
     urls: dict[str, str], task_ids: dict[str, str], scenario: str, side: str
 ) -> list[str]:
@@ -260,7 +280,22 @@ def pool_wrk(runs: list[dict[str, Any]]) -> dict[str, Any]:
             for q in ("p50_ms", "p90_ms", "p99_ms")
         },
         "client_cpu_percent": max(run["client_cpu_percent"] for run in runs),
+        "server_cpu_ms": pool_server_cpu(runs),
     }
+
+
+def pool_server_cpu(runs: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Each process's CPU ms per request over the rounds, weighted by their requests."""
+    pooled: dict[str, float | None] = {}
+    for name in runs[0]["server_cpu_ms"]:
+        weighted = [(run["server_cpu_ms"][name], run["rps"]) for run in runs]
+        total = sum(rps for value, rps in weighted if value is not None)
+        pooled[name] = (
+            sum(value * rps for value, rps in weighted if value is not None) / total
+            if total
+            else None
+        )
+    return pooled
 
 
 def pool(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -283,6 +318,7 @@ def pool(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "client_cpu_percent": max(cpu) if cpu else None,
+        "server_cpu_ms": pool_server_cpu(runs),
     }
 
 
@@ -313,10 +349,11 @@ def measure(
                 )
                 if wrk is not None and side != BARE:
                     target = http_target(urls, task_ids, scenario, side)
-                    figures = run_wrk(wrk, stack, target, concurrency, warmup, duration)
+                    run_once = partial(run_wrk, wrk, stack, target, concurrency, warmup, duration)
                 else:
                     target = load_args(stack, urls, task_ids, scenario, side)
-                    figures = run_load(stack, target, concurrency, warmup, duration)
+                    run_once = partial(run_load, stack, target, concurrency, warmup, duration)
+                figures = with_server_cpu(stack, warmup + duration, run_once)
                 logger.info(
                     "  %s: %.0f requests/s, %d errors, load generator CPU %.0f%%",
                     figures["generator"],
@@ -492,8 +529,47 @@ def render_markdown(figures: dict[str, Any]) -> str:
                 ]
             )
         )
-    lines += ["", *_generators(results), "", *_notes(results)]
+    lines += ["", *_server_cpu(results), "", *_generators(results), "", *_notes(results)]
     return "\n".join(lines) + "\n"
+
+
+def _server_cpu(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Where each side's CPU goes: ms per request of each process of the stack (the load generator
+    not included), 0 rounded away."""
+    names: list[str] = []
+    for sides in results.values():
+        for levels in sides.values():
+            for row in levels.values():
+                names += [name for name in row["server_cpu_ms"] if name not in names]
+    lines = [
+        "## CPU per request, by process (ms)",
+        "",
+        "Each process's CPU over a run, warm-up included, over the requests of that time at the "
+        "measured rate. The load generator is not counted.",
+        "",
+        *_header(["scenario", "side", "C", *names, "total"]),
+    ]
+    for scenario, sides in results.items():
+        for side, levels in sides.items():
+            for level, row in levels.items():
+                cpu = row["server_cpu_ms"]
+                values = [cpu.get(name) for name in names]
+                total = sum(value for value in values if value is not None)
+                lines.append(
+                    _row(
+                        [
+                            scenario,
+                            side,
+                            level,
+                            *(
+                                "" if not value or value < 0.005 else f"{value:.2f}"
+                                for value in values
+                            ),
+                            f"{total:.2f}",
+                        ]
+                    )
+                )
+    return lines
 
 
 def _generators(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +16,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.hub import LogEntry
+from gateway.pipelined import PipelinedReader, PipelineError
 from protocol import (
+    TERMINAL_STATES,
     Task,
     message_task_key,
     task_events_key,
@@ -23,6 +27,13 @@ from protocol import (
 )
 
 logger = logging.getLogger(__name__)
+
+# A terminal task never changes again, so each gateway keeps the last ones it read: at most this
+# many, each for this long (well under any retention, so a task the workflow has forgotten is soon
+# forgotten here too).
+TERMINAL_CACHE_SIZE = 10_000
+TERMINAL_CACHE_SECONDS = 60.0
+_TERMINAL_STATE_VALUES = frozenset(state.value for state in TERMINAL_STATES)
 
 # The internal type of a snapshot handed to readers in place of log entries (never in the log itself).
 SNAPSHOT = "task.snapshot"
@@ -56,11 +67,22 @@ return {"entries", entries}
 
 
 class TaskStore:
-    def __init__(self, redis: Redis, *, ttl_seconds: int, timeout: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        ttl_seconds: int,
+        timeout: float,
+        reader: PipelinedReader | None = None,
+    ) -> None:
+        """`reader`, when given, serves the snapshot reads in place of `redis`."""
         self._redis = redis
+        self._reader = reader
         self._ttl = ttl_seconds
         self._timeout = timeout
         self._read_script = redis.register_script(_READ_AFTER)
+        # task id -> (monotonic expiry, wire form), oldest first.
+        self._terminal: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
     async def get(self, task_id: str) -> Task | None:
         """The cached Task, or None when Redis has none (expired, flushed, unreachable)."""
@@ -75,11 +97,19 @@ class TaskStore:
 
     async def get_wire(self, task_id: str) -> dict[str, Any] | None:
         """The cached Task as the worker wrote it (`Task.to_wire()`), or None when Redis has none or
-        what it has is not a JSON object."""
+        what it has is not a JSON object. Shared with later callers when terminal: not to be changed."""
+        cached = self._terminal.get(task_id)
+        if cached is not None:
+            if cached[0] > time.monotonic():
+                return cached[1]
+            del self._terminal[task_id]
+        key = task_snapshot_key(task_id)
         try:
             async with asyncio.timeout(self._timeout):
-                raw = await self._redis.get(task_snapshot_key(task_id))
-        except (RedisError, TimeoutError) as err:
+                raw = await (
+                    self._redis.get(key) if self._reader is None else self._reader.get(key)
+                )
+        except (RedisError, PipelineError, TimeoutError) as err:
             logger.warning("Redis read of task %s failed, asking the workflow: %s", task_id, err)
             return None
         if raw is None:
@@ -91,6 +121,11 @@ class TaskStore:
         if not isinstance(wire, dict):
             logger.error("Unreadable snapshot for task %s; asking the workflow", task_id)
             return None
+        status = wire.get("status")
+        if isinstance(status, dict) and status.get("state") in _TERMINAL_STATE_VALUES:
+            self._terminal[task_id] = (time.monotonic() + TERMINAL_CACHE_SECONDS, wire)
+            if len(self._terminal) > TERMINAL_CACHE_SIZE:
+                self._terminal.popitem(last=False)
         return wire
 
     async def refill(self, task: Task) -> None:
