@@ -65,11 +65,15 @@ OURS = "ours"
 REFERENCE = "reference"
 BARE = "bare"
 TASKS_GET = "tasks/get"
+# tasks/get of a task waiting for input: a snapshot read from Redis on every call (a terminal task
+# is remembered by the gateway). Ours only: the reference's trivial agent ends every task.
+TASKS_GET_OPEN = "tasks/get (open task)"
 MESSAGE_SEND = "message/send"
 # Scenario, side: the order in which the sides take turns within a round.
 TURNS = [
     (TASKS_GET, OURS),
     (TASKS_GET, REFERENCE),
+    (TASKS_GET_OPEN, OURS),
     (MESSAGE_SEND, OURS),
     (MESSAGE_SEND, REFERENCE),
     (MESSAGE_SEND, BARE),
@@ -98,8 +102,8 @@ def load_args(
             stack.bare_queue,
         ]
     args = ["http", "--url", urls[side]]
-    if scenario == TASKS_GET:
-        return [*args, "--request", "tasks-get", "--task-id", task_ids[side]]
+    if scenario in (TASKS_GET, TASKS_GET_OPEN):
+        return [*args, "--request", "tasks-get", "--task-id", task_ids[task_key(scenario, side)]]
     return [*args, "--request", "message-send"]
 
 
@@ -211,18 +215,24 @@ def with_server_cpu(
     return figures
 
 
+def task_key(scenario: str, side: str) -> str:
+    """Which of `prepare`'s tasks a tasks/get scenario reads."""
+    return TASKS_GET_OPEN if scenario == TASKS_GET_OPEN else side
+
+
 def http_target(
     urls: dict[str, str], task_ids: dict[str, str], scenario: str, side: str
 ) -> list[str]:
     """wrk's URL and `bench/jsonrpc.lua`'s arguments."""
-    if scenario == TASKS_GET:
-        return [urls[side], "tasks-get", task_ids[side]]
+    if scenario in (TASKS_GET, TASKS_GET_OPEN):
+        return [urls[side], "tasks-get", task_ids[task_key(scenario, side)]]
     return [urls[side], "message-send"]
 
 
-async def create_task(url: str) -> str:
-    """The id of a task a blocking `message/send` to `url` completed."""
-    body = {
+async def create_task(url: str, state: str = "completed") -> str:
+    """The id of a task a blocking `message/send` to `url` left in `state` (`input-required`: by
+    asking the gateway's echo agent for it)."""
+    body: dict[str, Any] = {
         "jsonrpc": "2.0",
         "id": 1,
         "method": "message/send",
@@ -235,6 +245,8 @@ async def create_task(url: str) -> str:
             }
         },
     }
+    if state != "completed":
+        body["params"]["message"]["metadata"] = {"echo": {"finalState": state}}
     async with httpx.AsyncClient(timeout=60.0) as http:
         response = await http.post(url, json=body)
     reply: dict[str, Any] = response.json()
@@ -242,15 +254,16 @@ async def create_task(url: str) -> str:
     if not (
         isinstance(result, dict)
         and result.get("kind") == "task"
-        and result.get("status", {}).get("state") == "completed"
+        and result.get("status", {}).get("state") == state
     ):
-        raise BenchError(f"message/send to {url} did not answer a completed task: {reply}")
+        raise BenchError(f"message/send to {url} did not answer a task {state}: {reply}")
     task_id: str = result["id"]
     return task_id
 
 
 async def prepare(stack: Stack, urls: dict[str, str]) -> dict[str, str]:
-    """Wait for the stack, then one completed task on each server, for `tasks/get`."""
+    """Wait for the stack, then one completed task on each server and one waiting for input on
+    ours, for `tasks/get`."""
     client = await Client.connect(stack.temporal_address, namespace=NAMESPACE)
     if stack.temporal_reused:
         added = await register_search_attributes(client, NAMESPACE)
@@ -259,7 +272,9 @@ async def prepare(stack: Stack, urls: dict[str, str]) -> dict[str, str]:
     async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
         logger.info("waiting for the gateway and the workers")
         await wait_ready(stack, http, client)
-    return {side: await create_task(url) for side, url in urls.items()}
+    tasks = {side: await create_task(url) for side, url in urls.items()}
+    tasks[TASKS_GET_OPEN] = await create_task(urls[OURS], "input-required")
+    return tasks
 
 
 def pool_wrk(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -441,12 +456,16 @@ def render_markdown(figures: dict[str, Any]) -> str:
                 "ours p50/p99 ms",
                 "reference p50/p99 ms",
                 "target",
+                "ours, open task req/s",
+                "ratio",
+                "p50/p99 ms",
             ]
         ),
     ]
     get = results[TASKS_GET]
     for level, check in checks.items():
         ours, ref = get[OURS][level], get[REFERENCE][level]
+        open_task = results[TASKS_GET_OPEN][OURS][level]
         lines.append(
             _row(
                 [
@@ -457,9 +476,17 @@ def render_markdown(figures: dict[str, Any]) -> str:
                     f"{_fmt(ours['p50_ms'])} / {_fmt(ours['p99_ms'])}",
                     f"{_fmt(ref['p50_ms'])} / {_fmt(ref['p99_ms'])}",
                     _met(check["tasks_get_target_met"]),
+                    _fmt(open_task["rps"], 0),
+                    _fmt(ratio(open_task["rps"], ref["rps"])),
+                    f"{_fmt(open_task['p50_ms'])} / {_fmt(open_task['p99_ms'])}",
                 ]
             )
         )
+    lines += [
+        "",
+        "A completed task never changes, so a gateway serves it from memory after its first read; "
+        "an open task (here one waiting for input) is read from Redis on every call.",
+    ]
     send = results[MESSAGE_SEND]
     lines += [
         "",
@@ -637,11 +664,10 @@ def write_charts(figures: dict[str, Any], directory: Path) -> list[Path]:
         (axes[0], TASKS_GET, (OURS, REFERENCE)),
         (axes[1], MESSAGE_SEND, (OURS, REFERENCE, BARE)),
     ):
-        _bars(
-            axis,
-            levels,
-            {side: [results[scenario][side][c]["rps"] for c in levels] for side in sides},
-        )
+        series = {side: [results[scenario][side][c]["rps"] for c in levels] for side in sides}
+        if scenario == TASKS_GET:
+            series["ours (open task)"] = [results[TASKS_GET_OPEN][OURS][c]["rps"] for c in levels]
+        _bars(axis, levels, series)
         axis.set_title(
             f"{scenario} throughput"
             if scenario == TASKS_GET
