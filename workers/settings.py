@@ -43,6 +43,8 @@ class WorkerSettings(BaseSettings):
     stream_max_length: int = Field(default=10_000, ge=1)
     retention_seconds: int = Field(default=7 * 24 * 3600, ge=1)
     max_concurrent_activities: int = Field(default=1000, ge=1)
+    # Redis connections the worker's pool may open; a turn that finds them all busy waits for one.
+    redis_max_connections: int = Field(default=64, ge=1)
     # How many messages of a context's earlier tasks an agent sees with a new task of the context.
     context_messages: int = Field(default=20, ge=0)
     # How soon a cancel reaches a running agent: heartbeats are sent at most this far apart.

@@ -140,3 +140,39 @@ async def test_worker_sigterm_mid_task_finishes_the_turn_then_exits(
         assert await asyncio.to_thread(worker.process.wait, 30) == 0
     finally:
         worker.stop()
+
+
+async def test_turns_outnumbering_the_redis_pool_wait_for_a_connection(
+    crash_rpc: tuple[RpcClient, str],
+    temporal_address: str,
+    redis_url: str,
+    redis: Redis,
+    temporal_client: Client,
+    tmp_path: Path,
+) -> None:
+    rpc, queue = crash_rpc
+    log_path = tmp_path / "worker.log"
+    worker = start_worker(
+        queue, temporal_address, redis_url, log_path, {"A2A_WORKER_REDIS_MAX_CONNECTIONS": "1"}
+    )
+    try:
+        text = "abcdefgh"
+        task_ids = await asyncio.gather(*(send_slow_echo(rpc, text, delay=0.02) for _ in range(12)))
+        for task_id in task_ids:
+            log = await eventlog.read_until(redis, task_id, eventlog.final)
+            assert log[-1]["task"]["status"]["state"] == "completed"
+            chunks = [
+                e["artifact"]["parts"][0]["text"] for e in log if e["type"] == "task.progress"
+            ]
+            assert chunks == list(text)
+            handle = temporal_client.get_workflow_handle(task_id)
+            await handle.result()
+            attempts = [
+                e.activity_task_started_event_attributes.attempt
+                async for e in handle.fetch_history_events()
+                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+            ]
+            assert attempts == [1]
+        assert "Too many connections" not in log_path.read_text()
+    finally:
+        worker.stop()
