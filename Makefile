@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-streams bench-compare fuzz clean
+.PHONY: run test lint bench bench-streams bench-compare bench-soak fuzz clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -37,9 +37,13 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.latency
 	$(BIN)/python -m bench.streaming
 	$(BIN)/python -m bench.compare
+	$(BIN)/python -m bench.soak
 
 bench-compare: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.compare
+
+bench-soak: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.soak
 
 fuzz: $(VENV)/.test-installed
 	A2A_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/integration/test_fuzz.py -p no:cacheprovider

@@ -94,8 +94,15 @@ class Stack:
                 )
 
 
-def start_stack(started: list[ManagedProcess], logs: Path, data_dir: Path) -> Stack:
-    """Start whatever is not given by the environment; every process goes into `started` at once."""
+def start_stack(
+    started: list[ManagedProcess],
+    logs: Path,
+    data_dir: Path,
+    *,
+    worker_env: dict[str, str] | None = None,
+) -> Stack:
+    """Start whatever is not given by the environment; every process goes into `started` at once.
+    `worker_env` adds to the echo worker's environment (`A2A_WORKER_*` settings)."""
     temporal_address = os.environ.get("TEMPORAL_ADDRESS")
     temporal_reused = temporal_address is not None
     if temporal_address is None:
@@ -154,7 +161,7 @@ def start_stack(started: list[ManagedProcess], logs: Path, data_dir: Path) -> St
     stack.start(
         "echo worker",
         [sys.executable, "-m", "workers", "--agent", "echo"],
-        {"A2A_WORKER_TASK_QUEUE": echo_queue},
+        {**(worker_env or {}), "A2A_WORKER_TASK_QUEUE": echo_queue},
     )
     bare_args = [
         "--address",

@@ -1,0 +1,641 @@
+"""The load generator of `bench.soak`: keeps N `message/stream` tasks of the echo agent in flight
+against one gateway, in a process of its own, and checks every frame they carry.
+
+`python -m bench.soak_clients --url http://HOST:PORT --streams N --duration S --chunks K --delay D
+--ramp-rate R --results FILE`
+
+Task i sends a text of K fixed-width pieces `[iiiiiii:cccc]` and asks the echo agent (the message's
+`metadata.echo`) for K chunks D seconds apart; the agent splits the text into exactly those pieces, so
+each artifact chunk names its task and its position. Per stream this process checks that the first
+frame is the Task; that each chunk arrives once and in order, `append` false on the first chunk only and
+`lastChunk` on the last; that the chunks, reassembled as A2A says (`append` false replaces, true
+appends), give back the text sent; and that exactly one `status-update` with `final: true` and state
+`completed` ends the stream, nothing after it. A retried turn starts its artifact again (`append`
+false on chunk 0): that counts as a restart, and the chunks are checked afresh from there. Each artifact frame's latency is taken from its `id:`, a
+Redis stream entry id whose first part is Redis's clock (ms) when the worker appended the event.
+
+Streams start at most R a second, during the ramp and after it; whenever one ends its slot starts
+another, so N stay in flight. Once N streams have had their Task frame the soak proper runs S seconds;
+then no stream starts, and those in flight finish (each within `--stream-timeout`).
+
+Lines on stdout, for the driver:
+    PROGRESS <in flight> <started> <completed> <failed>   every 10 s
+    RAMPED <in flight> <seconds>                          N streams have opened; the S seconds start
+    DRAINING <in flight>                                  the S seconds are over; no more starts
+    DONE                                                  the results file is written; the process exits
+
+SIGTERM / SIGINT end the run early (streams still open count as broken). Raw asyncio protocols on
+uvloop: httpx would need more CPU than the gateway it loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import resource
+import signal
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import orjson
+import uvloop
+
+# Bytes of a response head we accept before calling the response malformed.
+MAX_HEAD = 16 * 1024
+# The echo agent sends at most 10,000 chunks (EchoOptions), so four digits name a chunk.
+MAX_CHUNKS = 10_000
+MAX_TASKS = 10_000_000
+PIECE_LENGTH = len("[0000000:0000]")
+PROGRESS_SECONDS = 10.0
+# A slot whose stream failed to open waits this long before its next start, so a refusing gateway
+# is not hammered.
+RETRY_PAUSE_SECONDS = 1.0
+
+
+def piece(task: int, chunk: int) -> str:
+    """The text of chunk `chunk` of task `task`; every piece has the same length."""
+    return f"[{task:07d}:{chunk:04d}]"
+
+
+def task_text(task: int, chunks: int) -> str:
+    """What task `task` sends: the echo agent splits it into exactly its `chunks` pieces."""
+    return "".join(piece(task, chunk) for chunk in range(chunks))
+
+
+def parse_piece(text: str) -> tuple[int, int] | None:
+    """(task, chunk) of a piece, or None when `text` is not one."""
+    if len(text) != PIECE_LENGTH or text[0] != "[" or text[8] != ":" or text[13] != "]":
+        return None
+    try:
+        return int(text[1:8]), int(text[9:13])
+    except ValueError:
+        return None
+
+
+def sse_fields(block: bytes) -> tuple[bytes, bytes]:
+    """The `id` and the `data` of one SSE event (its lines without the blank line ending it)."""
+    entry_id = b""
+    data = b""
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
+            data += line[5:].lstrip(b" ")
+        elif line.startswith(b"id:"):
+            entry_id = line[3:].strip()
+    return entry_id, data
+
+
+class SoakStream(asyncio.Protocol):
+    """One `message/stream` request and its SSE response: head, chunked body, frames, checks."""
+
+    __slots__ = (
+        "_head",
+        "_raw",
+        "_run",
+        "_sse",
+        "after_final",
+        "bad_frames",
+        "bad_state",
+        "chunk_frames",
+        "closed",
+        "distinct",
+        "duplicated",
+        "error",
+        "finals",
+        "highest",
+        "index",
+        "open_seconds",
+        "opened",
+        "out_of_order",
+        "pieces",
+        "resent",
+        "restarts",
+        "seen",
+        "sent_at",
+        "task_frame_lag_ms",
+        "task_id",
+        "transport",
+    )
+
+    def __init__(self, run: Soak, index: int) -> None:
+        self._run = run
+        self.index = index
+        self.transport: asyncio.Transport | None = None
+        self._head: bytearray | None = bytearray()  # None once the head is parsed
+        self._raw = bytearray()  # chunked bytes not decoded yet
+        self._sse = bytearray()  # decoded bytes not yet a whole SSE event
+        self.closed: asyncio.Future[None] = run.loop.create_future()
+        self.sent_at = 0.0
+        self.opened = False  # the Task frame has arrived: the task exists
+        self.open_seconds = 0.0
+        self.task_frame_lag_ms = math.nan
+        self.task_id: str | None = None
+        self.seen = bytearray(run.chunks)
+        self.highest = -1
+        self.distinct = 0
+        self.chunk_frames = 0
+        self.duplicated = 0
+        self.out_of_order = 0
+        self.restarts = 0
+        self.resent = 0
+        # Frames that break a rule other than order: wrong JSON-RPC id or taskId, foreign text,
+        # wrong `append` / `lastChunk`, an unknown kind, a second Task.
+        self.bad_frames = 0
+        self.finals = 0
+        self.bad_state: str | None = None
+        self.after_final = 0
+        self.pieces: list[str] = []
+        self.error: str | None = None
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not derive from asyncio.Transport but have its interface.
+        self.transport = cast(asyncio.Transport, transport)
+        self.sent_at = time.monotonic()
+        self.transport.write(self._run.request(self.index))
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        if self._head is not None:
+            head = self._head
+            head += data
+            end = head.find(b"\r\n\r\n")
+            if end < 0:
+                if len(head) > MAX_HEAD:
+                    self.fail("response head too long")
+                return
+            self._head = None
+            data = bytes(head[end + 4 :])
+            refused = self._start(bytes(head[:end]).lower())
+            if refused is not None:
+                # An error answer (503 at the gateway's stream cap, a JSON-RPC error): keep its start.
+                self.fail(f"{refused}: {data[:200]!r}")
+                return
+        if data:
+            self._feed(data, now)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.finals and self.error is None:
+            self.error = f"connection closed before the final frame ({exc or 'by the server'})"
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # -- parsing ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _start(head: bytes) -> str | None:
+        """Check the response head: None when an SSE stream follows, else what is wrong."""
+        parts = head.split(b"\r\n", 1)[0].split(b" ", 2)
+        status = parts[1].decode() if len(parts) > 1 else "?"
+        if status != "200" or b"content-type: text/event-stream" not in head:
+            return f"HTTP {status} without an event stream"
+        if b"transfer-encoding: chunked" not in head:
+            return f"HTTP {status} without a chunked body"
+        return None
+
+    def _feed(self, data: bytes, now: float) -> None:
+        raw = self._raw
+        raw += data
+        sse = self._sse
+        position = 0
+        ended = False
+        while True:
+            line_end = raw.find(b"\r\n", position)
+            if line_end < 0:
+                break
+            size = int(raw[position:line_end].split(b";", 1)[0], 16)
+            stop = line_end + 2 + size
+            if len(raw) < stop + 2:
+                break  # wait for the whole chunk and its CRLF
+            if size == 0:
+                ended = True
+                position = stop + 2
+                break
+            sse += raw[line_end + 2 : stop]
+            position = stop + 2
+        if position:
+            del raw[:position]
+        start = 0
+        while True:
+            end = sse.find(b"\n\n", start)
+            if end < 0:
+                break
+            self._event(bytes(sse[start:end]), now)
+            start = end + 2
+        if start:
+            del sse[:start]
+        if ended and self.transport is not None:
+            # The response is complete; this client has nothing more to ask on the connection.
+            self.transport.close()
+
+    def _event(self, block: bytes, now: float) -> None:
+        entry_id, data = sse_fields(block)
+        if not data:
+            return  # a comment (keep-alive) or an id alone
+        message: dict[str, Any] = orjson.loads(data)
+        result = message.get("result")
+        if result is None:
+            self.fail(f"JSON-RPC error: {message.get('error')}")
+            return
+        if self.finals:
+            self.after_final += 1
+        if message.get("id") != self.index:
+            self.bad_frames += 1
+        kind = result.get("kind")
+        if kind == "task":
+            self._task(result, entry_id, now)
+        elif result.get("taskId") != self.task_id:
+            self.bad_frames += 1
+        elif kind == "artifact-update":
+            self._artifact(result)
+            if entry_id:
+                self._run.latencies_ms.append(now * 1000 - int(entry_id.partition(b"-")[0]))
+        elif kind == "status-update":
+            self._status(result)
+        else:
+            self.bad_frames += 1
+
+    def _task(self, result: dict[str, Any], entry_id: bytes, now: float) -> None:
+        # PROTOCOL.md §7 item 6: the first event of message/stream is the Task.
+        if self.opened or self.chunk_frames or self.finals:
+            self.bad_frames += 1
+            return
+        self.opened = True
+        self.open_seconds = time.monotonic() - self.sent_at
+        if entry_id:
+            # The Task frame is the worker's `task.created` entry: how long it took the gateway
+            # to deliver it, as against how long the task took to start.
+            self.task_frame_lag_ms = now * 1000 - int(entry_id.partition(b"-")[0])
+        self.task_id = result.get("id")
+        self._run.on_open()
+
+    def _artifact(self, result: dict[str, Any]) -> None:
+        parts = result.get("artifact", {}).get("parts", [])
+        text = "".join(part.get("text", "") for part in parts if part.get("kind") == "text")
+        append = result.get("append") is True
+        if append:
+            self.pieces.append(text)
+        else:
+            if self.chunk_frames:
+                # A retried turn starts the artifact afresh (append=false; workers/activities.py),
+                # replacing what the client has: its chunks are counted again from the first.
+                self.restarts += 1
+                self.resent += self.distinct
+                self.seen = bytearray(len(self.seen))
+                self.distinct = 0
+                self.highest = -1
+            self.pieces = [text]
+        self.chunk_frames += 1
+        self._run.chunk_frames += 1
+        parsed = parse_piece(text)
+        if parsed is None or parsed[0] != self.index or parsed[1] >= len(self.seen):
+            self.bad_frames += 1
+            return
+        chunk = parsed[1]
+        if self.seen[chunk]:
+            self.duplicated += 1
+        else:
+            self.seen[chunk] = 1
+            self.distinct += 1
+            if chunk < self.highest:
+                self.out_of_order += 1
+            self.highest = max(self.highest, chunk)
+        last = result.get("lastChunk") is True
+        if append != (chunk > 0) or last != (chunk == len(self.seen) - 1):
+            self.bad_frames += 1
+
+    def _status(self, result: dict[str, Any]) -> None:
+        # A2A 0.2.5 §7.2: the stream ends after the event with final=true.
+        if result.get("final"):
+            self.finals += 1
+            state = result.get("status", {}).get("state")
+            if state != "completed":
+                self.bad_state = str(state)
+
+    # -- outcome ----------------------------------------------------------------------------
+
+    def fail(self, reason: str) -> None:
+        if self.error is None:
+            self.error = reason
+        if self.transport is not None:
+            self.transport.abort()
+
+    def problem(self) -> str | None:
+        """None when the stream passed every check, else the first thing wrong with it."""
+        chunks = len(self.seen)
+        if not self.opened:
+            return self.error or "no Task frame"
+        if self.finals != 1:
+            return self.error or f"{self.finals} final frames"
+        checks = [
+            (self.bad_state is not None, f"final state {self.bad_state}"),
+            (self.distinct != chunks, f"{chunks - self.distinct} of {chunks} chunks missing"),
+            (self.duplicated > 0, f"{self.duplicated} chunks duplicated"),
+            (self.out_of_order > 0, f"{self.out_of_order} chunks out of order"),
+            (self.bad_frames > 0, f"{self.bad_frames} malformed frames"),
+            (self.after_final > 0, f"{self.after_final} frames after the final one"),
+            (
+                "".join(self.pieces) != task_text(self.index, chunks),
+                "the reassembled artifact differs from the text sent",
+            ),
+            (self.error is not None, str(self.error)),
+        ]
+        return next((reason for wrong, reason in checks if wrong), None)
+
+
+class Pacer:
+    """Hands out start times at most `rate` a second, without banking unused ones."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate
+        self._next = time.monotonic()
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        at = max(now, self._next)
+        self._next = at + self._interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
+class Soak:
+    def __init__(self, loop: asyncio.AbstractEventLoop, args: argparse.Namespace) -> None:
+        url = urlsplit(args.url)
+        if url.hostname is None or url.port is None:
+            raise SystemExit(f"--url needs a host and a port, got {args.url!r}")
+        self.loop = loop
+        self.host = url.hostname
+        self.port = url.port
+        self.streams: int = args.streams
+        self.chunks: int = args.chunks
+        self.delay: float = args.delay
+        self.stream_timeout: float = args.stream_timeout
+        self.pacer = Pacer(args.ramp_rate)
+        self.starting = True
+        self.ramped: asyncio.Future[None] = loop.create_future()
+        self._host_header = f"Host: {self.host}:{self.port}\r\n".encode()
+        # Streams started and not yet ended.
+        self.live: set[SoakStream] = set()
+        self.started = 0
+        self.opened = 0
+        self.completed = 0
+        self.failed_to_open = 0
+        self.broken = 0  # opened, then no final frame
+        self.wrong = 0  # a final frame, but some check failed
+        self.chunk_frames = 0
+        self.open_errors: Counter[str] = Counter()
+        self.stream_errors: Counter[str] = Counter()
+        self.first_error: str | None = None
+        self.totals: Counter[str] = Counter()
+        # Per artifact frame: receive time - the Redis clock in its entry id.
+        self.latencies_ms: list[float] = []
+        # Per stream that opened: seconds since this process started when the request was sent,
+        # milliseconds from then to the Task frame, and from the frame's entry id to its arrival.
+        self.opens: list[tuple[float, float, float]] = []
+        # (task id, artifact frames received) of every task whose Task frame arrived.
+        self.tasks: list[tuple[str, int]] = []
+        self.in_flight_samples: list[int] = []
+        self.marks: dict[str, dict[str, float]] = {}
+        self.began = time.monotonic()
+        # Streams still open when the run was stopped early (none after a normal drain).
+        self.unfinished = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Streams whose request is out and whose response has not ended."""
+        return len(self.live)
+
+    def request(self, index: int) -> bytes:
+        body = orjson.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": index,
+                "method": "message/stream",
+                "params": {
+                    "message": {
+                        "kind": "message",
+                        "role": "user",
+                        "messageId": str(uuid.uuid4()),
+                        "parts": [{"kind": "text", "text": task_text(index, self.chunks)}],
+                        "metadata": {"echo": {"chunks": self.chunks, "delay": self.delay}},
+                    }
+                },
+            }
+        )
+        return (
+            b"POST / HTTP/1.1\r\n"
+            + self._host_header
+            + b"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
+            b"Connection: keep-alive\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+
+    def on_open(self) -> None:
+        self.opened += 1
+        if self.opened >= self.streams and not self.ramped.done():
+            self.ramped.set_result(None)
+
+    def mark(self, name: str) -> None:
+        """The counters at a phase boundary, for the rates of the phase."""
+        self.marks[name] = {
+            "time": time.monotonic() - self.began,
+            "started": self.started,
+            "completed": self.completed,
+            "chunk_frames": self.chunk_frames,
+        }
+
+    async def slot(self) -> None:
+        """Start a stream, wait for its end, start another, until the soak stops starting."""
+        while self.starting:
+            await self.pacer.wait()
+            if not self.starting:
+                return
+            stream = await self._one(self.started)
+            self._record(stream)
+            if not stream.opened:
+                await asyncio.sleep(RETRY_PAUSE_SECONDS)
+
+    async def _one(self, index: int) -> SoakStream:
+        if index >= MAX_TASKS:
+            raise SystemExit(f"more than {MAX_TASKS} tasks: the pieces have 7 digits for the task")
+        self.started += 1
+        stream = SoakStream(self, index)
+        self.live.add(stream)
+        try:
+            try:
+                await self.loop.create_connection(lambda: stream, self.host, self.port)
+            except OSError as err:
+                stream.fail(f"connect: {err.strerror or err}")
+                return stream
+            try:
+                async with asyncio.timeout(self.stream_timeout):
+                    await stream.closed
+            except TimeoutError:
+                stream.fail(
+                    "the response did not end after the final frame"
+                    if stream.finals
+                    else f"no final frame within {self.stream_timeout:.0f}s"
+                )
+            return stream
+        finally:
+            self.live.discard(stream)
+            if stream.transport is not None:
+                stream.transport.abort()
+
+    def _record(self, stream: SoakStream) -> None:
+        problem = stream.problem()
+        if not stream.opened:
+            self.failed_to_open += 1
+            self.open_errors[(problem or "?")[:100]] += 1
+        else:
+            self.tasks.append((stream.task_id or "", stream.chunk_frames))
+            self.opens.append(
+                (stream.sent_at - self.began, stream.open_seconds * 1000, stream.task_frame_lag_ms)
+            )
+            totals = self.totals
+            totals["chunks_received"] += stream.distinct
+            totals["duplicated"] += stream.duplicated
+            totals["restarts"] += stream.restarts
+            totals["resent"] += stream.resent
+            totals["out_of_order"] += stream.out_of_order
+            totals["bad_frames"] += stream.bad_frames
+            totals["finals"] += stream.finals
+            totals["final_streams"] += stream.finals > 0
+            totals["after_final"] += stream.after_final
+            totals["wrong_final_state"] += stream.bad_state is not None
+            if problem is None:
+                self.completed += 1
+            else:
+                if stream.finals:
+                    self.wrong += 1
+                else:
+                    self.broken += 1
+                self.stream_errors[problem[:100]] += 1
+        if problem is not None and self.first_error is None:
+            self.first_error = f"task {stream.index} ({stream.task_id}): {problem}"
+
+    def results(self) -> dict[str, Any]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        samples = self.in_flight_samples
+        return {
+            "started": self.started,
+            "opened": self.opened,
+            "completed": self.completed,
+            "failed_to_open": self.failed_to_open,
+            "broken": self.broken,
+            "wrong": self.wrong,
+            "unfinished": self.unfinished,
+            "open_errors": dict(self.open_errors),
+            "stream_errors": dict(self.stream_errors),
+            "first_error": self.first_error,
+            "chunks": self.chunks,
+            "chunk_frames": self.chunk_frames,
+            **self.totals,
+            "in_flight": {
+                "min": min(samples, default=0),
+                "max": max(samples, default=0),
+                "mean": sum(samples) / len(samples) if samples else 0.0,
+            },
+            "marks": self.marks,
+            "ramp_seconds": self.marks["ramped"]["time"] - self.marks["start"]["time"]
+            if "ramped" in self.marks
+            else None,
+            "wall_seconds": time.monotonic() - self.began,
+            "latencies_ms": self.latencies_ms,
+            "opens": self.opens,
+            "tasks": self.tasks,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "max_rss_kib": usage.ru_maxrss,
+        }
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+async def report_progress(run: Soak) -> None:
+    while True:
+        await asyncio.sleep(PROGRESS_SECONDS)
+        failed = run.failed_to_open + run.broken + run.wrong
+        say(f"PROGRESS {run.in_flight} {run.started} {run.completed} {failed}")
+
+
+async def sample_in_flight(run: Soak) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        run.in_flight_samples.append(run.in_flight)
+
+
+async def phases(run: Soak, duration: float, slots: list[asyncio.Task[None]]) -> None:
+    """Ramp, soak for `duration` seconds, drain."""
+    run.mark("start")
+    await run.ramped
+    run.mark("ramped")
+    say(f"RAMPED {run.in_flight} {run.marks['ramped']['time'] - run.marks['start']['time']:.1f}")
+    sampler = asyncio.create_task(sample_in_flight(run))
+    await asyncio.sleep(duration)
+    sampler.cancel()
+    run.starting = False
+    run.mark("soaked")
+    say(f"DRAINING {run.in_flight}")
+    await asyncio.gather(*slots)
+    run.mark("drained")
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    run = Soak(loop, args)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    slots = [asyncio.create_task(run.slot()) for _ in range(args.streams)]
+    progress = asyncio.create_task(report_progress(run))
+    running = asyncio.create_task(phases(run, args.duration, slots))
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([running, stopped], return_when=asyncio.FIRST_COMPLETED)
+    run.unfinished = len(run.live)
+    for task in [running, stopped, progress, *slots]:
+        task.cancel()
+    for task in [running, stopped, progress, *slots]:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return run.results()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak_clients", description=__doc__)
+    parser.add_argument("--url", required=True, help="the gateway, http://HOST:PORT")
+    parser.add_argument("--results", required=True, help="where to write the JSON results")
+    parser.add_argument("--streams", type=int, required=True, help="tasks in flight")
+    parser.add_argument("--duration", type=float, required=True, help="seconds after the ramp")
+    parser.add_argument("--chunks", type=int, required=True, help="artifact chunks per task")
+    parser.add_argument("--delay", type=float, required=True, help="seconds between chunks")
+    parser.add_argument("--ramp-rate", type=float, required=True, help="stream starts per second")
+    parser.add_argument(
+        "--stream-timeout", type=float, required=True, help="seconds a stream may take in all"
+    )
+    args = parser.parse_args(argv)
+    if not 1 <= args.chunks <= MAX_CHUNKS:
+        parser.error(f"--chunks must be 1 to {MAX_CHUNKS}")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    results = uvloop.run(main_async(args))
+    Path(args.results).write_bytes(orjson.dumps(results))
+    say("DONE")
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

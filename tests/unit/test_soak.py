@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+import orjson
+
+from bench.soak import event_figures, rss_bound_kib, trend_mib_per_minute
+from bench.soak_clients import Soak, SoakStream, parse_piece, piece, task_text
+from workers.agents.echo import split_text
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+
+
+def test_task_text_echo_split_gives_the_pieces_in_order() -> None:
+    assert split_text(task_text(7, 3), 3) == [
+        "[0000007:0000]",
+        "[0000007:0001]",
+        "[0000007:0002]",
+    ]
+
+
+def test_parse_piece_of_a_piece_and_of_other_text() -> None:
+    assert parse_piece(piece(1_234_567, 42)) == (1_234_567, 42)
+    assert parse_piece("[0000007:0001][0000007:0002]") is None
+    assert parse_piece("[000000x:0001]") is None
+
+
+def test_rss_bound_kib_is_a_quarter_more_plus_20_mib() -> None:
+    assert rss_bound_kib(100 * 1024) == 145 * 1024
+
+
+def test_trend_mib_per_minute_of_steady_growth_and_of_one_point() -> None:
+    points = [(0.0, 100 * 1024), (10.0, 101 * 1024), (20.0, 102 * 1024)]
+    assert trend_mib_per_minute(points) == 6.0
+    assert trend_mib_per_minute(points[:1]) is None
+
+
+def test_event_figures_stream_without_final_counts_its_missing_events_as_lost() -> None:
+    clients: dict[str, Any] = {
+        "chunks": 3,
+        "tasks": [["a", 3], ["b", 2]],
+        "chunks_received": 5,
+        "finals": 1,
+        "final_streams": 1,
+    }
+    figures = event_figures(clients)
+    assert (figures["expected"], figures["received"], figures["lost"]) == (8, 6, 2)
+    assert (figures["chunks_lost"], figures["finals_missing"]) == (1, 1)
+
+
+def sse(index: int, result: dict[str, Any], entry_id: str = "1700000000000-0") -> bytes:
+    data = orjson.dumps({"jsonrpc": "2.0", "id": index, "result": result})
+    event = b"id: " + entry_id.encode() + b"\ndata: " + data + b"\n\n"
+    return f"{len(event):x}\r\n".encode() + event + b"\r\n"
+
+
+def chunk(index: int, number: int, chunks: int, *, append: bool | None = None) -> dict[str, Any]:
+    return {
+        "taskId": "t",
+        "artifact": {"artifactId": "a", "parts": [{"kind": "text", "text": piece(index, number)}]},
+        "append": number > 0 if append is None else append,
+        "lastChunk": number == chunks - 1,
+        "kind": "artifact-update",
+    }
+
+
+def response(index: int, chunks: list[dict[str, Any]]) -> bytes:
+    frames = [
+        {"id": "t", "contextId": "c", "status": {"state": "submitted"}, "kind": "task"},
+        *chunks,
+        {"taskId": "t", "status": {"state": "completed"}, "final": True, "kind": "status-update"},
+    ]
+    return HEAD + b"".join(sse(index, frame) for frame in frames) + b"0\r\n\r\n"
+
+
+async def received(body: bytes, chunks: int) -> SoakStream:
+    args = argparse.Namespace(
+        url="http://127.0.0.1:1",
+        streams=1,
+        chunks=chunks,
+        delay=0.0,
+        ramp_rate=1.0,
+        stream_timeout=10.0,
+    )
+    stream = SoakStream(Soak(asyncio.get_running_loop(), args), 5)
+    # Byte by byte: the parser must not depend on how the network splits the response.
+    for offset in range(len(body)):
+        stream.data_received(body[offset : offset + 1])
+    return stream
+
+
+async def test_soak_stream_complete_response_passes_every_check() -> None:
+    stream = await received(response(5, [chunk(5, n, 3) for n in range(3)]), 3)
+    assert (stream.problem(), stream.distinct, stream.finals, stream.task_id) == (None, 3, 1, "t")
+
+
+async def test_soak_stream_missing_chunk_is_reported() -> None:
+    stream = await received(response(5, [chunk(5, 0, 3), chunk(5, 2, 3)]), 3)
+    assert stream.problem() == "1 of 3 chunks missing"
+
+
+async def test_soak_stream_chunk_sent_twice_is_a_duplicate() -> None:
+    frames = [chunk(5, 0, 3), chunk(5, 1, 3), chunk(5, 1, 3), chunk(5, 2, 3)]
+    stream = await received(response(5, frames), 3)
+    assert stream.problem() == "1 chunks duplicated"
+
+
+async def test_soak_stream_retried_turn_restarts_the_artifact_without_duplicates() -> None:
+    frames = [chunk(5, 0, 3), chunk(5, 1, 3), *(chunk(5, n, 3) for n in range(3))]
+    stream = await received(response(5, frames), 3)
+    assert (stream.problem(), stream.restarts, stream.resent, stream.chunk_frames) == (
+        None,
+        1,
+        2,
+        5,
+    )
