@@ -88,6 +88,8 @@ class Runtime:
     rate_limiter: RateLimiter | None
     # The snapshot reads' own connection (None: they go through `redis`).
     reader: PipelinedReader | None
+    # An OpenTelemetry SDK records spans.
+    traced: bool
 
 
 def create_app(settings: GatewaySettings, *, resolver: Resolver = system_resolver) -> Starlette:
@@ -197,11 +199,17 @@ class _Gateway:
             return _unknown_agent(agent, self._cards.public)
         started = time.perf_counter()
         outcome = Outcome()
-        with tracer.start_as_current_span(
-            "jsonrpc",
-            context=_TRACE_CONTEXT.extract(request.headers),
-            kind=trace.SpanKind.SERVER,
-            attributes={"rpc.system": "jsonrpc", "a2a.agent": agent},
+        # Untraced, a span is only worth its cost when the caller sent a trace to continue: its ids
+        # then go on the request's log lines.
+        with (
+            tracer.start_as_current_span(
+                "jsonrpc",
+                context=_TRACE_CONTEXT.extract(request.headers),
+                kind=trace.SpanKind.SERVER,
+                attributes={"rpc.system": "jsonrpc", "a2a.agent": agent},
+            )
+            if self.runtime.traced or "traceparent" in request.headers
+            else contextlib.nullcontext(trace.INVALID_SPAN)
         ) as span:
             remember_span(span)
             try:
@@ -489,7 +497,8 @@ async def _start(
     """Connect to Temporal and Redis and build each agent's endpoint."""
     # With tracing on, workflow starts, updates and queries carry the request's span context, and the
     # workers' spans join its trace.
-    interceptors: list[Interceptor] = [TracingInterceptor()] if tracing_enabled() else []
+    traced = tracing_enabled()
+    interceptors: list[Interceptor] = [TracingInterceptor()] if traced else []
     temporal = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
@@ -508,7 +517,7 @@ async def _start(
         )
     )
     # Traced, the snapshot reads go through redis-py, whose instrumentation makes their spans.
-    address = None if tracing_enabled() else pipelined_address(settings.redis_url)
+    address = None if traced else pipelined_address(settings.redis_url)
     reader = None if address is None else PipelinedReader(address)
     store = TaskStore(
         redis,
@@ -564,7 +573,7 @@ async def _start(
             burst=settings.rate_limit_burst,
             timeout=settings.call_timeout_seconds,
         )
-    return Runtime(temporal, redis, handlers, dispatchers, streams, rate_limiter, reader)
+    return Runtime(temporal, redis, handlers, dispatchers, streams, rate_limiter, reader, traced)
 
 
 def _unknown_agent(name: str, known: dict[str, Any]) -> Response:

@@ -24,6 +24,12 @@ class PipelineError(ConnectionError):
     """The connection failed or Redis answered with an error."""
 
 
+class _ErrorReply(Exception):
+    """What the reader makes of an error reply. Our own class: in a test process that had run a good
+    part of the suite, the reader's replies were of a `ReplyError` class other than the one
+    `hiredis.ReplyError` named (hiredis keeps its default class in module state)."""
+
+
 def pipelined_address(url: str) -> dict[str, Any] | None:
     """How to reach the Redis of `url`: host/port or path, db, username, password; None for a URL this
     module does not serve (TLS, or anything but redis:// and unix://)."""
@@ -49,7 +55,7 @@ def pipelined_address(url: str) -> dict[str, Any] | None:
 
 class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
-        self._reader = hiredis.Reader()
+        self._reader = hiredis.Reader(replyError=_ErrorReply)
         self._waiting: deque[asyncio.Future[Any]] = deque()
         self._transport: asyncio.Transport | None = None
         self.lost = False
@@ -64,7 +70,7 @@ class _Connection(asyncio.Protocol):
             waiter = self._waiting.popleft()
             if waiter.done():
                 continue
-            if isinstance(reply, hiredis.ReplyError):
+            if isinstance(reply, _ErrorReply):
                 waiter.set_exception(PipelineError(f"Redis answered: {reply}"))
             else:
                 waiter.set_result(reply)
