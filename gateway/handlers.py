@@ -69,6 +69,9 @@ logger = logging.getLogger(__name__)
 
 # Temporal documents a workflow's static summary as one line of at most 200 bytes.
 SUMMARY_MAX_BYTES = 200
+# A blocking send waits this long on the task's Redis log before it also polls Temporal for the
+# update's outcome (the log answers first unless Redis is failing).
+UPDATE_POLL_AFTER_SECONDS = 2.0
 ELLIPSIS = "…"
 
 
@@ -458,22 +461,40 @@ class Handlers:
         """The task once the accepted message's turn has ended.
 
         The worker appends the turn's final event to the Redis log before it reports the turn to
-        Temporal, so the log usually knows one workflow task sooner than the update does; whichever
-        answers first wins, and a Redis failure leaves the update to answer.
+        Temporal, so the log knows one workflow task sooner than the update does. A log that has not
+        answered within UPDATE_POLL_AFTER_SECONDS races the update's outcome; a Redis failure leaves
+        the update to answer.
         """
-        finished = asyncio.ensure_future(update.result())
+        if getattr(update, "_known_outcome", None) is not None:
+            # Rejected on arrival (or already done): the handle holds the answer, no call needed.
+            # temporalio has no public "is the outcome known"; without the attribute, the rejection
+            # would come from the poll below, UPDATE_POLL_AFTER_SECONDS later.
+            return await update.result() or await self.current_task(task_id)
         logged = asyncio.ensure_future(self._streams().wait_final(task_id, after))
+        finished: asyncio.Future[Task | None] | None = None
         try:
-            done, _ = await asyncio.wait({finished, logged}, return_when=asyncio.FIRST_COMPLETED)
+            # The update's own answer is asked for only when the log is slow to give it: polling it
+            # is one more long-poll call on Temporal per blocking send.
+            alone: set[asyncio.Future[Any]] = {logged}
+            done, _ = await asyncio.wait(alone, timeout=UPDATE_POLL_AFTER_SECONDS)
+            if not done:
+                finished = asyncio.ensure_future(update.result())
+                racing: set[asyncio.Future[Any]] = {finished, logged}
+                done, _ = await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
             if logged in done and logged.exception() is None:
                 return logged.result()
             if logged in done:
                 logger.warning("Reading task %s's log failed: %s", task_id, logged.exception())
+            if finished is None:
+                finished = asyncio.ensure_future(update.result())
             return await finished or await self.current_task(task_id)
         finally:
-            for waiter in (finished, logged):
+            waiters: list[asyncio.Future[Any]] = [logged]
+            if finished is not None:
+                waiters.append(finished)
+            for waiter in waiters:
                 waiter.cancel()
-            await asyncio.gather(finished, logged, return_exceptions=True)
+            await asyncio.gather(*waiters, return_exceptions=True)
 
     async def current_task(self, task_id: str) -> Task:
         """The Redis snapshot, else the workflow's own state (which then refills the cache)."""
