@@ -4,10 +4,13 @@ Temporal workflows (`bench.bare`), each scenario's sides under the same load gen
 
 Starts a Temporal dev server and a Redis on free loopback ports (or uses TEMPORAL_ADDRESS /
 REDIS_URL), ONE gateway process, an echo worker, a bare worker and the reference server (one uvicorn
-process). Creates one completed task on each server with a blocking `message/send`. Then, per
-concurrency level C and round, runs a load generator (a process of its own) for S seconds per
-scenario, the sides taking turns: `tasks/get` of that task on ours, then on the reference; a blocking
-`message/send` on ours, on the reference, then bare workflows (one activity) at the same C.
+process). Creates one completed task on each server with a blocking `message/send`, and one task
+waiting for input on ours. Then, per concurrency level C and round, runs a load generator (a process
+of its own) for S seconds per scenario, the sides taking turns: `tasks/get` of the completed task on
+ours, then on the reference, then of the open task on ours (read from Redis on every call, where a
+completed task is remembered by the gateway); a blocking `message/send` on ours, on the reference,
+then bare workflows (one activity) at the same C. Around each run it reads the CPU time of every
+process of the stack from /proc, and reports each one's CPU per request.
 
 The HTTP scenarios are driven by `wrk` when it is on PATH (one thread, C connections,
 `bench/jsonrpc.lua`), by `bench.load` (Python, httpx) otherwise: `bench.load` needs a whole CPU

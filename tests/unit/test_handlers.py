@@ -1,9 +1,24 @@
 from __future__ import annotations
 
-import pytest
+import asyncio
+from typing import Any, cast
 
-from gateway.handlers import task_summary
-from protocol import DataPart, FilePart, FileWithUri, Message, Part, TextPart
+import pytest
+from redis.exceptions import RedisError
+
+import gateway.handlers
+from gateway.handlers import Handlers, task_summary
+from protocol import (
+    DataPart,
+    FilePart,
+    FileWithUri,
+    Message,
+    Part,
+    Task,
+    TaskState,
+    TaskStatus,
+    TextPart,
+)
 
 PDF = FilePart(file=FileWithUri(uri="https://example.com/a.pdf", mimeType="application/pdf"))
 DATA = DataPart(data={"k": 1})
@@ -36,3 +51,74 @@ def test_task_summary_is_one_line_of_at_most_200_bytes(parts: list[Part], summar
     got = task_summary(message(*parts))
     assert got == summary
     assert len(got.encode()) <= 200
+
+
+LOGGED = Task(id="t", contextId="c", status=TaskStatus(state=TaskState.COMPLETED))
+UPDATED = Task(id="t", contextId="c", status=TaskStatus(state=TaskState.INPUT_REQUIRED))
+
+
+class FakeUpdate:
+    """A WorkflowUpdateHandle whose outcome is UPDATED: known on arrival (a rejection) or polled."""
+
+    def __init__(self, *, known: bool = False) -> None:
+        self._known_outcome = object() if known else None
+        self.calls = 0
+
+    async def result(self) -> Task:
+        self.calls += 1
+        return UPDATED
+
+
+class FakeStreams:
+    """The Redis log of the turn: it `answers` LOGGED, `hangs`, or `fails`."""
+
+    def __init__(self, log: str) -> None:
+        self.log = log
+        self.reads = 0
+        self.cancelled = False
+
+    async def wait_final(self, task_id: str, after: str) -> Task:
+        self.reads += 1
+        if self.log == "fails":
+            raise RedisError("connection refused")
+        if self.log == "hangs":
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+        return LOGGED
+
+
+def handlers_with(streams: FakeStreams) -> Handlers:
+    none: Any = None
+    handlers = Handlers(none, none, none, none, agent="echo")
+    handlers.streams = cast(Any, streams)
+    return handlers
+
+
+@pytest.mark.parametrize(
+    ("log", "known", "answer", "reads", "polls"),
+    [
+        ("answers", False, LOGGED, 1, 0),  # the usual case: no call on Temporal
+        ("hangs", False, UPDATED, 1, 1),  # after UPDATE_POLL_AFTER_SECONDS, the update answers
+        ("fails", False, UPDATED, 1, 1),  # Redis failing: the update answers at once
+        ("answers", True, UPDATED, 0, 1),  # rejected on arrival: the handle already knows
+    ],
+)
+async def test_end_of_turn_asks_temporal_only_when_the_log_cannot_answer(
+    log: str,
+    known: bool,
+    answer: Task,
+    reads: int,
+    polls: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gateway.handlers, "UPDATE_POLL_AFTER_SECONDS", 0.05)
+    streams = FakeStreams(log)
+    update = FakeUpdate(known=known)
+    async with asyncio.timeout(5):
+        got = await handlers_with(streams)._end_of_turn("t", cast(Any, update), "0")
+    assert got == answer
+    assert (streams.reads, update.calls) == (reads, polls)
+    assert streams.cancelled == (log == "hangs")
