@@ -200,9 +200,11 @@ class TaskActivities:
         await self._publisher.publish(input.event, input.event.task)
 
     async def _heartbeat(self, turn: AgentTurn) -> None:
+        # The first after an interval, not at once: a turn shorter than that sends none (each is a
+        # call that Temporal records).
         while True:
-            activity.heartbeat(turn.partial_state)
             await asyncio.sleep(self._heartbeat_interval)
+            activity.heartbeat(turn.partial_state)
 
 
 def _now() -> str:

@@ -43,6 +43,10 @@ class WorkerSettings(BaseSettings):
     stream_max_length: int = Field(default=10_000, ge=1)
     retention_seconds: int = Field(default=7 * 24 * 3600, ge=1)
     max_concurrent_activities: int = Field(default=1000, ge=1)
+    # Workflows kept in memory between their workflow tasks. Every running turn has an open workflow:
+    # with fewer slots than open workflows, each new workflow task evicts one, which must replay its
+    # history in a fresh sandbox when it next runs.
+    max_cached_workflows: int = Field(default=2000, ge=2)
     # Redis connections the worker's pool may open; a turn that finds them all busy waits for one.
     redis_max_connections: int = Field(default=64, ge=1)
     # How many messages of a context's earlier tasks an agent sees with a new task of the context.

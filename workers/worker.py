@@ -90,6 +90,7 @@ def create_worker(
         ),
         activities=[activities.run_agent, activities.publish_event, push.deliver_push],
         max_concurrent_activities=settings.max_concurrent_activities,
+        max_cached_workflows=settings.max_cached_workflows,
         max_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_seconds),
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
     )
