@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -456,13 +457,24 @@ def log_gc_pauses(tag: str, path: Path, publish_window: tuple[float, float]) -> 
     )
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_IDS = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}(:\d+)*")
+# The SDK core's structured fields (durations, sizes) that differ between repeats of one message.
+_FIELDS = re.compile(r"\s\w+=\S+")
+
+
 def gateway_log_problems(path: Path) -> list[str]:
-    """Distinct WARNING / ERROR / traceback lines of the gateway's log, with counts."""
+    """Distinct WARNING / ERROR / traceback lines of a Python process's log, with counts: its own
+    lines and the Temporal SDK core's (`WARN`, `ERROR`, in colour), task and run ids and the core's key=value fields left out."""
     counts: Counter[str] = Counter()
-    for line in path.read_text(errors="replace").splitlines():
-        if " WARNING " in line or " ERROR " in line or " CRITICAL " in line or "Traceback" in line:
-            # Drop the timestamp so repeats of one message count together.
-            counts[line.split(" ", 2)[-1][:200]] += 1
+    for raw in path.read_text(errors="replace").splitlines():
+        line = _ANSI.sub("", raw)
+        if any(f" {level} " in line for level in ("WARNING", "WARN", "ERROR", "CRITICAL")) or (
+            "Traceback" in line
+        ):
+            # Drop the timestamp and the ids so repeats of one message count together.
+            message = _FIELDS.sub("", _IDS.sub("<id>", line.split(" ", 2)[-1].strip()))
+            counts[message[:200]] += 1
     return [f"{n} x {message}" for message, n in counts.most_common()]
 
 
