@@ -48,6 +48,8 @@ from urllib.parse import urlsplit
 import orjson
 import uvloop
 
+from bench.stream_clients import sse_blocks, sse_fields
+
 # Bytes of a response head we accept before calling the response malformed.
 MAX_HEAD = 16 * 1024
 # The echo agent sends at most 10,000 chunks (EchoOptions), so four digits name a chunk.
@@ -78,18 +80,6 @@ def parse_piece(text: str) -> tuple[int, int] | None:
         return int(text[1:8]), int(text[9:13])
     except ValueError:
         return None
-
-
-def sse_fields(block: bytes) -> tuple[bytes, bytes]:
-    """The `id` and the `data` of one SSE event (its lines without the blank line ending it)."""
-    entry_id = b""
-    data = b""
-    for line in block.split(b"\n"):
-        if line.startswith(b"data:"):
-            data += line[5:].lstrip(b" ")
-        elif line.startswith(b"id:"):
-            entry_id = line[3:].strip()
-    return entry_id, data
 
 
 class SoakStream(asyncio.Protocol):
@@ -202,36 +192,9 @@ class SoakStream(asyncio.Protocol):
         return None
 
     def _feed(self, data: bytes, now: float) -> None:
-        raw = self._raw
-        raw += data
-        sse = self._sse
-        position = 0
-        ended = False
-        while True:
-            line_end = raw.find(b"\r\n", position)
-            if line_end < 0:
-                break
-            size = int(raw[position:line_end].split(b";", 1)[0], 16)
-            stop = line_end + 2 + size
-            if len(raw) < stop + 2:
-                break  # wait for the whole chunk and its CRLF
-            if size == 0:
-                ended = True
-                position = stop + 2
-                break
-            sse += raw[line_end + 2 : stop]
-            position = stop + 2
-        if position:
-            del raw[:position]
-        start = 0
-        while True:
-            end = sse.find(b"\n\n", start)
-            if end < 0:
-                break
-            self._event(bytes(sse[start:end]), now)
-            start = end + 2
-        if start:
-            del sse[:start]
+        blocks, ended = sse_blocks(self._raw, self._sse, data)
+        for block in blocks:
+            self._event(block, now)
         if ended and self.transport is not None:
             # The response is complete; this client has nothing more to ask on the connection.
             self.transport.close()

@@ -43,6 +43,54 @@ import uvloop
 MAX_HEAD = 16 * 1024
 
 
+def sse_fields(block: bytes) -> tuple[bytes, bytes]:
+    """The `id` and the `data` of one SSE event (its lines without the blank line ending it)."""
+    entry_id = b""
+    data = b""
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
+            data += line[5:].lstrip(b" ")
+        elif line.startswith(b"id:"):
+            entry_id = line[3:].strip()
+    return entry_id, data
+
+
+def sse_blocks(raw: bytearray, sse: bytearray, data: bytes) -> tuple[list[bytes], bool]:
+    """Feed `data` of a chunked response body: the SSE blocks (text between blank lines) now
+    complete, and whether the body has ended. `raw` keeps an incomplete chunk, `sse` an incomplete
+    block, between calls."""
+    raw += data
+    position = 0
+    ended = False
+    while True:
+        line_end = raw.find(b"\r\n", position)
+        if line_end < 0:
+            break
+        size = int(raw[position:line_end].split(b";", 1)[0], 16)
+        stop = line_end + 2 + size
+        if len(raw) < stop + 2:
+            break  # wait for the whole chunk and its CRLF
+        if size == 0:
+            ended = True
+            position = stop + 2
+            break
+        sse += raw[line_end + 2 : stop]
+        position = stop + 2
+    if position:
+        del raw[:position]
+    blocks = []
+    start = 0
+    while True:
+        end = sse.find(b"\n\n", start)
+        if end < 0:
+            break
+        blocks.append(bytes(sse[start:end]))
+        start = end + 2
+    if start:
+        del sse[:start]
+    return blocks, ended
+
+
 class StreamClient(asyncio.Protocol):
     """One `tasks/resubscribe` stream: HTTP response head, chunked body, SSE frames."""
 
@@ -119,48 +167,15 @@ class StreamClient(asyncio.Protocol):
         return None
 
     def _feed(self, data: bytes, now: float) -> None:
-        raw = self._raw
-        raw += data
-        sse = self._sse
-        position = 0
-        ended = False
-        while True:
-            line_end = raw.find(b"\r\n", position)
-            if line_end < 0:
-                break
-            size = int(raw[position:line_end].split(b";", 1)[0], 16)
-            stop = line_end + 2 + size
-            if len(raw) < stop + 2:
-                break  # wait for the whole chunk and its CRLF
-            if size == 0:
-                ended = True
-                position = stop + 2
-                break
-            sse += raw[line_end + 2 : stop]
-            position = stop + 2
-        if position:
-            del raw[:position]
-        start = 0
-        while True:
-            end = sse.find(b"\n\n", start)
-            if end < 0:
-                break
-            self._event(bytes(sse[start:end]), now)
-            start = end + 2
-        if start:
-            del sse[:start]
+        blocks, ended = sse_blocks(self._raw, self._sse, data)
+        for block in blocks:
+            self._event(block, now)
         if ended and self.transport is not None:
             # The response is complete; this client has nothing more to ask on the connection.
             self.transport.close()
 
     def _event(self, block: bytes, now: float) -> None:
-        entry_id = b""
-        data = b""
-        for line in block.split(b"\n"):
-            if line.startswith(b"data:"):
-                data += line[5:].lstrip(b" ")
-            elif line.startswith(b"id:"):
-                entry_id = line[3:].strip()
+        entry_id, data = sse_fields(block)
         if not data:
             return  # a comment (keep-alive) or an id alone
         message: dict[str, Any] = orjson.loads(data)
