@@ -48,7 +48,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import orjson
@@ -68,7 +68,13 @@ from bench.harness import (
     stopping,
     wait_ready,
 )
-from bench.streaming import cpu_seconds, gateway_log_problems, raise_fd_limit, rss_kib
+from bench.streaming import (
+    LineReader,
+    cpu_seconds,
+    gateway_log_problems,
+    raise_fd_limit,
+    rss_kib,
+)
 from gateway.devstack import ManagedProcess, register_search_attributes
 from protocol import task_events_key
 
@@ -289,57 +295,6 @@ class Monitor:
         return out
 
 
-class LineReader:
-    """The load generator's stdout, line by line, copied to its log."""
-
-    def __init__(self, process: ManagedProcess, log: IO[bytes], monitor: Monitor) -> None:
-        self._process = process
-        self._log = log
-        self._monitor = monitor
-        self._reader = asyncio.StreamReader()
-        self._transport: asyncio.BaseTransport | None = None
-
-    async def start(self) -> None:
-        pipe = self._process.process.stdout
-        assert pipe is not None
-        self._transport, _ = await asyncio.get_running_loop().connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(self._reader), pipe
-        )
-
-    async def expect(self, word: str, within: float, stack: Stack) -> list[str]:
-        """The fields of the next line starting with `word`; logs the progress lines meanwhile."""
-        deadline = time.monotonic() + within
-        while True:
-            try:
-                raw = await asyncio.wait_for(self._reader.readline(), 2.0)
-            except TimeoutError:
-                # Checked only while no line comes: the load generator exits right after DONE.
-                stack.check_alive()
-                if time.monotonic() > deadline:
-                    raise BenchError(
-                        f"no {word} from the load generator within {within:.0f}s"
-                    ) from None
-                continue
-            if not raw:
-                raise BenchError(f"the load generator ended before {word}; see {self._log.name}")
-            self._log.write(raw)
-            self._log.flush()
-            fields = raw.decode(errors="replace").split()
-            if fields[:1] == [word]:
-                return fields[1:]
-            if fields[:1] == ["PROGRESS"]:
-                rss = self._monitor.samples[-1]["rss_kib"] if self._monitor.samples else {}
-                logger.info(
-                    "  %s in flight, %s started, %s completed, %s failed; RSS MiB %s",
-                    *fields[1:5],
-                    ", ".join(f"{name} {kib / 1024:.0f}" for name, kib in rss.items()),
-                )
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-
-
 async def prepare(stack: Stack) -> None:
     client = await Client.connect(stack.temporal_address, namespace=NAMESPACE)
     if stack.temporal_reused:
@@ -384,7 +339,18 @@ async def drive(stack: Stack, options: Options, monitor: Monitor) -> dict[str, A
         "load generator", loadgen_args(stack, options, results), env=stack.env, log=subprocess.PIPE
     )
     stack.processes.append(loadgen)
-    lines = LineReader(loadgen, log, monitor)
+
+    def progress(fields: list[str]) -> None:
+        rss = monitor.samples[-1]["rss_kib"] if monitor.samples else {}
+        logger.info(
+            "  %s in flight, %s started, %s completed, %s failed; RSS MiB %s",
+            *fields[:4],
+            ", ".join(f"{name} {kib / 1024:.0f}" for name, kib in rss.items()),
+        )
+
+    lines = LineReader(loadgen, log, progress)
+    # The load generator exits right after DONE, maybe before its line is read.
+    others = [process for process in stack.processes if process is not loadgen]
     sampling = asyncio.create_task(monitor.run())
     try:
         await lines.start()
@@ -395,7 +361,7 @@ async def drive(stack: Stack, options: Options, monitor: Monitor) -> dict[str, A
             loadgen.pid,
         )
         ramp_within = 3 * options.streams / options.start_rate + RAMP_SLACK_SECONDS
-        in_flight, seconds = await lines.expect("RAMPED", ramp_within, stack)
+        in_flight, seconds = await lines.expect("RAMPED", ramp_within, stack.processes)
         start = monitor.mark("start", "soak")
         logger.info(
             "%s streams in flight after a %s s ramp; RSS at the start (MiB): %s",
@@ -410,10 +376,12 @@ async def drive(stack: Stack, options: Options, monitor: Monitor) -> dict[str, A
                 in_flight,
                 options.streams,
             )
-        (in_flight,) = await lines.expect("DRAINING", options.duration + PHASE_SLACK_SECONDS, stack)
+        (in_flight,) = await lines.expect(
+            "DRAINING", options.duration + PHASE_SLACK_SECONDS, stack.processes
+        )
         monitor.mark("end", "drain")
         logger.info("soak over; draining the %s streams in flight", in_flight)
-        await lines.expect("DONE", options.stream_timeout + PHASE_SLACK_SECONDS, stack)
+        await lines.expect("DONE", options.stream_timeout + PHASE_SLACK_SECONDS, others)
         await asyncio.sleep(SETTLE_SECONDS)
         monitor.mark("drained", "done")
     finally:

@@ -48,10 +48,8 @@ from urllib.parse import urlsplit
 import orjson
 import uvloop
 
-from bench.stream_clients import sse_blocks, sse_fields
+from bench.stream_clients import MAX_HEAD, split_head, sse_blocks, sse_fields
 
-# Bytes of a response head we accept before calling the response malformed.
-MAX_HEAD = 16 * 1024
 # The echo agent sends at most 10,000 chunks (EchoOptions), so four digits name a chunk.
 MAX_CHUNKS = 10_000
 MAX_TASKS = 10_000_000
@@ -155,16 +153,14 @@ class SoakStream(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         now = time.time()
         if self._head is not None:
-            head = self._head
-            head += data
-            end = head.find(b"\r\n\r\n")
-            if end < 0:
-                if len(head) > MAX_HEAD:
+            split = split_head(self._head, data)
+            if split is None:
+                if len(self._head) > MAX_HEAD:
                     self.fail("response head too long")
                 return
             self._head = None
-            data = bytes(head[end + 4 :])
-            refused = self._start(bytes(head[:end]).lower())
+            head, data = split
+            refused = self._start(head)
             if refused is not None:
                 # An error answer (503 at the gateway's stream cap, a JSON-RPC error): keep its start.
                 self.fail(f"{refused}: {data[:200]!r}")

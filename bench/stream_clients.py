@@ -43,6 +43,16 @@ import uvloop
 MAX_HEAD = 16 * 1024
 
 
+def split_head(pending: bytearray, data: bytes) -> tuple[bytes, bytes] | None:
+    """Feed `data` of a response until its head is whole: then the head (lower case) and the bytes
+    after it; None until then (`pending` keeps what came)."""
+    pending += data
+    end = pending.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    return bytes(pending[:end]).lower(), bytes(pending[end + 4 :])
+
+
 def sse_fields(block: bytes) -> tuple[bytes, bytes]:
     """The `id` and the `data` of one SSE event (its lines without the blank line ending it)."""
     entry_id = b""
@@ -133,16 +143,14 @@ class StreamClient(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         now = time.time()
         if self._head is not None:
-            head = self._head
-            head += data
-            end = head.find(b"\r\n\r\n")
-            if end < 0:
-                if len(head) > MAX_HEAD:
+            split = split_head(self._head, data)
+            if split is None:
+                if len(self._head) > MAX_HEAD:
                     self._fail("response head too long")
                 return
             self._head = None
-            data = bytes(head[end + 4 :])
-            refused = self._start(bytes(head[:end]).lower())
+            head, data = split
+            refused = self._start(head)
             if refused is not None:
                 # An error answer (503 when the gateway is at its stream cap, say): keep its start.
                 self._fail(f"{refused}: {data[:200]!r}")

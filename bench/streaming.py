@@ -274,11 +274,18 @@ async def wait_healthy(gateway: ManagedProcess, port: int) -> None:
 
 
 class LineReader:
-    """The load generator's stdout, line by line, without blocking the loop."""
+    """The load generator's stdout, line by line, without blocking the loop; copied to `log`, and
+    its PROGRESS lines' fields handed to `on_progress`."""
 
-    def __init__(self, process: ManagedProcess, log: IO[bytes]) -> None:
+    def __init__(
+        self,
+        process: ManagedProcess,
+        log: IO[bytes],
+        on_progress: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self._process = process
         self._log = log
+        self._on_progress = on_progress or _log_streams_held
         self._reader = asyncio.StreamReader()
         self._transport: asyncio.BaseTransport | None = None
 
@@ -314,11 +321,15 @@ class LineReader:
             if fields[:1] == [word]:
                 return fields[1:]
             if fields[:1] == ["PROGRESS"]:
-                logger.info("  load generator: %s streams held, %s failed", fields[1], fields[2])
+                self._on_progress(fields[1:])
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+
+def _log_streams_held(fields: list[str]) -> None:
+    logger.info("  load generator: %s streams held, %s failed", fields[0], fields[1])
 
 
 # ---- publishing ---------------------------------------------------------------------------------
