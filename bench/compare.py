@@ -60,7 +60,7 @@ from bench.harness import (
     wait_ready,
 )
 from bench.streaming import cpu_seconds
-from gateway.devstack import ManagedProcess, free_port, register_search_attributes
+from gateway.devstack.processes import ManagedProcess, free_port, register_search_attributes
 
 logger = logging.getLogger("bench.compare")
 

@@ -28,7 +28,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from gateway.devstack import (
+from gateway.devstack.processes import (
     DevStackError,
     ManagedProcess,
     free_port,

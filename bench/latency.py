@@ -42,7 +42,7 @@ from bench.harness import (
     stopping,
     wait_ready,
 )
-from gateway.devstack import ManagedProcess, register_search_attributes
+from gateway.devstack.processes import ManagedProcess, register_search_attributes
 
 logger = logging.getLogger("bench.latency")
 

@@ -75,7 +75,7 @@ from bench.streaming import (
     raise_fd_limit,
     rss_kib,
 )
-from gateway.devstack import ManagedProcess, register_search_attributes
+from gateway.devstack.processes import ManagedProcess, register_search_attributes
 from protocol import task_events_key
 
 logger = logging.getLogger("bench.soak")

@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 import orjson
 import uvloop
 
-from bench.stream_clients import MAX_HEAD, split_head, sse_blocks, sse_fields
+from bench.sse import MAX_HEAD, split_head, sse_blocks, sse_fields
 
 # The echo agent sends at most 10,000 chunks (EchoOptions), so four digits name a chunk.
 MAX_CHUNKS = 10_000

@@ -16,8 +16,8 @@ Lines on stdout, for the driver:
     DONE                                        the results file is written; the process exits
 
 The process ends once every stream has closed, or on SIGTERM / SIGINT (then streams still open count
-as unfinished). Raw asyncio protocols on uvloop, with a minimal HTTP/1.1 client, chunked-transfer
-decoder and SSE parser: httpx would need more CPU than the gateway it measures.
+as unfinished). Raw asyncio protocols on uvloop, reading responses with `bench.sse`: httpx would need
+more CPU than the gateway it measures.
 """
 
 from __future__ import annotations
@@ -39,66 +39,7 @@ from urllib.parse import urlsplit
 import orjson
 import uvloop
 
-# Bytes of a response head we accept before calling the response malformed.
-MAX_HEAD = 16 * 1024
-
-
-def split_head(pending: bytearray, data: bytes) -> tuple[bytes, bytes] | None:
-    """Feed `data` of a response until its head is whole: then the head (lower case) and the bytes
-    after it; None until then (`pending` keeps what came)."""
-    pending += data
-    end = pending.find(b"\r\n\r\n")
-    if end < 0:
-        return None
-    return bytes(pending[:end]).lower(), bytes(pending[end + 4 :])
-
-
-def sse_fields(block: bytes) -> tuple[bytes, bytes]:
-    """The `id` and the `data` of one SSE event (its lines without the blank line ending it)."""
-    entry_id = b""
-    data = b""
-    for line in block.split(b"\n"):
-        if line.startswith(b"data:"):
-            data += line[5:].lstrip(b" ")
-        elif line.startswith(b"id:"):
-            entry_id = line[3:].strip()
-    return entry_id, data
-
-
-def sse_blocks(raw: bytearray, sse: bytearray, data: bytes) -> tuple[list[bytes], bool]:
-    """Feed `data` of a chunked response body: the SSE blocks (text between blank lines) now
-    complete, and whether the body has ended. `raw` keeps an incomplete chunk, `sse` an incomplete
-    block, between calls."""
-    raw += data
-    position = 0
-    ended = False
-    while True:
-        line_end = raw.find(b"\r\n", position)
-        if line_end < 0:
-            break
-        size = int(raw[position:line_end].split(b";", 1)[0], 16)
-        stop = line_end + 2 + size
-        if len(raw) < stop + 2:
-            break  # wait for the whole chunk and its CRLF
-        if size == 0:
-            ended = True
-            position = stop + 2
-            break
-        sse += raw[line_end + 2 : stop]
-        position = stop + 2
-    if position:
-        del raw[:position]
-    blocks = []
-    start = 0
-    while True:
-        end = sse.find(b"\n\n", start)
-        if end < 0:
-            break
-        blocks.append(bytes(sse[start:end]))
-        start = end + 2
-    if start:
-        del sse[:start]
-    return blocks, ended
+from bench.sse import MAX_HEAD, split_head, sse_blocks, sse_fields
 
 
 class StreamClient(asyncio.Protocol):

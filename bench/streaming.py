@@ -44,7 +44,7 @@ from redis.asyncio import Redis
 
 from bench.harness import BenchError, exit_with, open_log, percentile, stopping
 from bench.stream_clients import Run as StreamRun
-from gateway.devstack import ManagedProcess, free_port, start_redis, start_temporal
+from gateway.devstack.processes import ManagedProcess, free_port, start_redis, start_temporal
 from protocol import Artifact, Message, Task, TaskEvent, TaskState, TaskStatus, TextPart, timestamp
 from workers.publisher import EventPublisher
 

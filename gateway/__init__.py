@@ -1,24 +1,9 @@
-"""The HTTP process: JSON-RPC endpoint, agent card, handlers, Redis task store, Temporal calls."""
+"""The `a2a-gateway` command's three programs, each a sub-package or module of its own:
 
-from __future__ import annotations
+- the HTTP server (`app` wires `rpc`, `tasks`, `streaming`, `access`, `ui`, `cards`; `server` runs it);
+- `client`: a general A2A command-line client (`send`, `task`), which imports nothing of the server;
+- `devstack`: the dev launcher (`dev`), which starts Temporal, Redis, the workers and a gateway process.
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from gateway.app import create_app
-    from gateway.settings import GatewaySettings
-
-__all__ = ["GatewaySettings", "create_app"]
-
-
-def __getattr__(name: str) -> Any:
-    # Loaded on first use: `a2a-gateway send` and `task` need neither, and the app pulls in Temporal.
-    if name == "create_app":
-        from gateway.app import create_app
-
-        return create_app
-    if name == "GatewaySettings":
-        from gateway.settings import GatewaySettings
-
-        return GatewaySettings
-    raise AttributeError(f"module 'gateway' has no attribute {name!r}")
+`cli` parses the command line and imports only the program it runs. The import direction of every
+sub-package is in docs/architecture.md; `tests/test_layout.py` holds the code to it.
+"""

@@ -1,320 +1,31 @@
 """`a2a-gateway serve` runs the gateway; `a2a-gateway dev` runs the whole stack on loopback;
-`a2a-gateway send` and `a2a-gateway task` talk to any A2A v0.2.5 server."""
+`a2a-gateway send` and `a2a-gateway task` talk to any A2A v0.2.5 server.
+
+The client commands are imported here; `serve` and `dev` name the module that runs them, imported only
+when chosen, so that `send` starts without Temporal, uvicorn and the app.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import io
+import importlib
 import logging
 import os
-import shlex
-import signal
 import sys
-import uuid
-from collections.abc import Callable, Coroutine
-from typing import Any
 
-import httpx
-import orjson
+from gateway.client.commands import add_client_commands
 
-from gateway.client import (
-    CALL_TIMEOUT,
-    DEFAULT_URL,
-    A2AClient,
-    ClientError,
-    RpcError,
-    TransportError,
-    check_url,
-    endpoint_url,
-)
-from gateway.display import (
-    INTERRUPTED,
-    UNSUCCESSFUL,
-    Spinner,
-    Transcript,
-    json_text,
-    printable,
-    task_lines,
-    unreadable,
-)
-
-SEND_DESCRIPTION = """\
-Send TEXT to an A2A agent and show its task: the task's id, each status change and the reply.
-
-In a terminal the reply appears as the agent writes it, with a progress line on stderr. Piped, the
-output is plain lines: "task <id> (context <id>)", then a line per status change ("working",
-"working: tool add {...}"), then the reply's text once, then the final state ("completed",
-"failed: <why>", "input-required: <what the agent asks>"). How to go on (reply to an
-input-required task, follow a task still running) and errors go to stderr.
-
-It streams (message/stream) unless the agent card at <endpoint>/.well-known/agent.json (or at the
-server's root) says capabilities.streaming is not true, or --no-stream is given."""
-EXIT_CODES = """\
-exit codes:
-  0    the task completed, waits for input (input-required, auth-required) or is still running
-  1    the task failed, was rejected or canceled (task cancel: the task is not canceled)
-  2    the server answered with a JSON-RPC error, printed as "error <code>: <message>"; bad usage
-  3    no A2A answer: the server is unreachable, answers too late (in 30 s; send --no-stream: in
-       600 s), answered an HTTP error or not A2A, or cut the stream short
-  130  interrupted (Ctrl-C); the task goes on"""
-OUTPUT_MODES = ["text/plain", "application/json"]
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"not JSON: {err}") from err
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("not a JSON object")
-    return value
-
-
-def _endpoint(args: argparse.Namespace) -> str:
-    """The JSON-RPC endpoint --url (else A2A_URL, else the default) and --agent name; ValueError for
-    a URL no request can go to."""
-    if args.url:
-        option, url = "--url", args.url
-    elif os.environ.get("A2A_URL"):
-        option, url = "A2A_URL", os.environ["A2A_URL"]
-    else:
-        option, url = "--url", DEFAULT_URL
-    try:
-        check_url(url)
-    except ValueError as err:
-        raise ValueError(f"invalid {option} {url!r}: {err}") from err
-    return endpoint_url(url, args.agent)
-
-
-def _client(http: httpx.AsyncClient, args: argparse.Namespace, endpoint: str) -> A2AClient:
-    headers = {}
-    api_key = args.api_key or os.environ.get("A2A_API_KEY")
-    if api_key:
-        header = args.api_key_header or os.environ.get("A2A_API_KEY_HEADER") or "X-API-Key"
-        headers[header] = api_key
-    token = args.token or os.environ.get("A2A_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return A2AClient(http, endpoint, headers=headers)
-
-
-def _command(args: argparse.Namespace, *words: str) -> str:
-    """The command line that goes on with this task, with the --url and --agent given to this one."""
-    command = ["a2a-gateway", *words]
-    if args.url:
-        command += ["--url", args.url]
-    if args.agent:
-        command += ["--agent", args.agent]
-    return shlex.join(command)
-
-
-def _say(message: str) -> None:
-    """A line on stderr; what the server said in it is printed without its control characters."""
-    print(printable(message), file=sys.stderr)
-
-
-def _check(client: A2AClient, method: str, result: Any, *, task: bool = False) -> None:
-    """TransportError (exit 3) when `result` cannot be read: a Task (with `task`, whatever it is)
-    or an event with a field the CLI reads missing or of another JSON type."""
-    reason = unreadable(result, task=task)
-    if reason is not None:
-        raise TransportError(f"not an A2A answer from {client.url}: {method} returned {reason}")
-
-
-def _run_client(
-    args: argparse.Namespace, command: Callable[[str], Coroutine[Any, Any, int]]
-) -> int:
-    """`command(endpoint)` run to its exit code, with a bad --url, errors and Ctrl-C told."""
-    try:
-        endpoint = _endpoint(args)
-    except ValueError as err:
-        _say(f"{args.prog}: {err}")
-        return 2
-    # Like any filter: a reader that goes away (`| head`) ends the command quietly.
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    # Text the terminal or pipe cannot encode is replaced rather than fatal.
-    for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper):
-            stream.reconfigure(errors="replace")
-    try:
-        return asyncio.run(command(endpoint))
-    except KeyboardInterrupt:
-        return 130
-    except RpcError as err:
-        status = f" (HTTP {err.status})" if err.status != 200 else ""
-        _say(f"{err}{status}")
-        if err.data is not None:
-            _say(f"data: {json_text(err.data)}")
-        return 2
-    except TransportError as err:
-        _say(str(err))
-        return 3
-
-
-def send(args: argparse.Namespace) -> int:
-    def command(endpoint: str) -> Coroutine[Any, Any, int]:
-        text = sys.stdin.read() if args.text == "-" else args.text
-        return _send(args, endpoint, text)
-
-    return _run_client(args, command)
-
-
-async def _send(args: argparse.Namespace, endpoint: str, text: str) -> int:
-    message: dict[str, Any] = {
-        "role": "user",
-        "parts": [{"kind": "text", "text": text}],
-        "messageId": str(uuid.uuid4()),
-        "kind": "message",
-    }
-    for key, value in (("contextId", args.context_id), ("taskId", args.task_id)):
-        if value is not None:
-            message[key] = value
-    if args.metadata is not None:
-        message["metadata"] = args.metadata
-    terminal = sys.stdout.isatty()
-    spinner = Spinner(sys.stderr) if terminal and sys.stderr.isatty() else None
-    async with httpx.AsyncClient(timeout=CALL_TIMEOUT) as http:
-        client = _client(http, args, endpoint)
-        stream = not args.no_stream and await _streams(client)
-        earlier = (
-            [] if stream or args.task_id is None else await _artifact_ids(client, args.task_id)
-        )
-        transcript = Transcript(
-            sys.stdout,
-            live=terminal,
-            spinner=spinner,
-            quiet=args.json,
-            snapshot_first=stream and args.task_id is not None,
-            earlier_artifacts=earlier,
-        )
-        params: dict[str, Any] = {
-            "message": message,
-            "configuration": {"acceptedOutputModes": OUTPUT_MODES},
-        }
-        result = await _follow(args, client, params, transcript, stream=stream)
-        if args.json:
-            if stream and transcript.task_id is not None:
-                result = await client.call("tasks/get", {"id": transcript.task_id})
-            print(json_text(result, indent=True))
-    return _outcome(args, transcript, stream=stream)
-
-
-async def _streams(client: A2AClient) -> bool:
-    """Whether to use message/stream: the agent card says the agent streams, or there is no card."""
-    card = await client.agent_card()
-    if card is None:
-        return True
-    capabilities = card.get("capabilities")
-    return isinstance(capabilities, dict) and capabilities.get("streaming") is True
-
-
-async def _artifact_ids(client: A2AClient, task_id: str) -> list[str]:
-    """The artifacts a task has before this message, so that only the reply's are printed."""
-    try:
-        task = await client.call("tasks/get", {"id": task_id, "historyLength": 0})
-    except ClientError:
-        return []  # message/send will say what is wrong
-    artifacts = task.get("artifacts") if isinstance(task, dict) else None
-    if not isinstance(artifacts, list):
-        return []
-    return [str(a.get("artifactId")) for a in artifacts if isinstance(a, dict)]
-
-
-async def _follow(
-    args: argparse.Namespace,
-    client: A2AClient,
-    params: dict[str, Any],
-    transcript: Transcript,
-    *,
-    stream: bool,
-) -> Any:
-    """Send the message and show the task until its turn ends; the last result."""
-    ticking = asyncio.create_task(_tick(transcript)) if transcript.spinner is not None else None
-    result: Any = None
-    try:
-        if stream:
-            async for result in client.stream("message/stream", params):
-                _check(client, "message/stream", result)
-                transcript.show(result)
-                if transcript.ended:
-                    break
-        else:
-            params["configuration"]["blocking"] = True
-            result = await client.call("message/send", params)
-            _check(client, "message/send", result)
-            transcript.show(result)
-        transcript.end()
-    except asyncio.CancelledError:
-        transcript.close()
-        if transcript.task_id is not None:
-            follow = _command(args, "task", "get", transcript.task_id)
-            _say(f"interrupted; the task goes on: {follow}")
-        raise
-    finally:
-        if ticking is not None:
-            ticking.cancel()
-        transcript.close()
-    return result
-
-
-async def _tick(transcript: Transcript) -> None:
-    while True:
-        transcript.tick()
-        await asyncio.sleep(0.1)
-
-
-def _outcome(args: argparse.Namespace, transcript: Transcript, *, stream: bool) -> int:
-    task_id = transcript.task_id
-    if task_id is None and not transcript.ended:
-        _say("the answer carried neither a Task nor a Message")
-        return 3
-    if task_id is not None and not transcript.ended:
-        follow = _command(args, "task", "get", task_id)
-        if stream:
-            _say(f"the stream ended before the turn did; follow the task with: {follow}")
-            return 3
-        _say(f"the task is still {transcript.state}; follow it with: {follow}")
-        return 0
-    if task_id is not None and transcript.state in INTERRUPTED:
-        reply = _command(args, "send", "--task-id", task_id)
-        _say(f'reply with: {reply} "<your reply>"')
-    return 1 if transcript.state in UNSUCCESSFUL else 0
-
-
-def task_get(args: argparse.Namespace) -> int:
-    return _run_client(args, lambda endpoint: _task_call(args, endpoint, "tasks/get"))
-
-
-def task_cancel(args: argparse.Namespace) -> int:
-    return _run_client(args, lambda endpoint: _task_call(args, endpoint, "tasks/cancel"))
-
-
-async def _task_call(args: argparse.Namespace, endpoint: str, method: str) -> int:
-    params: dict[str, Any] = {"id": args.id}
-    if getattr(args, "history_length", None) is not None:
-        params["historyLength"] = args.history_length
-    async with httpx.AsyncClient(timeout=CALL_TIMEOUT) as http:
-        client = _client(http, args, endpoint)
-        task = await client.call(method, params)
-    _check(client, method, task, task=True)
-    if args.json:
-        print(json_text(task, indent=True))
-    else:
-        print("\n".join(task_lines(task, history="historyLength" in params)))
-    state = task["status"].get("state")
-    if method == "tasks/cancel":
-        return 0 if state == "canceled" else 1
-    return 1 if state in UNSUCCESSFUL else 0
+SERVE = "gateway.server"
+DEV = "gateway.devstack.launcher"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="a2a-gateway", description=__doc__)
+    parser = argparse.ArgumentParser(prog="a2a-gateway", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="run the gateway (settings from A2A_GATEWAY_*)")
     serve_cmd.add_argument("--host", help="bind address (A2A_GATEWAY_HOST; default 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, help="port (A2A_GATEWAY_PORT; default 8000)")
+    serve_cmd.set_defaults(program=SERVE)
     dev_cmd = commands.add_parser(
         "dev", help="run Temporal, Redis, the gateway and an echo worker on loopback"
     )
@@ -333,109 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     dev_cmd.add_argument(
         "--config", help="the agents file (A2A_CONFIG): a worker runs for each of its agents"
     )
-    serve_cmd.set_defaults(run=_run_server)
-    dev_cmd.set_defaults(run=_run_server)
-    _add_client_commands(commands)
+    dev_cmd.set_defaults(program=DEV)
+    add_client_commands(commands)
     return parser
-
-
-def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    connection = argparse.ArgumentParser(add_help=False)
-    connection.add_argument(
-        "--url",
-        help=f"the server's JSON-RPC endpoint, any A2A v0.2.5 server (A2A_URL; default {DEFAULT_URL})",
-    )
-    connection.add_argument(
-        "--agent", metavar="NAME", help="this gateway's agent NAME: the endpoint <url>/agents/NAME"
-    )
-    connection.add_argument(
-        "--api-key", metavar="KEY", help="sent in the X-API-Key header (A2A_API_KEY)"
-    )
-    connection.add_argument(
-        "--api-key-header",
-        metavar="HEADER",
-        help="the API key's header (A2A_API_KEY_HEADER; default X-API-Key)",
-    )
-    connection.add_argument("--token", help="sent as Authorization: Bearer TOKEN (A2A_TOKEN)")
-    connection.add_argument(
-        "--json", action="store_true", help="print the Task as JSON, nothing else"
-    )
-    send_cmd = commands.add_parser(
-        "send",
-        parents=[connection],
-        help="send a message to an A2A agent and show its task as it runs",
-        description=SEND_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EXIT_CODES,
-    )
-    send_cmd.add_argument(
-        "text", metavar="TEXT", help='the message\'s text ("-": read it from stdin)'
-    )
-    send_cmd.add_argument(
-        "--no-stream",
-        action="store_true",
-        help="message/send: wait for the turn's end, then print it",
-    )
-    send_cmd.add_argument("--context-id", metavar="ID", help="continue this conversation")
-    send_cmd.add_argument(
-        "--task-id", metavar="ID", help="reply to this task (one that is input-required)"
-    )
-    send_cmd.add_argument(
-        "--metadata",
-        type=_json_object,
-        metavar="JSON",
-        help="the message's metadata, a JSON object",
-    )
-    send_cmd.set_defaults(run=send, prog=send_cmd.prog)
-    task_cmd = commands.add_parser("task", help="look at or cancel a task")
-    task_commands = task_cmd.add_subparsers(dest="task_command", required=True)
-
-    def task_command(
-        name: str, run: Callable[[argparse.Namespace], int], help: str, description: str
-    ) -> argparse.ArgumentParser:
-        command = task_commands.add_parser(
-            name,
-            parents=[connection],
-            help=help,
-            description=description,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            epilog=EXIT_CODES,
-        )
-        command.add_argument("id", help="the task's id")
-        command.set_defaults(run=run, prog=command.prog)
-        return command
-
-    get_cmd = task_command(
-        "get",
-        task_get,
-        "print a task (tasks/get)",
-        "Print a task as send does: its task line, its reply's text, its state.",
-    )
-    get_cmd.add_argument(
-        "--history-length",
-        type=int,
-        metavar="N",
-        help='also print its last N messages, as lines "<role>: <text>"',
-    )
-    task_command(
-        "cancel",
-        task_cancel,
-        "cancel a task (tasks/cancel)",
-        "Cancel a task and print it as task get does.",
-    )
-
-
-def _run_server(args: argparse.Namespace) -> int:
-    from gateway import server
-
-    return server.run(args)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    # The client commands print what they have to say; httpx's request log would only add noise.
-    logging.basicConfig(level=logging.WARNING)
-    code = args.run(args)
+    program = getattr(args, "program", None)
+    if program is None:
+        # The client commands print what they have to say; httpx's request log would only add noise.
+        logging.basicConfig(level=logging.WARNING)
+        code = args.run(args)
+    else:
+        code = importlib.import_module(program).main(args)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -8,9 +8,9 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from protocol import AgentConfig, AgentsConfig, AgentsConfigError
-from protocol.telemetry import LogFormat
-from workflows import PushPolicy
+from config.agents import AgentConfig, AgentsConfig, AgentsConfigError
+from config.telemetry import LogFormat
+from workflows.payloads import PushPolicy
 
 
 class GatewaySettings(BaseSettings):

@@ -1,13 +1,6 @@
-"""A2A v0.2.5 wire formats and the gateway's internal event format. Pure data: no I/O."""
+"""A2A v0.2.5 wire formats: the wire types, JSON-RPC envelopes and errors, the internal task-event
+format and the Redis key names. Pure data: no I/O, no environment, no files; imports nothing of ours."""
 
-from protocol.agents import (
-    AgentConfig,
-    AgentsConfig,
-    AgentsConfigError,
-    ApiKeyConfig,
-    AuthConfig,
-    JWTConfig,
-)
 from protocol.events import TaskEvent, apply_event, merge_artifact
 from protocol.jsonrpc import (
     METHOD_PARAMS,
@@ -80,10 +73,8 @@ from protocol.types import (
     with_history_length,
     with_metadata,
 )
-from protocol.webhooks import AUTH_SCHEMES, WebhookPolicy, WebhookRefused
 
 __all__ = [
-    "AUTH_SCHEMES",
     "INTERRUPTED_STATES",
     "METHOD_PARAMS",
     "PROTOCOL_VERSION",
@@ -92,13 +83,8 @@ __all__ = [
     "APIKeySecurityScheme",
     "AgentCapabilities",
     "AgentCard",
-    "AgentConfig",
     "AgentSkill",
-    "AgentsConfig",
-    "AgentsConfigError",
-    "ApiKeyConfig",
     "Artifact",
-    "AuthConfig",
     "ContentTypeNotSupportedError",
     "DataPart",
     "DeleteTaskPushNotificationConfigParams",
@@ -114,7 +100,6 @@ __all__ = [
     "InvalidParamsError",
     "InvalidRequestError",
     "JSONParseError",
-    "JWTConfig",
     "ListTaskPushNotificationConfigParams",
     "Message",
     "MessageSendConfiguration",
@@ -143,8 +128,6 @@ __all__ = [
     "TextPart",
     "UnauthenticatedError",
     "UnsupportedOperationError",
-    "WebhookPolicy",
-    "WebhookRefused",
     "apply_event",
     "context_tasks_key",
     "error_response",

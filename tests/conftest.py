@@ -18,18 +18,19 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from gateway import GatewaySettings, create_app
-from gateway.devstack import (
+from gateway.settings import GatewaySettings
+from gateway.app import create_app
+from gateway.devstack.processes import (
     DevStackError,
     free_port,
     register_search_attributes,
     start_redis,
     start_temporal,
 )
-from gateway.push import Resolver, system_resolver
+from config.webhook_policy import Resolver, system_resolver
 from tests.a2a_schema import assert_valid_response
 from workers import WorkerSettings, create_worker
-from workflows import SEARCH_ATTRIBUTES
+from workflows.task import SEARCH_ATTRIBUTES
 
 HOST = "127.0.0.1"
 

@@ -27,10 +27,10 @@ import workers.cli
 from gateway.app import create_app
 from gateway.cli import build_parser
 from gateway.settings import GatewaySettings
-from protocol import AgentsConfig
-from protocol.telemetry import span_exporter
+from config.agents import AgentsConfig
+from config.telemetry import span_exporter
 from workers.settings import WorkerSettings
-from workflows import SEARCH_ATTRIBUTES
+from workflows.task import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_SCRIPT = "a2a-gateway"

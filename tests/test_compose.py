@@ -20,7 +20,7 @@ import yaml
 from temporalio.client import Client
 
 import workers.cli
-from protocol import AgentsConfigError
+from config.agents import AgentsConfigError
 from tests.deploy_checks import (
     GATEWAY_SCRIPT,
     ROOT,
@@ -37,7 +37,7 @@ from tests.deploy_checks import (
     worker_settings,
 )
 from workers.worker import build_agent
-from workflows import task_queue_for
+from workflows.task import task_queue_for
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"

@@ -13,6 +13,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from config.telemetry import annotate_task
 from protocol import (
     Artifact,
     Message,
@@ -25,11 +26,11 @@ from protocol import (
     timestamp,
     with_metadata,
 )
-from protocol.telemetry import annotate_task
 from workers.agents import Agent, AgentReply
 from workers.metrics import WorkerMetrics
 from workers.publisher import EventPublisher
-from workflows import PUBLISH_EVENT, RUN_AGENT, PublishEventInput, RunAgentInput, TurnOutcome
+from workflows.payloads import PublishEventInput, RunAgentInput, TurnOutcome
+from workflows.task import PUBLISH_EVENT, RUN_AGENT
 
 
 class AgentTurn:

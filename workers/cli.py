@@ -16,7 +16,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 
-from protocol.telemetry import TEXT_FORMAT, configure_logging, configure_tracing, tracing_enabled
+from config.telemetry import TEXT_FORMAT, configure_logging, configure_tracing, tracing_enabled
 from workers.metrics import WorkerMetrics, bind_address, prometheus_runtime
 from workers.settings import WorkerSettings
 from workers.worker import build_agent, create_worker

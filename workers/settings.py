@@ -9,8 +9,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from protocol import AgentConfig, AgentsConfig, AgentsConfigError
-from protocol.telemetry import LogFormat
+from config.agents import AgentConfig, AgentsConfig, AgentsConfigError
+from config.telemetry import LogFormat
 
 
 class WorkerSettings(BaseSettings):

@@ -11,15 +11,17 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from protocol import AgentConfig, AgentsConfigError, WebhookPolicy
+from config.agents import AgentConfig, AgentsConfigError
+from config.webhook_policy import Resolver, WebhookPolicy, system_resolver
 from workers.activities import TaskActivities
 from workers.agents import Agent, ClaudeAgent, ClaudeOptions, EchoAgent, EchoOptions
 from workers.metrics import WorkerMetrics
-from workers.notifications import PushActivities
 from workers.publisher import EventPublisher
-from workers.push import Resolver, WebhookSender, system_resolver
+from workers.push_delivery import PushActivities
 from workers.settings import WorkerSettings
-from workflows import PushWorkflow, TaskWorkflow, task_queue_for
+from workers.webhook_sender import WebhookSender
+from workflows.push_workflow import PushWorkflow
+from workflows.task import TaskWorkflow, task_queue_for
 
 
 def build_agent(name: str, config: AgentConfig, *, anthropic_api_key: str | None = None) -> Agent:

@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         TaskWorkflowInput,
         TurnOutcome,
     )
-    from workflows.push import deliver
+    from workflows.push_workflow import deliver
 
 RUN_AGENT = "run_agent"
 PUBLISH_EVENT = "publish_event"

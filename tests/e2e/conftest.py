@@ -19,7 +19,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from redis.asyncio import Redis
 from temporalio.client import Client
 
-from gateway.devstack import free_port
+from gateway.devstack.processes import free_port
 from tests.conftest import HOST, unavailable
 from tests.integration.sse import GatewayProcess, gateway_process
 from workers import WorkerSettings, create_worker

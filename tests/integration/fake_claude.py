@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.devstack import free_port
+from gateway.devstack.processes import free_port
+from tests.waiting import eventually
 
 
 @dataclass
@@ -172,8 +173,7 @@ async def fake_claude() -> AsyncIterator[FakeClaude]:
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
     serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-        await asyncio.sleep(0.01)
+    await eventually(lambda: server.started, 30, what="the fake Claude API to start", interval=0.01)
     try:
         yield fake
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gzip
 import threading
@@ -17,7 +16,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from gateway.devstack import free_port
+from gateway.devstack.processes import free_port
+from tests.waiting import eventually
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,14 @@ class Collector:
 
     async def wait_for(self, name: str, trace_id: str) -> ReceivedSpan:
         """The span named `name` of trace `trace_id`, once it has arrived (within 20 s)."""
-        async with asyncio.timeout(20):
-            while True:
-                with self.lock:
-                    found = [s for s in self.spans if s.name == name and s.trace_id == trace_id]
-                if found:
-                    assert len(found) == 1, found
-                    return found[0]
-                await asyncio.sleep(0.05)
+
+        def found() -> list[ReceivedSpan]:
+            with self.lock:
+                return [s for s in self.spans if s.name == name and s.trace_id == trace_id]
+
+        spans = await eventually(found, 20, what=f"the span {name!r} of trace {trace_id}")
+        assert len(spans) == 1, spans
+        return spans[0]
 
 
 def _value(value: AnyValue) -> Any:

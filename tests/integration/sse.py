@@ -1,4 +1,6 @@
-"""Real gateway processes (`a2a-gateway serve` under uvicorn on loopback) and an SSE reader for tests."""
+"""Real gateway processes (`a2a-gateway serve` under uvicorn on loopback) and the readers of their SSE
+streams: httpx-sse for what a stream carries (`event_frames`, `read_events`), `parse_frames` for its exact
+frames (`stream_frames`, `read_stream`)."""
 
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ from typing import Any
 
 import httpx
 import orjson
+from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
 
-from gateway.devstack import free_port
+from gateway.devstack.processes import free_port
 
 HOST = "127.0.0.1"
 
@@ -100,7 +103,32 @@ class Frame:
     comments: list[str] = field(default_factory=list)
 
 
+def event_frame(event: ServerSentEvent) -> Frame:
+    """An event read with httpx-sse, which keeps no comments."""
+    return Frame(event.id or None, orjson.loads(event.data))
+
+
+def event_frames(response: httpx.Response) -> list[Frame]:
+    """The events of a response whose body has been read."""
+    return [event_frame(event) for event in EventSource(response).iter_sse()]
+
+
+async def read_events(
+    client: httpx.AsyncClient, method: str, url: str, *, json: Any = None, deadline: float = 60
+) -> list[Frame]:
+    """Open a stream and read its events to its end."""
+    async with (
+        asyncio.timeout(deadline),
+        aconnect_sse(client, method, url, json=json) as source,
+    ):
+        return [event_frame(event) async for event in source.aiter_sse()]
+
+
 def parse_frames(text: str) -> list[Frame]:
+    """The frames of SSE text, each with its comment lines and its own `id:` line: the one raw parser
+    beside httpx-sse, for tests of exact frames. httpx-sse drops comments, where these tests assert
+    `: keep-alive` and `: closed: ...` frames, or that none came; it gives an event without `id:` the
+    last id seen, where they check each event's own; and test_stream_limits reads a raw socket."""
     frames = []
     for block in text.split("\n\n"):
         if block.strip():

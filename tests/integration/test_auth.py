@@ -23,9 +23,10 @@ import jwt
 import orjson
 import pytest
 import websockets
+from httpx_sse import EventSource, ServerSentEvent
 from redis.asyncio import Redis
 
-from gateway import GatewaySettings
+from gateway.settings import GatewaySettings
 from protocol import context_tasks_key, rate_limit_key
 from tests.a2a_schema import assert_valid, assert_valid_response
 from tests.conftest import app_client
@@ -34,10 +35,12 @@ from tests.integration.sse import (
     Frame,
     GatewayProcess,
     echo_message,
-    parse_frames,
+    event_frame,
+    event_frames,
     rpc_body,
 )
 from tests.integration.test_tasks import TIMESTAMP
+from tests.waiting import eventually
 
 SECRET_ENV = "A2A_TEST_JWT_SECRET"
 SECRET = "integration-test-hs256-secret-0123456789"
@@ -235,7 +238,7 @@ def events(response: httpx.Response) -> list[Frame]:
     """The SSE frames of a stream that has ended (the in-process client reads the whole body)."""
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/event-stream"
-    return parse_frames(response.text)
+    return event_frames(response)
 
 
 async def start(
@@ -780,7 +783,7 @@ class OpenStream:
 
     response: httpx.Response
     first: Frame | None = None
-    rest: AsyncIterator[str] | None = None
+    rest: AsyncIterator[ServerSentEvent] | None = None
 
     async def aclose(self) -> None:
         await self.response.aclose()
@@ -792,12 +795,10 @@ async def open_stream(client: httpx.AsyncClient, url: str, headers: dict[str, st
         await response.aread()
         await response.aclose()
         return OpenStream(response)
-    texts = response.aiter_text()
-    buffer = ""
+    events = EventSource(response).aiter_sse()
     async with asyncio.timeout(10):
-        while "\n\n" not in buffer:
-            buffer += await anext(texts)
-    return OpenStream(response, parse_frames(buffer.split("\n\n", 1)[0])[0], texts)
+        first = event_frame(await anext(events))
+    return OpenStream(response, first, events)
 
 
 async def test_streams_per_caller_are_capped_per_process(
@@ -848,13 +849,12 @@ async def test_streams_per_caller_are_capped_per_process(
 
         # Closed by the client, a stream gives its place back once the gateway sees the disconnect.
         await streams[0].aclose()
-        for _ in range(200):
-            again = await open_stream(sse_client, url, ALICE)
-            if again.response.status_code != 429:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the closed stream's place was not given back within 10 s")
+        again = await eventually(
+            lambda: open_stream(sse_client, url, ALICE),
+            10,
+            what="the closed stream's place to be given back",
+            until=lambda stream: stream.response.status_code != 429,
+        )
         held.push_async_callback(again.aclose)
         assert again.response.status_code == 200
         assert again.first == streams[1].first

@@ -14,14 +14,14 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from protocol import AgentConfig, AgentsConfigError
+from config.agents import AgentConfig, AgentsConfigError
 from tests.integration.conftest import AgentWorker, LaunchGateway
 from tests.integration.eventlog import count, read_until
 from tests.integration.fake_claude import Failure, FakeClaude, Stream, ToolUse, fake_claude
 from tests.integration.sse import (
     GatewayProcess,
     echo_message,
-    read_stream,
+    read_events,
     rpc_body,
 )
 from workers import build_agent
@@ -106,13 +106,13 @@ async def test_tokens_stream_as_artifact_chunks_and_usage_lands_in_metadata(
     claude_gateway: GatewayProcess, claude_api: FakeClaude, sse_client: httpx.AsyncClient
 ) -> None:
     claude_api.expect(Stream(["Hel", "lo ", "world"]))
-    response = await read_stream(
+    frames = await read_events(
         sse_client,
         "POST",
         claude_gateway.url,
         json=rpc_body("message/stream", {"message": echo_message("hi there")}),
     )
-    streamed = results(response.frames)
+    streamed = results(frames)
     assert [r["kind"] for r in streamed] == [
         "task",
         "status-update",
@@ -159,13 +159,13 @@ async def test_overloaded_mid_stream_retries_and_the_artifact_restarts(
     claude_api.expect(
         Stream(["par", "tial"], error_type="overloaded_error"), Stream(["Full ", "text"])
     )
-    response = await read_stream(
+    frames = await read_events(
         sse_client,
         "POST",
         claude_gateway.url,
         json=rpc_body("message/stream", {"message": echo_message("again")}),
     )
-    streamed = results(response.frames)
+    streamed = results(frames)
     # The first attempt got as far as one chunk; the second starts the artifact again (append false).
     assert texts(streamed) == [
         ("par", False, False),
@@ -234,13 +234,13 @@ async def test_a_tool_call_through_an_mcp_server_shows_as_events_and_feeds_the_m
         Stream(["Let me add. "], tool_use=ToolUse("toolu_1", "add", {"a": 2, "b": 3})),
         Stream(["It is ", "5."]),
     )
-    response = await read_stream(
+    frames = await read_events(
         sse_client,
         "POST",
         f"{claude_gateway.url}/agents/calculator",
         json=rpc_body("message/stream", {"message": echo_message("2+3?")}),
     )
-    streamed = results(response.frames)
+    streamed = results(frames)
     steps = [
         (r["kind"], r["status"]["message"]["parts"][0]["data"])
         for r in streamed

@@ -43,11 +43,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from bench.reference_server import create_app
-from gateway.client import A2AClient, TransportError
-from gateway.devstack import free_port
+from gateway.client.rpc import A2AClient, TransportError
+from gateway.devstack.processes import free_port
 from tests.a2a_schema import assert_valid
 from tests.integration.conftest import AgentWorker, LaunchGateway
 from tests.integration.sse import GatewayProcess
+from tests.waiting import eventually
 
 HOST = "127.0.0.1"
 # The CLI's own settings, which must not leak in from the environment running the tests.
@@ -427,8 +428,7 @@ async def serving(app: ASGIApp, port: int) -> AsyncIterator[None]:
         uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="off")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-        await asyncio.sleep(0.01)
+    await eventually(lambda: server.started, 30, what="uvicorn to start", interval=0.01)
     try:
         yield
     finally:

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +21,10 @@ import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
-from gateway.devstack import free_port, temporal_binary
+from gateway.devstack.processes import free_port, temporal_binary
 from tests.a2a_schema import assert_valid_response
 from tests.integration.sse import echo_message, rpc_body
+from tests.waiting import eventually
 
 
 def children_of(pid: int) -> list[int]:
@@ -244,14 +244,19 @@ async def _call(http: httpx.AsyncClient, method: str, params: Any) -> Any:
 
 
 async def _listed(temporal: Client, query: str, expected: list[str]) -> list[str]:
-    """The ids of the workflows `query` finds, sorted, once they are `expected` or 10 s have passed:
-    Temporal's visibility store lags the workflows."""
-    deadline = time.monotonic() + 10
-    while True:
-        found = sorted([execution.id async for execution in temporal.list_workflows(query)])
-        if found == sorted(expected) or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.1)
+    """The ids of the workflows `query` finds, sorted, once they are `expected` (within 10 s:
+    Temporal's visibility store lags the workflows)."""
+
+    async def found() -> list[str]:
+        return sorted([execution.id async for execution in temporal.list_workflows(query)])
+
+    return await eventually(
+        found,
+        10,
+        what=f"the workflows {query} to be {sorted(expected)}",
+        until=lambda ids: ids == sorted(expected),
+        interval=0.1,
+    )
 
 
 async def _cli_list(temporal_port: int, query: str) -> list[str]:

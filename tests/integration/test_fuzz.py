@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gateway import GatewaySettings
+from gateway.settings import GatewaySettings
 from protocol import METHOD_PARAMS, RequestId
 from tests.a2a_schema import assert_valid_response
 from tests.conftest import app_client
-from tests.integration.sse import parse_frames
+from tests.integration.sse import event_frames
 
 EXAMPLES = int(os.environ.get("A2A_FUZZ_EXAMPLES", "300"))
 # Small enough that generated long strings cross it, so the 413 path is fuzzed too.
@@ -415,7 +415,7 @@ async def post(http: httpx.AsyncClient, expected: Case) -> None:
     if content_type.startswith("text/event-stream"):
         assert expected.method in STREAMING, response.text[:500]
         assert expected.code == TASK_NOT_FOUND, response.text[:500]
-        frames = parse_frames(response.text)
+        frames = event_frames(response)
         # PROTOCOL.md §10 item 5: an unknown task is one error event, then the end.
         assert len(frames) == 1, response.text[:500]
         check_response(frames[0].data, expected)

@@ -8,10 +8,10 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from gateway.devstack import free_port
-from gateway.feed import TaskFeed
-from gateway.hub import Hub, LogEntry
-from gateway.store import TaskStore
+from gateway.devstack.processes import free_port
+from gateway.streaming.feed import TaskFeed
+from gateway.streaming.hub import Hub
+from gateway.streaming.log import EventLog, LogEntry
 from protocol import Artifact, Task, TaskEvent, TaskState, TaskStatus, TextPart, task_channel
 from workers.publisher import EventPublisher
 
@@ -43,7 +43,7 @@ async def test_feed_gets_every_event_once_across_a_pubsub_reconnect(
     redis: Redis, redis_url: str
 ) -> None:
     publisher = EventPublisher(redis, stream_max_length=1000, ttl_seconds=60)
-    store = TaskStore(redis, ttl_seconds=60, timeout=5)
+    log = EventLog(redis, timeout=5)
     hub = Hub(redis_url, buffer_events=100, reconnect_delay=0.2)
     await hub.start(connect_wait=5)
     task = new_task()
@@ -51,7 +51,7 @@ async def test_feed_gets_every_event_once_across_a_pubsub_reconnect(
         created = await publisher.publish(TaskEvent.created(task), task)
         before = [created, *await publish_chunks(publisher, task, ["a", "b"])]
         async with hub.subscribe(task_channel(task.id)) as subscription:
-            feed = TaskFeed(store, subscription, task.id, "0", close_on_overflow=True)
+            feed = TaskFeed(log, subscription, task.id, "0", close_on_overflow=True)
             assert [e.id for e in (await feed.first()).entries] == before
             live = await publish_chunks(publisher, task, ["c"])
             assert [e.id for e in await collect(feed, 1)] == live

@@ -8,9 +8,10 @@ import uuid
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway import GatewaySettings
+from gateway.settings import GatewaySettings
 from tests.conftest import app_client
 from tests.integration.sse import echo_message, rpc_body
+from tests.waiting import eventually
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -31,11 +32,16 @@ def picked(samples: Samples, name: str) -> dict[tuple[tuple[str, str], ...], flo
 
 
 async def until_streams_open(http: httpx.AsyncClient, view: str, count: int) -> None:
-    async with asyncio.timeout(10):
-        while True:
-            if picked(await scrape(http), "a2a_active_streams").get((("view", view),)) == count:
-                return
-            await asyncio.sleep(0.02)
+    async def open_streams() -> dict[tuple[tuple[str, str], ...], float]:
+        return picked(await scrape(http), "a2a_active_streams")
+
+    await eventually(
+        open_streams,
+        10,
+        what=f"{count} open {view} stream(s)",
+        until=lambda streams: streams.get((("view", view),)) == count,
+        interval=0.02,
+    )
 
 
 async def test_metrics_count_requests_streams_and_events_exactly(

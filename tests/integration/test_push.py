@@ -15,13 +15,14 @@ import pytest
 from redis.asyncio import Redis
 from temporalio.client import Client
 
-from gateway import GatewaySettings
-from gateway.devstack import ManagedProcess
-from gateway.push import system_resolver
+from gateway.devstack.processes import ManagedProcess
+from gateway.settings import GatewaySettings
+from config.webhook_policy import system_resolver
 from tests.conftest import RpcClient, app_client
 from tests.integration.sse import echo_message
 from tests.integration.test_worker_crash import start_worker
 from tests.integration.webhook import Receiver, receiver
+from tests.waiting import eventually
 from workers import WorkerSettings, create_worker
 
 LOOPBACK = ["127.0.0.1/32"]
@@ -326,7 +327,12 @@ async def test_receiver_down_then_up_delivered(
     await hook.start()
     await hook.stop()
     task = await send(push_rpc, echo_message("later"), pushNotificationConfig={"url": hook.url})
-    await asyncio.sleep(1.5)
+    await eventually(
+        counted,
+        30,
+        what="two deliveries to the stopped receiver counted as retries",
+        until=lambda outcomes: outcomes["retry"] >= 2,
+    )
     await hook.start()
     try:
         await finished(temporal_client, task["id"])

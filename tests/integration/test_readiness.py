@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from gateway.devstack import free_port, start_redis
+from gateway.devstack.processes import free_port, start_redis
 from tests.integration.conftest import LaunchGateway
+from tests.waiting import eventually
 
 HOST = "127.0.0.1"
 # The gateway's deadline on each dependency check (A2A_GATEWAY_CALL_TIMEOUT_SECONDS).
@@ -50,10 +49,11 @@ async def _readiness(http: httpx.AsyncClient) -> tuple[int, Any]:
 
 
 async def _readiness_once_ok(http: httpx.AsyncClient) -> tuple[int, Any]:
-    """The readiness answer once it is 200, or the last one after 15 s."""
-    deadline = time.monotonic() + 15
-    while True:
-        answer = await _readiness(http)
-        if answer[0] == 200 or time.monotonic() > deadline:
-            return answer
-        await asyncio.sleep(0.1)
+    """The readiness answer once it is 200 (within 15 s)."""
+    return await eventually(
+        lambda: _readiness(http),
+        15,
+        what="/readyz to answer 200",
+        until=lambda answer: answer[0] == 200,
+        interval=0.1,
+    )

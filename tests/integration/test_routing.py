@@ -14,8 +14,8 @@ from temporalio.client import Client
 
 from tests.a2a_schema import assert_valid, assert_valid_response
 from tests.integration.conftest import AgentWorker, LaunchGateway
-from tests.integration.sse import GatewayProcess, echo_message, read_stream, rpc_body
-from workflows import AGENT_ATTRIBUTE
+from tests.integration.sse import GatewayProcess, echo_message, read_events, rpc_body
+from workflows.task import AGENT_ATTRIBUTE
 
 
 @pytest.fixture(scope="module")
@@ -122,13 +122,13 @@ async def test_tasks_run_on_their_agents_queue(
 async def test_streaming_through_a_named_agent(
     routing_gateway: GatewayProcess, sse_client: httpx.AsyncClient
 ) -> None:
-    response = await read_stream(
+    frames = await read_events(
         sse_client,
         "POST",
         f"{routing_gateway.url}/agents/shout",
         json=rpc_body("message/stream", {"message": echo_message("ab")}),
     )
-    kinds = [frame.data["result"]["kind"] for frame in response.frames]
+    kinds = [frame.data["result"]["kind"] for frame in frames]
     assert kinds == ["task", "status-update", "artifact-update", "artifact-update", "status-update"]
 
 

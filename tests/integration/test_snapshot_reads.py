@@ -13,9 +13,9 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-import gateway.store
-from gateway.pipelined import PipelinedReader, PipelineError, pipelined_address
-from gateway.store import TaskStore
+import gateway.tasks.store
+from gateway.tasks.pipelined import PipelineError, PipelinedReader, pipelined_address
+from gateway.tasks.store import TaskStore
 from protocol import Task, TaskState, TaskStatus, task_snapshot_key
 
 
@@ -165,7 +165,7 @@ async def test_a_terminal_task_is_remembered_and_a_running_one_is_read_each_time
     assert (await store.get_wire(running) or {})["status"] == {"state": "input-required"}
     assert (await store.get_wire(done) or {})["status"] == {"state": "completed"}
 
-    monkeypatch.setattr(gateway.store, "TERMINAL_CACHE_SECONDS", 0.0)
+    monkeypatch.setattr(gateway.tasks.store, "TERMINAL_CACHE_SECONDS", 0.0)
     other = str(uuid.uuid4())
     await redis.set(task_snapshot_key(other), snapshot(other, TaskState.CANCELED))
     assert (await store.get_wire(other) or {})["status"] == {"state": "canceled"}

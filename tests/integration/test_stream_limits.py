@@ -15,12 +15,13 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from gateway.devstack import free_port
+from gateway.devstack.processes import free_port
 from tests.integration.conftest import LaunchGateway
 from tests.integration.eventlog import count, log_entries, read_until
 from tests.integration.sse import (
     Frame,
     GatewayProcess,
+    SSEResponse,
     echo_message,
     parse_frames,
     read_stream,
@@ -34,6 +35,7 @@ from tests.integration.test_browser_stream import (
     opened,
     start_task,
 )
+from tests.waiting import eventually
 
 SLOW_CONSUMER = Frame(
     None, None, ["closed: this client fell behind; reconnect with Last-Event-ID to resume"]
@@ -222,14 +224,20 @@ async def test_streams_beyond_the_process_cap_answer_503_until_one_closes(
     log = await log_entries(redis, task["id"])
     assert log[-1][1]["task"]["status"]["state"] == "input-required"
     assert held == expected_frames(log)
-    # The gateway frees the place once it notices the disconnect; until then it is still busy.
-    async with asyncio.timeout(10):
-        while True:
-            again = await read_stream(sse_client, "GET", url, limit=len(log))
-            if again.status_code != 503:
-                break
+
+    async def stream_again() -> SSEResponse:
+        again = await read_stream(sse_client, "GET", url, limit=len(log))
+        if again.status_code == 503:
             assert again.frames == [Frame(None, {"jsonrpc": "2.0", "id": None, "error": BUSY})]
-            await asyncio.sleep(0.05)
+        return again
+
+    # The gateway frees the place once it notices the disconnect; until then it is still busy.
+    again = await eventually(
+        stream_again,
+        10,
+        what="the process's one stream place to be given back",
+        until=lambda response: response.status_code != 503,
+    )
     assert opened(again).frames == expected_frames(log)
 
 

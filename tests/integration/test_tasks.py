@@ -13,13 +13,13 @@ from redis.asyncio import Redis
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from gateway import GatewaySettings
-from gateway.devstack import free_port
+from gateway.settings import GatewaySettings
+from gateway.devstack.processes import free_port
 from protocol import task_events_key, task_snapshot_key
 from tests.a2a_schema import assert_valid
 from tests.conftest import RpcClient, app_client
 from tests.integration.eventlog import count, events, read_until
-from workflows import TaskWorkflow
+from workflows.task import TaskWorkflow
 
 ACTIVITY_ENDS = {
     EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,

@@ -20,9 +20,9 @@ from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from gateway import GatewaySettings
+from gateway.settings import GatewaySettings
 from protocol import Message, Part, Task, TaskState, TaskStatus, TextPart
-from protocol.telemetry import trace_redis
+from config.telemetry import trace_redis
 from tests.conftest import app_client
 from tests.integration.conftest import LaunchGateway
 from tests.integration.fake_claude import Stream, fake_claude
@@ -31,7 +31,7 @@ from tests.integration.sse import echo_message, rpc_body
 from tests.integration.test_worker_crash import start_worker
 from workers import WorkerSettings, create_worker
 from workers.agents import ClaudeAgent, ClaudeOptions
-from workflows import RUN_AGENT
+from workflows.task import RUN_AGENT
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"

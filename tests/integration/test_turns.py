@@ -3,7 +3,6 @@ state its heartbeats hand to a retried attempt. Echo tasks through the gateway, 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -15,9 +14,10 @@ from temporalio.testing import ActivityEnvironment
 from protocol import Message, Task, TaskState, TaskStatus, TextPart, context_tasks_key
 from tests.integration.eventlog import count, read_until
 from tests.integration.sse import GatewayProcess, echo_message, rpc_body
+from tests.waiting import eventually
 from workers.activities import AgentTurn
 from workers.publisher import EventPublisher
-from workflows import RunAgentInput
+from workflows.payloads import RunAgentInput
 
 
 def text_of(message: Message) -> str:
@@ -83,16 +83,20 @@ async def test_heartbeats_carry_the_attempts_partial_state(
     events = await read_until(redis, task_id, count("task.progress", 3))
     artifact_id = events[2]["artifact"]["artifactId"]
     handle = temporal_client.get_workflow_handle(task_id)
-    details: list[Any] = []
-    async with asyncio.timeout(10):
-        while not details or details[0]["chunksSent"] < 3:
-            description = await handle.describe()
-            pending = description.raw_description.pending_activities
-            if pending and pending[0].heartbeat_details.payloads:
-                details = await temporal_client.data_converter.decode(
-                    pending[0].heartbeat_details.payloads
-                )
-            await asyncio.sleep(0.05)
+
+    async def heartbeat_details() -> list[Any]:
+        """The details of the turn's last heartbeat (none before its first)."""
+        pending = (await handle.describe()).raw_description.pending_activities
+        if not pending or not pending[0].heartbeat_details.payloads:
+            return []
+        return await temporal_client.data_converter.decode(pending[0].heartbeat_details.payloads)
+
+    details = await eventually(
+        heartbeat_details,
+        10,
+        what="a heartbeat of the turn with at least 3 chunks sent",
+        until=lambda details: bool(details) and details[0]["chunksSent"] >= 3,
+    )
     sent = details[0].pop("chunksSent")
     assert 3 <= sent < 10
     assert details[0] == {"attempt": 1, "artifactId": artifact_id, "steps": 0}

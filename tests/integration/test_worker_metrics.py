@@ -8,7 +8,6 @@ import errno
 import math
 import os
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -21,14 +20,15 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from gateway import GatewaySettings
-from gateway.devstack import free_port
+from gateway.devstack.processes import free_port
+from gateway.settings import GatewaySettings
 from protocol import Task, TaskEvent, TaskState, TaskStatus
 from tests.conftest import RpcClient, app_client
 from tests.integration.sse import echo_message
 from tests.integration.test_push import LOOPBACK, finished, push_settings, send
 from tests.integration.test_worker_crash import start_worker
 from tests.integration.webhook import receiver
+from tests.waiting import eventually
 from workers import EventPublisher, WorkerSettings, create_worker
 from workers.metrics import HISTOGRAM_BUCKETS, TURN_SECONDS, WorkerMetrics, prometheus_runtime
 
@@ -63,14 +63,15 @@ def series(samples: Samples, name: str, by: str, **fixed: str) -> dict[str, floa
 
 
 async def settled(port: int, expected: Any, read: Callable[[Samples], Any]) -> Samples:
-    """Scrape until `read(samples)` equals `expected` (the exporter may lag the work by a moment), or
-    for 10 s; the caller then asserts on the last scrape."""
-    deadline = time.monotonic() + 10
-    samples = await scrape(port)
-    while read(samples) != expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        samples = await scrape(port)
-    return samples
+    """The first scrape for which `read(samples)` equals `expected`, within 10 s (the exporter may lag
+    the work by a moment)."""
+    return await eventually(
+        lambda: scrape(port),
+        10,
+        what=f"the worker's metrics to read {expected!r}",
+        until=lambda samples: read(samples) == expected,
+        interval=0.1,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -22,13 +22,15 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from gateway import GatewaySettings, create_app
-from gateway.devstack import free_port
-from gateway.ws import MAX_MESSAGE_BYTES, MAX_PING_DATA_BYTES
+from gateway.app import create_app
+from gateway.devstack.processes import free_port
+from gateway.settings import GatewaySettings
+from gateway.streaming.ws import MAX_MESSAGE_BYTES, MAX_PING_DATA_BYTES
 from tests.integration.conftest import LaunchGateway
 from tests.integration.eventlog import count, log_entries, read_until
 from tests.integration.sse import GatewayProcess, echo_message, rpc_body
 from tests.integration.test_browser_stream import browser_data, finished_log, start_task
+from tests.waiting import eventually
 
 ALICE_KEY = "ws-alice-key-0c41d7"
 BOB_KEY = "ws-bob-key-93be20"
@@ -132,12 +134,13 @@ async def ws_streams_open(client: httpx.AsyncClient, gateway: GatewayProcess) ->
 
 
 async def settled_streams(client: httpx.AsyncClient, gateway: GatewayProcess) -> float:
-    """`ws_streams_open` once it reads 0, or after 5 s (the gateway sees a client leave a bit later)."""
-    for _ in range(100):
-        if (value := await ws_streams_open(client, gateway)) == 0:
-            return value
-        await asyncio.sleep(0.05)
-    return await ws_streams_open(client, gateway)
+    """`ws_streams_open` once it reads 0, within 5 s (the gateway sees a client leave a bit later)."""
+    return await eventually(
+        lambda: ws_streams_open(client, gateway),
+        5,
+        what="the gateway's WebSocket streams to close",
+        until=lambda value: value == 0,
+    )
 
 
 # --- 1. Many tasks on one socket -----------------------------------------------------------------
@@ -412,8 +415,7 @@ async def unlimited_gateway(settings: GatewaySettings) -> AsyncIterator[str]:
     assert config.ws_max_size > MAX_MESSAGE_BYTES
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-        await asyncio.sleep(0.01)
+    await eventually(lambda: server.started, 30, what="uvicorn to start", interval=0.01)
     try:
         yield f"ws://127.0.0.1:{port}/ws"
     finally:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from gateway.settings import GatewaySettings
-from protocol import AgentConfig, AgentsConfig, AgentsConfigError, AgentSkill
+from config.agents import AgentConfig, AgentsConfig, AgentsConfigError
+from protocol import AgentSkill
 from workers import WorkerSettings, build_agent
 
 TWO_AGENTS = """

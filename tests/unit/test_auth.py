@@ -20,19 +20,9 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.utils import base64url_encode
 from starlette.datastructures import Headers
 
-from gateway.auth import (
-    ANONYMOUS,
-    Authenticator,
-    AuthUnavailableError,
-    Principal,
-)
-from protocol import (
-    AgentsConfigError,
-    APIKeySecurityScheme,
-    AuthConfig,
-    HTTPAuthSecurityScheme,
-    UnauthenticatedError,
-)
+from gateway.access.auth import ANONYMOUS, AuthUnavailableError, Authenticator, Principal
+from config.agents import AgentsConfigError, AuthConfig
+from protocol import APIKeySecurityScheme, HTTPAuthSecurityScheme, UnauthenticatedError
 
 HOST = "127.0.0.1"
 ALICE_KEY = "alice-key-0123456789"

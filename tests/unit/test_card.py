@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.card import accepts_output, build_agent_card
+from gateway.cards import accepts_output, build_agent_card
 from gateway.settings import GatewaySettings
 from tests.a2a_schema import assert_valid
 

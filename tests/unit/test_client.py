@@ -1,4 +1,4 @@
-"""The CLI's A2A client: the SSE decoder, URL checks, endpoint and card URLs, how long each call waits,
+"""The CLI's A2A client: reading SSE events, URL checks, endpoint and card URLs, how long each call waits,
 and what each kind of answer becomes (results, JSON-RPC errors, transport errors, timeouts), over
 httpx's MockTransport."""
 
@@ -12,10 +12,9 @@ import httpx
 import orjson
 import pytest
 
-from gateway.client import (
+from gateway.client.rpc import (
     A2AClient,
     RpcError,
-    SSEDecoder,
     TransportError,
     card_urls,
     check_url,
@@ -49,36 +48,28 @@ def result(value: Any, request_id: int = 1) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "result": value}
 
 
-def test_sse_decoder_yields_each_events_data_and_skips_the_rest() -> None:
-    decoder = SSEDecoder()
-    lines = [
-        ": keep-alive",
-        "",
-        "id: 1-0",
-        "event: message",
-        'data: {"a":',
-        "data:1}",
-        "retry: 1000",
-        "",
-        "data:  two spaces keep one",
-        "",
-        "data: unterminated",
-    ]
-    assert [decoder.feed(line) for line in lines] == [
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        '{"a":\n1}',
-        None,
-        " two spaces keep one",
-        None,
-    ]
-    assert decoder.flush() == "unterminated"
-    assert decoder.flush() is None
+async def test_stream_yields_each_events_data_and_skips_the_rest() -> None:
+    body = (
+        ": keep-alive\n\n"
+        "retry: 1000\n\n"
+        "id: 1-0\n\n"
+        "id: 2-0\n"
+        "event: message\n"
+        'data: {"jsonrpc": "2.0", "id": 1,\n'
+        'data:"result": "two lines"}\n'
+        "retry: 1000\n\n"
+        # Only CR and LF end a line: U+2028 (which orjson leaves unescaped) does not.
+        'data: {"jsonrpc": "2.0", "id": 1, "result": "a\u2028b"}\r\n\r\n'
+        'data: {"jsonrpc": "2.0", "id": 1, "result": "unterminated"}\n'
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, content=body.encode(), headers={"content-type": "text/event-stream"}
+        )
+
+    results = [item async for item in client(handler).stream("message/stream", {})]
+    assert results == ["two lines", "a\u2028b"]
 
 
 def test_endpoint_url_is_the_url_or_this_gateways_agent_path() -> None:

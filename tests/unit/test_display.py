@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.display import (
+from gateway.client.display import (
     INTERRUPTED,
     TURN_ENDS,
     UNSUCCESSFUL,

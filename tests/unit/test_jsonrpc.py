@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.jsonrpc import Call, Dispatcher
+from gateway.rpc.dispatch import Call, Dispatcher
 from protocol import (
     MessageSendParams,
     Task,

@@ -18,14 +18,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from protocol import PushNotificationAuthenticationInfo, PushNotificationConfig, WebhookPolicy
-from workers.push import (
+from protocol import PushNotificationAuthenticationInfo, PushNotificationConfig
+from config.webhook_policy import Resolver, WebhookPolicy, system_resolver
+from workers.webhook_sender import (
     DeliveryOutcome,
     DeliveryResult,
-    Resolver,
     WebhookSender,
     notification_headers,
-    system_resolver,
 )
 
 LOOPBACK = "127.0.0.1"

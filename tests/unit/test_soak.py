@@ -8,6 +8,7 @@ import orjson
 
 from bench.soak import event_figures, rss_bound_kib, trend_mib_per_minute
 from bench.soak_clients import Soak, SoakStream, parse_piece, piece, task_text
+from bench.sse import sse_blocks, sse_fields
 from workers.agents.echo import split_text
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -48,6 +49,22 @@ def test_event_figures_stream_without_final_counts_its_missing_events_as_lost() 
     figures = event_figures(clients)
     assert (figures["expected"], figures["received"], figures["lost"]) == (8, 6, 2)
     assert (figures["chunks_lost"], figures["finals_missing"]) == (1, 1)
+
+
+def test_sse_blocks_fed_byte_by_byte_give_each_event_then_the_end_of_the_body() -> None:
+    events = b": keep-alive\n\nid: 1-0\ndata: {}\n\n"
+    # Two chunks, the first ending inside the comment, then the last (empty) chunk.
+    first, second = events[:5], events[5:]
+    body = b"5\r\n" + first + b"\r\n" + f"{len(second):x}\r\n".encode() + second + b"\r\n0\r\n\r\n"
+    raw, pending = bytearray(), bytearray()
+    blocks: list[bytes] = []
+    ends: list[bool] = []
+    for offset in range(len(body)):
+        new, ended = sse_blocks(raw, pending, body[offset : offset + 1])
+        blocks += new
+        ends.append(ended)
+    assert [sse_fields(block) for block in blocks] == [(b"", b""), (b"1-0", b"{}")]
+    assert ends == [False] * (len(body) - 1) + [True]
 
 
 def sse(index: int, result: dict[str, Any], entry_id: str = "1700000000000-0") -> bytes:

@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.hub import LogEntry, Subscription, entry_key
-from gateway.store import snapshot_entry
-from gateway.streams import A2ARenderer, BrowserRenderer, parse_last_event_id
+from gateway.streaming.hub import Subscription
+from gateway.streaming.log import LogEntry, entry_key, parse_last_event_id, snapshot_entry
+from gateway.streaming.renderers import A2ARenderer, BrowserRenderer
 from protocol import InvalidParamsError
 from tests.a2a_schema import assert_valid_response
 

@@ -12,7 +12,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-from protocol.telemetry import (
+from config.telemetry import (
     JsonFormatter,
     TelemetryConfigError,
     annotate_task,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocol import WebhookPolicy, WebhookRefused
+from config.webhook_policy import WebhookPolicy, WebhookRefused
 
 HINT = "the webhook policy refuses it (A2A_PUSH_ALLOWLIST admits addresses or hosts)"
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import orjson
+from httpx_sse import EventSource
 
 DEFAULT_URL = "http://127.0.0.1:8000/"
 CARD_PATH = ".well-known/agent.json"
@@ -43,34 +44,6 @@ class RpcError(ClientError):
 
 class TransportError(ClientError):
     """No JSON-RPC answer: the server could not be reached, or answered something else."""
-
-
-class SSEDecoder:
-    """The `data` of each event in a stream's lines (WHATWG HTML, "Interpreting an event stream").
-
-    Comments, `event:`, `id:` and `retry:` lines are dropped: an A2A stream carries one JSON-RPC response
-    per event, in `data`."""
-
-    def __init__(self) -> None:
-        self._data: list[str] = []
-
-    def feed(self, line: str) -> str | None:
-        """The event's data when `line` ends an event (a blank line), else None."""
-        if not line:
-            return self.flush()
-        name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        return None
-
-    def flush(self) -> str | None:
-        if not self._data:
-            return None
-        data = "\n".join(self._data)
-        self._data = []
-        return data
 
 
 def check_url(url: str) -> None:
@@ -159,8 +132,9 @@ class A2AClient:
         return self._result(response.status_code, response.content, response.reason_phrase)
 
     async def stream(self, method: str, params: Mapping[str, Any]) -> AsyncIterator[Any]:
-        """The `result` of each event of a streaming call, as the events arrive. A server that answers
-        with plain JSON (an error, or a single result) yields that."""
+        """The `result` of each event of a streaming call, as the events arrive (an event the stream
+        ends inside is dropped, as the SSE spec says). A server that answers with plain JSON (an error,
+        or a single result) yields that."""
         request = self._request(method, params)
         headers = {**self._headers, "Accept": "text/event-stream"}
         timeout = STREAM_TIMEOUT
@@ -174,14 +148,10 @@ class A2AClient:
                         response.status_code, response.content, response.reason_phrase
                     )
                     return
-                decoder = SSEDecoder()
-                async for line in response.aiter_lines():
-                    data = decoder.feed(line)
-                    if data is not None:
-                        yield self._result(200, data.encode(), "OK")
-                data = decoder.flush()
-                if data is not None:
-                    yield self._result(200, data.encode(), "OK")
+                async for event in EventSource(response).aiter_sse():
+                    # httpx-sse also yields events of a lone `id:` or `retry:`: no response in them.
+                    if event.data:
+                        yield self._result(200, event.data.encode(), "OK")
         except httpx.HTTPError as err:
             raise _unreachable(self.url, err, timeout) from err
 

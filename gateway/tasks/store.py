@@ -1,5 +1,5 @@
-"""Reads tasks from Redis: snapshots (the fast path of tasks/get; the workflow stays the source of truth)
-and each task's event log."""
+"""Tasks in Redis as the gateway reads and writes them: snapshots (the fast path of tasks/get; the workflow
+stays the source of truth), owners, and the tasks `message/stream` requests started."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -15,13 +14,11 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.hub import LogEntry
-from gateway.pipelined import PipelinedReader, PipelineError
+from gateway.tasks.pipelined import PipelinedReader, PipelineError
 from protocol import (
     TERMINAL_STATES,
     Task,
     message_task_key,
-    task_events_key,
     task_owner_key,
     task_snapshot_key,
 )
@@ -34,36 +31,6 @@ logger = logging.getLogger(__name__)
 TERMINAL_CACHE_SIZE = 10_000
 TERMINAL_CACHE_SECONDS = 60.0
 _TERMINAL_STATE_VALUES = frozenset(state.value for state in TERMINAL_STATES)
-
-# The internal type of a snapshot handed to readers in place of log entries (never in the log itself).
-SNAPSHOT = "task.snapshot"
-
-# KEYS: snapshot, stream. ARGV: position ("" for the snapshot), page size. Entries are
-# [id, ["type", <type>, "event", <json>]]; the log starts with task.created unless it was trimmed.
-_READ_AFTER = """
-local function older(a, b)
-  local am, as = string.match(a, "^(%d+)-?(%d*)$")
-  local bm, bs = string.match(b, "^(%d+)-?(%d*)$")
-  am, bm = tonumber(am), tonumber(bm)
-  if am ~= bm then return am < bm end
-  return (tonumber(as) or 0) < (tonumber(bs) or 0)
-end
-local position = ARGV[1]
-local from_snapshot = position == ""
-if not from_snapshot then
-  local first = redis.call("XRANGE", KEYS[2], "-", "+", "COUNT", 1)[1]
-  from_snapshot = first ~= nil and first[2][2] ~= "task.created" and older(position, first[1])
-end
-if from_snapshot then
-  local newest = redis.call("XREVRANGE", KEYS[2], "+", "-", "COUNT", 1)[1]
-  return {"snapshot", redis.call("GET", KEYS[1]), newest and newest[1] or "0"}
-end
-local entries = redis.call("XRANGE", KEYS[2], "(" .. position, "+", "COUNT", ARGV[2])
-if #entries == 0 then
-  return {"entries", entries, redis.call("GET", KEYS[1])}
-end
-return {"entries", entries}
-"""
 
 
 class TaskStore:
@@ -80,7 +47,6 @@ class TaskStore:
         self._reader = reader
         self._ttl = ttl_seconds
         self._timeout = timeout
-        self._read_script = redis.register_script(_READ_AFTER)
         # task id -> (monotonic expiry, wire form), oldest first.
         self._terminal: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
@@ -138,39 +104,6 @@ class TaskStore:
         except (RedisError, TimeoutError) as err:
             logger.warning("Could not cache task %s in Redis: %s", task.id, err)
 
-    async def last_event_id(self, task_id: str) -> str | None:
-        """The id of the newest entry in the task's log ("0" if none), or None if Redis cannot say."""
-        try:
-            async with asyncio.timeout(self._timeout):
-                entries: Any = await self._redis.xrevrange(task_events_key(task_id), count=1)
-        except (RedisError, TimeoutError) as err:
-            logger.warning("Redis read of task %s's log failed: %s", task_id, err)
-            return None
-        return entries[0][0].decode() if entries else "0"
-
-    async def read_after(self, task_id: str, position: str | None, count: int) -> LogRead:
-        """Up to `count` entries of the task's log after entry `position` ("0": from the start).
-
-        When `position` is None, or older than the oldest entry the log still holds (the rest was trimmed
-        by `MAXLEN` or expired), the answer is instead the task's snapshot, tagged with the id of the
-        newest entry it reflects, so a reader can go on from there without a gap. When there is no entry
-        after `position`, the answer carries the snapshot too: it tells whether the task is over.
-        """
-        async with asyncio.timeout(self._timeout):
-            reply: Any = await self._read_script(
-                keys=[task_snapshot_key(task_id), task_events_key(task_id)],
-                args=["" if position is None else position, count],
-            )
-        if reply[0] == b"snapshot":
-            current = _task_json(reply[1])
-            newest = reply[2].decode()
-            entries = [] if current is None else [snapshot_entry(newest, current)]
-            return LogRead(entries, current, snapshot=True)
-        entries = [
-            LogEntry(entry_id.decode(), orjson.loads(fields[3])) for entry_id, fields in reply[1]
-        ]
-        return LogRead(entries, _task_json(reply[2]) if len(reply) > 2 else None)
-
     async def remember_stream_message(
         self, message_id: str, task_id: str, principal: str | None = None
     ) -> None:
@@ -194,23 +127,3 @@ class TaskStore:
         async with asyncio.timeout(self._timeout):
             task_id: Any = await self._redis.get(message_task_key(message_id, principal))
         return task_id.decode() if task_id is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class LogRead:
-    entries: list[LogEntry]
-    # The snapshot, when the read returned it (as its entry, or because no entry came after the position).
-    current: dict[str, Any] | None
-    snapshot: bool = False
-
-
-def snapshot_entry(entry_id: str, task: dict[str, Any]) -> LogEntry:
-    """The whole task as of entry `entry_id`, for readers that start from it instead of the log."""
-    return LogEntry(entry_id, {"type": SNAPSHOT, "taskId": task["id"], "task": task}, snapshot=True)
-
-
-def _task_json(raw: bytes | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    task: dict[str, Any] = orjson.loads(raw)
-    return task

@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ipaddress
-import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,19 +21,16 @@ from enum import StrEnum
 import httpcore
 import httpx
 
-from protocol import PushNotificationConfig, WebhookPolicy, WebhookRefused
-
-# Host name, port -> IP addresses.
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-
+from config.webhook_policy import (
+    Resolver,
+    WebhookPolicy,
+    WebhookRefused,
+    host_addresses,
+    system_resolver,
+)
+from protocol import PushNotificationConfig
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
-
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    """The host's addresses from the system resolver, duplicates dropped, in its order."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 class DeliveryOutcome(StrEnum):
@@ -191,7 +186,7 @@ class WebhookSender:
                 "the token or credentials are not printable ASCII; no HTTP header can carry them",
             )
         try:
-            addresses = await self._addresses(host, port)
+            addresses = await host_addresses(host, port, self._resolver)
         except OSError as err:
             return DeliveryResult(DeliveryOutcome.RETRY, f"DNS: {host}: {err}")
         try:
@@ -207,18 +202,6 @@ class WebhookSender:
             return await self._post(url, headers, body, timeout)
         finally:
             _pin.reset(pinned)
-
-    async def _addresses(self, host: str, port: int) -> list[str]:
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            pass
-        else:
-            return [host]
-        addresses = await self._resolver(host, port)
-        if not addresses:
-            raise OSError("no address")
-        return addresses
 
     async def _post(
         self, url: httpx.URL, headers: dict[str, str], body: bytes, timeouts: httpx.Timeout

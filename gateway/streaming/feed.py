@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.hub import LogEntry, Subscription, entry_key
-from gateway.store import LogRead, TaskStore
+from gateway.streaming.hub import Hub, Subscription
+from gateway.streaming.log import EventLog, LogEntry, LogRead, entry_key
+from protocol import Task, task_channel
 
 # Entries read from the log per Redis call while catching up.
 PAGE_SIZE = 500
@@ -26,7 +27,7 @@ class FeedClosed(Exception):
 class TaskFeed:
     def __init__(
         self,
-        store: TaskStore,
+        log: EventLog,
         subscription: Subscription,
         task_id: str,
         position: str | None,
@@ -35,7 +36,7 @@ class TaskFeed:
     ) -> None:
         """`position`: the id of the last entry the reader has, "0" for the whole log, or None to start
         from the task's snapshot."""
-        self._store = store
+        self._log = log
         self._subscription = subscription
         self._task_id = task_id
         self._position = position
@@ -89,7 +90,7 @@ class TaskFeed:
             # Only entries already handed out (read from the log first), or a flag: wait on.
 
     async def _read(self) -> LogRead:
-        read = await self._store.read_after(self._task_id, self._position, PAGE_SIZE)
+        read = await self._log.read_after(self._task_id, self._position, PAGE_SIZE)
         # A snapshot is followed by the entries after it; a full page by the next page.
         self._catching_up = bool(read.snapshot and read.entries) or len(read.entries) >= PAGE_SIZE
         return read
@@ -103,3 +104,30 @@ class TaskFeed:
                 self._last = key
                 self._position = entry.id
         return fresh
+
+
+class TurnEnds:
+    """Where a task's turn stands in its log, for a blocking send: the newest entry before its message
+    goes in, then the `task.completed` event after it that ends the turn."""
+
+    def __init__(self, hub: Hub, log: EventLog, *, timeout: float) -> None:
+        """`timeout`: the deadline on each Redis step (the hub's subscription, a read)."""
+        self._hub = hub
+        self._log = log
+        self._timeout = timeout
+
+    async def last_event_id(self, task_id: str) -> str | None:
+        return await self._log.last_event_id(task_id)
+
+    async def wait_final(self, task_id: str, after: str) -> Task:
+        """The task once its log holds a `task.completed` event after entry `after`."""
+        async with self._hub.subscribe(
+            task_channel(task_id), confirm_within=self._timeout
+        ) as subscription:
+            feed = TaskFeed(self._log, subscription, task_id, after, close_on_overflow=False)
+            batch = (await feed.first()).entries
+            while True:
+                for entry in batch:
+                    if entry.event["type"] == "task.completed":
+                        return Task.model_validate(entry.event["task"])
+                batch = await feed.next(None)

@@ -1,8 +1,12 @@
-"""The agent card (A2A 0.2.5 §5), built from settings."""
+"""The agent cards (A2A 0.2.5 §5), built from the agents file: each agent's public card and, with auth
+on, its authenticated extended card; and what the cards promise of the content an agent takes."""
 
 from __future__ import annotations
 
-from protocol import AgentCapabilities, AgentCard, AgentConfig, AgentSkill, FilePart, Message
+from typing import Any
+
+from config.agents import AgentConfig, AgentsConfig
+from protocol import AgentCapabilities, AgentCard, AgentSkill, FilePart, Message
 from protocol.types import SecurityScheme
 
 # What a card declares of the gateway's auth: its `securitySchemes` and `security`.
@@ -105,3 +109,25 @@ def accepts_output(accepted: list[str], produced: list[str]) -> bool:
             if wanted in (offered, "*/*", "*", f"{major}/*", major):
                 return True
     return False
+
+
+class Cards:
+    """Each agent's public card and, with `security`, its extended card: at its own endpoint
+    `/agents/<name>` (`url`), and for the default agent also at the root, with the root `url`, which
+    `POST /` serves."""
+
+    def __init__(self, agents: AgentsConfig, root_url: str, security: Security | None) -> None:
+        default = agents.default_agent
+        self.public: dict[str, dict[str, Any]] = {}
+        self.extended: dict[str, dict[str, Any]] = {}
+        for name, agent in agents.agents.items():
+            url = f"{root_url.rstrip('/')}/agents/{name}"
+            self.public[name] = build_agent_card(name, agent, url, security=security).to_wire()
+            if security is not None:
+                self.extended[name] = build_agent_card(
+                    name, agent, url, security=security, extended=True
+                ).to_wire()
+        self.root = build_agent_card(
+            default, agents.agents[default], root_url, security=security
+        ).to_wire()
+        self.extended_root = {**self.extended.get(default, {}), "url": root_url}

@@ -12,11 +12,12 @@ from redis.asyncio import Redis
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from config.telemetry import annotate_task
 from protocol import StoredPushConfig, Task, task_push_key, task_snapshot_key
-from protocol.telemetry import annotate_task
 from workers.metrics import WorkerMetrics
-from workers.push import DeliveryOutcome, WebhookSender
-from workflows import DELIVER_PUSH, PUSH_REFUSED, PUSH_REJECTED, PushDeliveryInput
+from workers.webhook_sender import DeliveryOutcome, WebhookSender
+from workflows.payloads import PushDeliveryInput
+from workflows.push_workflow import DELIVER_PUSH, PUSH_REFUSED, PUSH_REJECTED
 
 logger = logging.getLogger(__name__)
 

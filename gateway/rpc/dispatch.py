@@ -11,11 +11,12 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from gateway.auth import ANONYMOUS, Principal
+from config.telemetry import annotate_task
+from gateway.access.auth import ANONYMOUS, Principal
 from gateway.metrics import OK, method_label
+from gateway.responses import error_http_response, json_response
 from protocol import (
     METHOD_PARAMS,
     A2AError,
@@ -24,13 +25,11 @@ from protocol import (
     InvalidRequestError,
     JSONParseError,
     MethodNotFoundError,
-    RateLimitedError,
     RequestId,
     UnsupportedOperationError,
     error_response,
     success_response,
 )
-from protocol.telemetry import annotate_task
 
 logger = logging.getLogger(__name__)
 
@@ -204,30 +203,6 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def json_response(
-    content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
-) -> Response:
-    return Response(
-        orjson.dumps(content),
-        status_code=status_code,
-        headers=headers,
-        media_type="application/json",
-    )
-
-
-def error_http_response(
-    response: dict[str, Any], error: A2AError, headers: Mapping[str, str] | None = None
-) -> Response:
-    """A JSON-RPC error response with the HTTP status its error asks for (200 for most; 401, 403, 413,
-    429, 503 for those the HTTP layer must see), and `Retry-After` where waiting helps."""
-    extra = dict(headers or {})
-    if isinstance(error, RateLimitedError):
-        extra["retry-after"] = str(error.retry_after)
-    elif error.http_status == 503:
-        extra["retry-after"] = "1"
-    return json_response(response, error.http_status, extra or None)
 
 
 def validation_error_data(model: type[BaseModel], errors: list[Any]) -> list[dict[str, str]]:

@@ -20,15 +20,8 @@ import httpx
 import jwt
 from jwt.types import Options
 
-from protocol import (
-    A2AError,
-    AgentsConfigError,
-    APIKeySecurityScheme,
-    AuthConfig,
-    HTTPAuthSecurityScheme,
-    JWTConfig,
-    UnauthenticatedError,
-)
+from config.agents import AgentsConfigError, AuthConfig, JWTConfig
+from protocol import A2AError, APIKeySecurityScheme, HTTPAuthSecurityScheme, UnauthenticatedError
 from protocol.types import SecurityScheme
 
 logger = logging.getLogger(__name__)
@@ -112,6 +105,10 @@ class Authenticator:
     @property
     def enabled(self) -> bool:
         return self._config is not None
+
+    @property
+    def api_key_header(self) -> str:
+        return self._config.api_key_header if self._config is not None else "X-API-Key"
 
     async def authenticate(
         self, headers: Mapping[str, str], query: Mapping[str, str] | None = None

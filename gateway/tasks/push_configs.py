@@ -1,60 +1,35 @@
-"""Push notification configs: checked against the webhook address policy, stored in Redis with the
-task's retention, and announced to the task's workflow, which delivers the notifications."""
+"""The registry of push notification configs: each checked against the webhook address policy and kept
+in Redis with the task's retention. The task's workflow hears of them through `TemporalTasks` and
+delivers the notifications."""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
-import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
-from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError, RPCStatusCode
 
-from protocol import (
+from config.webhook_policy import (
     AUTH_SCHEMES,
-    InvalidParamsError,
-    PushNotificationConfig,
-    StoredPushConfig,
-    Task,
+    Resolver,
     WebhookPolicy,
     WebhookRefused,
-    task_push_key,
+    host_addresses,
+    system_resolver,
 )
-from workflows import (
-    PushDeliveryInput,
-    PushPolicy,
-    PushWorkflow,
-    PushWorkflowInput,
-    TaskWorkflow,
-    push_workflow_id,
-    workflow_id_for,
-)
+from protocol import InvalidParamsError, PushNotificationConfig, StoredPushConfig, task_push_key
 
 _CONFIG_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
-# Host name, port -> IP addresses.
-Resolver = Callable[[str, int], Awaitable[list[str]]]
 
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-class PushRegistry:
+class PushConfigs:
     def __init__(
         self,
         redis: Redis,
-        temporal: Client,
         policy: WebhookPolicy,
-        push: PushPolicy,
         *,
         ttl_seconds: int,
         timeout: float,
@@ -62,17 +37,11 @@ class PushRegistry:
         resolver: Resolver = system_resolver,
     ) -> None:
         self._redis = redis
-        self._temporal = temporal
         self._policy = policy
-        self._push = push
         self._ttl = ttl_seconds
         self._timeout = timeout
         self._max_configs = max_configs
         self._resolver = resolver
-
-    @property
-    def policy(self) -> PushPolicy:
-        return self._push
 
     async def check(self, config: PushNotificationConfig, field: str) -> None:
         """Raise -32602 naming the rule when the config cannot be delivered to. The URL is never
@@ -109,13 +78,8 @@ class PushRegistry:
 
     async def _addresses(self, host: str, port: int) -> list[str]:
         try:
-            ipaddress.ip_address(host)
-            return [host]
-        except ValueError:
-            pass
-        try:
             async with asyncio.timeout(self._timeout):
-                return await self._resolver(host, port)
+                return await host_addresses(host, port, self._resolver)
         except (OSError, TimeoutError):
             return []
 
@@ -159,39 +123,3 @@ class PushRegistry:
     async def delete(self, task_id: str, config_id: str) -> None:
         async with asyncio.timeout(self._timeout):
             await self._redis.hdel(task_push_key(task_id), config_id)
-        handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
-        try:
-            async with asyncio.timeout(self._timeout):
-                await handle.signal(TaskWorkflow.push_removed, config_id)
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-
-    async def announce(
-        self, task_id: str, config_id: str, task_queue: str, task: Callable[[], Awaitable[Task]]
-    ) -> None:
-        """Tell the task's workflow about a config it must notify. A workflow that has closed (its task
-        is terminal) cannot hear it: a `PushWorkflow` delivers the terminal notification instead."""
-        handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
-        try:
-            async with asyncio.timeout(self._timeout):
-                await handle.signal(TaskWorkflow.push_configured, config_id)
-            return
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-        current = await task()
-        delivery = PushDeliveryInput(
-            task_id=task_id,
-            context_id=current.contextId,
-            status=current.status,
-            config_id=config_id,
-        )
-        async with asyncio.timeout(self._timeout):
-            await self._temporal.start_workflow(
-                PushWorkflow.run,
-                PushWorkflowInput(delivery=delivery, policy=self._push),
-                id=push_workflow_id(task_id, config_id),
-                task_queue=task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import orjson
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -23,6 +24,7 @@ from opentelemetry.sdk.trace.export import (
     ConsoleSpanExporter,
     SpanExporter,
 )
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -35,6 +37,11 @@ _task_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("a2a_task_
 _served_by: contextvars.ContextVar[trace.SpanContext | None] = contextvars.ContextVar(
     "a2a_served_by", default=None
 )
+
+
+# A caller's `traceparent` is continued; its `baggage` is not taken: it would ride into every workflow's
+# history and activity.
+_TRACE_CONTEXT = TraceContextTextMapPropagator()
 
 
 class TelemetryConfigError(Exception):
@@ -50,6 +57,11 @@ def annotate_task(task_id: str, context_id: str | None = None) -> None:
         span.set_attribute(TASK_ID_ATTRIBUTE, task_id)
         if context_id is not None:
             span.set_attribute(CONTEXT_ID_ATTRIBUTE, context_id)
+
+
+def caller_context(headers: Mapping[str, str]) -> Context:
+    """The trace context a caller's `traceparent` header carries (empty without one)."""
+    return _TRACE_CONTEXT.extract(headers)
 
 
 def remember_span(span: trace.Span) -> None:

@@ -1,14 +1,17 @@
 """The webhook address policy: which URLs a push notification config may name and which addresses a
 delivery may connect to. SPEC §9.5 asks servers to validate webhook URLs against SSRF (PROTOCOL.md §8).
 
-Pure: the caller resolves host names itself and asks about every address it will connect to.
+The gateway checks a config when it is set, the worker again before each delivery: both resolve the
+host with `host_addresses` and ask about every address they would connect to.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
-from collections.abc import Iterable
+import socket
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -60,6 +63,9 @@ _RULES: tuple[tuple[str, str, tuple[IPNetwork, ...]], ...] = tuple(
 )
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
+
+# Host name, port -> IP addresses.
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 # The `authentication.schemes` a notification can carry, as `Authorization: <scheme> <credentials>`.
 AUTH_SCHEMES = ("Bearer", "Basic")
@@ -247,3 +253,24 @@ def _refusal(ip: IPAddress) -> tuple[str, str] | None:
     if not ip.is_global or ip.is_reserved:
         return "reserved", "a reserved address"
     return None
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The host's addresses from the system resolver, duplicates dropped, in its order."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def host_addresses(host: str, port: int, resolver: Resolver) -> list[str]:
+    """The addresses a connection to `host` may go to: the host itself when it is an IP address, else
+    what `resolver` answers. OSError when it answers none."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return [host]
+    addresses = await resolver(host, port)
+    if not addresses:
+        raise OSError("no address")
+    return addresses

@@ -48,7 +48,6 @@ again with it resumes without a loss or a repeat, on any replica.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -60,17 +59,15 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from temporalio.service import RPCError
 
-from gateway.auth import Principal
-from gateway.feed import FeedClosed, SlowConsumer
-from gateway.handlers import Handlers
-from gateway.streams import (
-    BrowserRenderer,
-    EventStream,
-    Streams,
-    count_delivered,
-    parse_last_event_id,
-    streaming,
-)
+from gateway.access.auth import Principal
+from gateway.access.tenancy import Tenancy
+from gateway.streaming.feed import FeedClosed, SlowConsumer
+from gateway.streaming.limits import count_delivered, streaming
+from gateway.streaming.log import parse_last_event_id
+from gateway.streaming.outbox import Outbox
+from gateway.streaming.renderers import BrowserRenderer
+from gateway.streaming.sse import EventStream
+from gateway.streaming.streams import Streams
 from protocol import (
     A2AError,
     FellBehindError,
@@ -122,7 +119,7 @@ async def serve_feed(
     admit: Callable[[], Awaitable[Principal]],
     refused: Callable[[A2AError], Response],
     streams: Streams,
-    handlers: Handlers,
+    tenancy: Tenancy,
 ) -> None:
     """Serve one socket: `admit()` authenticates its caller (raising an A2AError, which `refused`
     turns into the HTTP answer that denies the upgrade)."""
@@ -138,7 +135,7 @@ async def serve_feed(
             await websocket.close(POLICY_VIOLATION, reason)
         return
     await websocket.accept()
-    await _Socket(websocket, principal, admit, streams, handlers).serve()
+    await _Socket(websocket, principal, admit, streams, tenancy).serve()
 
 
 class _Socket:
@@ -150,16 +147,16 @@ class _Socket:
         principal: Principal,
         admit: Callable[[], Awaitable[Principal]],
         streams: Streams,
-        handlers: Handlers,
+        tenancy: Tenancy,
     ) -> None:
         self._websocket = websocket
         self._principal = principal
         self._admit = admit
         self._streams = streams
-        self._handlers = handlers
+        self._tenancy = tenancy
         self._metrics = streams.metrics
         self._renderer = BrowserRenderer()
-        self._outbox = _Outbox(OUTBOX_FRAMES, OUTBOX_BYTES)
+        self._outbox = Outbox(OUTBOX_FRAMES, OUTBOX_BYTES)
         # Task id -> the pump that serves its subscription.
         self._subscriptions: dict[str, asyncio.Task[None]] = {}
         self._group = asyncio.TaskGroup()
@@ -307,10 +304,9 @@ class _Socket:
 
     async def _pump(self, task_id: str, cursor: _Cursor) -> dict[str, Any]:
         """Open the task's stream and forward it; the frame that ends the subscription."""
-        handlers = self._handlers
         await self._admit()
-        await handlers.authorize(task_id, self._principal)
-        lease = self._streams.lease(handlers.scope(self._principal))
+        await self._tenancy.authorize(task_id, self._principal)
+        lease = self._streams.lease(self._tenancy.scope(self._principal))
         # From the start of the log, like the browser stream without Last-Event-ID.
         stream = await self._streams.open(lease, task_id, cursor.after or "0", self._renderer)
         try:
@@ -362,41 +358,6 @@ class _Socket:
                         {"after": cursor.after},
                     ) from err
                 live = feed.live
-
-
-class _Outbox:
-    """The frames waiting for the socket's one writer: at most `max_frames`, and `max_bytes` in all
-    unless a frame is bigger alone (then it waits for an empty outbox). Frames are queued in the order
-    they are offered, so a big one is not overtaken by smaller ones."""
-
-    def __init__(self, max_frames: int, max_bytes: int) -> None:
-        self._max_frames = max_frames
-        self._max_bytes = max_bytes
-        self._frames: collections.deque[tuple[str, int]] = collections.deque()
-        self._bytes = 0
-        self._turn = asyncio.Lock()
-        self._changed = asyncio.Condition()
-
-    async def put(self, frame: bytes) -> None:
-        size = len(frame)
-        async with self._turn, self._changed:
-            await self._changed.wait_for(lambda: self._has_room(size))
-            self._frames.append((frame.decode(), size))
-            self._bytes += size
-            self._changed.notify_all()
-
-    async def get(self) -> str:
-        async with self._changed:
-            await self._changed.wait_for(lambda: bool(self._frames))
-            frame, size = self._frames.popleft()
-            self._bytes -= size
-            self._changed.notify_all()
-        return frame
-
-    def _has_room(self, size: int) -> bool:
-        if not self._frames:
-            return True
-        return len(self._frames) < self._max_frames and self._bytes + size <= self._max_bytes
 
 
 class _Cursor:

@@ -1,13 +1,15 @@
+"""A task's line in the Temporal UI, and where a blocking send learns that its turn has ended."""
+
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
 
 import pytest
 from redis.exceptions import RedisError
 
-import gateway.handlers
-from gateway.handlers import Handlers, task_summary
+import gateway.tasks.turns
+from gateway.tasks.temporal import task_summary
+from gateway.tasks.turns import end_of_turn
 from protocol import (
     DataPart,
     FilePart,
@@ -57,11 +59,10 @@ LOGGED = Task(id="t", contextId="c", status=TaskStatus(state=TaskState.COMPLETED
 UPDATED = Task(id="t", contextId="c", status=TaskStatus(state=TaskState.INPUT_REQUIRED))
 
 
-class FakeUpdate:
-    """A WorkflowUpdateHandle whose outcome is UPDATED: known on arrival (a rejection) or polled."""
+class Update:
+    """The update's outcome, UPDATED, as `end_of_turn` asks for it: counted."""
 
-    def __init__(self, *, known: bool = False) -> None:
-        self._known_outcome = object() if known else None
+    def __init__(self) -> None:
         self.calls = 0
 
     async def result(self) -> Task:
@@ -69,7 +70,7 @@ class FakeUpdate:
         return UPDATED
 
 
-class FakeStreams:
+class Log:
     """The Redis log of the turn: it `answers` LOGGED, `hangs`, or `fails`."""
 
     def __init__(self, log: str) -> None:
@@ -77,7 +78,7 @@ class FakeStreams:
         self.reads = 0
         self.cancelled = False
 
-    async def wait_final(self, task_id: str, after: str) -> Task:
+    async def wait_final(self) -> Task:
         self.reads += 1
         if self.log == "fails":
             raise RedisError("connection refused")
@@ -88,13 +89,6 @@ class FakeStreams:
                 self.cancelled = True
                 raise
         return LOGGED
-
-
-def handlers_with(streams: FakeStreams) -> Handlers:
-    none: Any = None
-    handlers = Handlers(none, none, none, none, agent="echo")
-    handlers.streams = cast(Any, streams)
-    return handlers
 
 
 @pytest.mark.parametrize(
@@ -114,11 +108,11 @@ async def test_end_of_turn_asks_temporal_only_when_the_log_cannot_answer(
     polls: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(gateway.handlers, "UPDATE_POLL_AFTER_SECONDS", 0.05)
-    streams = FakeStreams(log)
-    update = FakeUpdate(known=known)
+    monkeypatch.setattr(gateway.tasks.turns, "UPDATE_POLL_AFTER_SECONDS", 0.05)
+    turn_log = Log(log)
+    update = Update()
     async with asyncio.timeout(5):
-        got = await handlers_with(streams)._end_of_turn("t", cast(Any, update), "0")
+        got = await end_of_turn(turn_log.wait_final, update.result, known=known)
     assert got == answer
-    assert (streams.reads, update.calls) == (reads, polls)
-    assert streams.cancelled == (log == "hangs")
+    assert (turn_log.reads, update.calls) == (reads, polls)
+    assert turn_log.cancelled == (log == "hangs")

@@ -23,26 +23,9 @@ from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
+from gateway.streaming.log import LogEntry
+
 logger = logging.getLogger(__name__)
-
-
-def entry_key(entry_id: str) -> tuple[int, int]:
-    """A stream entry id (`<ms>-<seq>`, or a bare `<ms>`) as a sortable pair."""
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One entry of a task's event log, or (`snapshot`) the task as of entry `id`."""
-
-    id: str
-    event: dict[str, Any]
-    snapshot: bool = False
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return entry_key(self.id)
 
 
 class Subscription:

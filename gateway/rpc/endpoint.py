@@ -1,0 +1,161 @@
+"""The JSON-RPC endpoints (`POST /` for the default agent, `POST /agents/{agent}`): the caller admitted,
+the body read within its limit, the request dispatched, all as one server span (continuing the caller's
+`traceparent`) named after the method, and counted by method and outcome."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+
+from opentelemetry import trace
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from config.telemetry import annotate_task, caller_context, remember_span
+from gateway.access.admission import Admission
+from gateway.metrics import OK, GatewayMetrics
+from gateway.responses import error_http_response, unknown_agent
+from gateway.rpc.dispatch import BodyTooLarge, Dispatcher, Outcome, read_body
+from gateway.streaming.sse import ErrorStream, EventStream
+from protocol import (
+    A2AError,
+    InternalError,
+    PayloadTooLargeError,
+    ServerBusyError,
+    error_response,
+)
+
+tracer = trace.get_tracer(__name__)
+
+
+class RpcEndpoint:
+    def __init__(
+        self,
+        dispatchers: Mapping[str, Dispatcher],
+        admission: Admission,
+        metrics: GatewayMetrics,
+        *,
+        max_body_bytes: int,
+        traced: bool,
+    ) -> None:
+        """`dispatchers`: agent name -> its methods. `traced`: an OpenTelemetry SDK records spans."""
+        self._dispatchers = dispatchers
+        self._admission = admission
+        self._metrics = metrics
+        self._max_body_bytes = max_body_bytes
+        self._traced = traced
+
+    async def serve(self, request: Request, agent: str) -> ASGIApp:
+        """The response to a JSON-RPC request to `agent`."""
+        dispatcher = self._dispatchers.get(agent)
+        if dispatcher is None:
+            return unknown_agent(agent, self._dispatchers)
+        started = time.perf_counter()
+        outcome = Outcome()
+        # Untraced, a span is only worth its cost when the caller sent a trace to continue: its ids
+        # then go on the request's log lines.
+        with (
+            tracer.start_as_current_span(
+                "jsonrpc",
+                context=caller_context(request.headers),
+                kind=trace.SpanKind.SERVER,
+                attributes={"rpc.system": "jsonrpc", "a2a.agent": agent},
+            )
+            if self._traced or "traceparent" in request.headers
+            else contextlib.nullcontext(trace.INVALID_SPAN)
+        ) as span:
+            remember_span(span)
+            try:
+                response = await self._respond(request, agent, dispatcher, outcome)
+            except BaseException:
+                # The client went away mid-body, or the request was cancelled: not a success.
+                if outcome.code == OK:
+                    outcome.failed(InternalError())
+                raise
+            finally:
+                _end_span(span, outcome)
+                self._metrics.observe_request(outcome.method, outcome.code, started)
+        if (
+            isinstance(response, EventStream)
+            and outcome.method == "message/stream"
+            and "last-event-id" not in request.headers
+        ):
+            response.first_token_from = started
+        return response
+
+    async def _respond(
+        self, request: Request, agent: str, dispatcher: Dispatcher, outcome: Outcome
+    ) -> ASGIApp:
+        limit = self._max_body_bytes
+        try:
+            principal = await self._admission.admit(request, agent)
+            body = await read_body(request, limit)
+        except BodyTooLarge:
+            error = PayloadTooLargeError(
+                f"Request payload validation error: body exceeds {limit} bytes"
+            )
+            outcome.failed(error)
+            # The rest of the body is never read, so the connection cannot carry another request.
+            return error_http_response(error_response(None, error), error, {"connection": "close"})
+        except A2AError as err:
+            outcome.failed(err)
+            return self._admission.refused(err)
+        response = await dispatcher.respond(
+            body, principal, request.headers.get("last-event-id"), outcome
+        )
+        if isinstance(response, ErrorStream):
+            outcome.code = str(response.code)
+        elif isinstance(response, EventStream):
+            annotate_task(response.task_id)
+        return response
+
+
+def _end_span(span: trace.Span, outcome: Outcome) -> None:
+    span.update_name(outcome.method)
+    span.set_attribute("rpc.method", outcome.method)
+    if outcome.code != OK:
+        span.set_attribute("rpc.jsonrpc.error_code", int(outcome.code))
+        # Only the server's own failures are span errors; a client's bad request is not.
+        if outcome.code in {str(InternalError.code), str(ServerBusyError.code)}:
+            span.set_status(trace.StatusCode.ERROR)
+
+
+def endpoint_agent(path: str, default: str) -> str | None:
+    """The agent whose JSON-RPC endpoint `path` is (`/` or `/agents/{agent}`), else None."""
+    if path == "/":
+        return default
+    name = path.removeprefix("/agents/")
+    if name != path and name and "/" not in name:
+        return name
+    return None
+
+
+class RpcFastPath:
+    """JSON-RPC POSTs go straight to `endpoint.serve`, past Starlette's router and exception middleware
+    (a fifth of a `tasks/get`'s CPU); any other request, and a POST to a path that is not an endpoint,
+    goes on to the routes. Innermost of the middleware, so CORS still applies; Starlette's
+    ServerErrorMiddleware still answers 500 to an exception."""
+
+    def __init__(
+        self, app: ASGIApp, default_agent: str, endpoint: Callable[[], RpcEndpoint]
+    ) -> None:
+        """`endpoint()`: the endpoint of the running app (it exists while the lifespan runs)."""
+        self._app = app
+        self._default = default_agent
+        self._endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            agent = endpoint_agent(_route_path(scope), self._default)
+            if agent is not None:
+                response = await self._endpoint().serve(Request(scope, receive), agent)
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path

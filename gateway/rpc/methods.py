@@ -1,0 +1,293 @@
+"""One handler per A2A method of one agent. Handlers raise `A2AError`s; `gateway.rpc.dispatch` turns
+them into responses."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from gateway.access.tenancy import Tenancy
+from gateway.cards import unsupported_part
+from gateway.rpc.checks import check_history_length, check_send
+from gateway.rpc.dispatch import Call, Handler, StreamHandler
+from gateway.streaming.log import EventLog, LogEntry, parse_last_event_id
+from gateway.streaming.renderers import ACCEPTED, A2ARenderer
+from gateway.streaming.sse import ErrorStream
+from gateway.streaming.streams import Streams
+from gateway.tasks.push_configs import PushConfigs
+from gateway.tasks.store import TaskStore
+from gateway.tasks.temporal import Route, TemporalTasks
+from protocol import (
+    TERMINAL_STATES,
+    ContentTypeNotSupportedError,
+    DeleteTaskPushNotificationConfigParams,
+    GetTaskPushNotificationConfigParams,
+    InvalidParamsError,
+    ListTaskPushNotificationConfigParams,
+    Message,
+    MessageSendConfiguration,
+    MessageSendParams,
+    PushNotificationConfig,
+    StoredPushConfig,
+    Task,
+    TaskIdParams,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    TaskPushNotificationConfig,
+    TaskQueryParams,
+    with_history_length,
+)
+
+
+class AgentMethods:
+    """The A2A methods of one agent: its new tasks go to its task queue (`route`)."""
+
+    def __init__(
+        self,
+        route: Route,
+        kind: str,
+        *,
+        tasks: TemporalTasks,
+        store: TaskStore,
+        log: EventLog,
+        push: PushConfigs,
+        streams: Streams,
+        tenancy: Tenancy,
+    ) -> None:
+        self._route = route
+        self._kind = kind
+        self._tasks = tasks
+        self._store = store
+        self._log = log
+        self._push = push
+        self._streams = streams
+        self._tenancy = tenancy
+
+    def table(self) -> dict[str, Handler]:
+        """Method name -> handler, for every A2A method that does not stream."""
+        return {
+            "message/send": self.on_message_send,
+            "tasks/get": self.on_tasks_get,
+            "tasks/cancel": self.on_tasks_cancel,
+            "tasks/pushNotificationConfig/set": self.on_push_config_set,
+            "tasks/pushNotificationConfig/get": self.on_push_config_get,
+            "tasks/pushNotificationConfig/list": self.on_push_config_list,
+            "tasks/pushNotificationConfig/delete": self.on_push_config_delete,
+        }
+
+    def stream_table(self) -> dict[str, StreamHandler]:
+        return {
+            "message/stream": self.on_message_stream,
+            "tasks/resubscribe": self.on_tasks_resubscribe,
+        }
+
+    async def on_message_send(self, params: MessageSendParams, call: Call) -> dict[str, Any]:
+        config = await self._check_send(params)
+        blocking = config.blocking is not False
+        message = params.message
+        if message.taskId:
+            await self._tenancy.authorize(message.taskId, call.principal)
+            await self._register_push(message.taskId, config.pushNotificationConfig)
+            task = await self._tasks.send(message.taskId, message, blocking=blocking)
+        else:
+            task = await self._start(
+                str(uuid.uuid4()), message, blocking, call, config.pushNotificationConfig
+            )
+        return with_history_length(task, config.historyLength).to_wire()
+
+    async def on_message_stream(self, params: MessageSendParams, call: Call) -> Any:
+        """Deliver the message and stream the task's events until the turn ends (PROTOCOL.md §7).
+
+        A retried request with `Last-Event-ID` resumes the stream it started after that event, and
+        delivers its message only if the first attempt did not.
+        """
+        config = await self._check_send(params)
+        position = parse_last_event_id(call.last_event_id)
+        scope = self._tenancy.scope(call.principal)
+        lease = self._streams.lease(scope)
+        renderer = A2ARenderer(call.request_id, config.historyLength)
+        message = params.message
+        push = config.pushNotificationConfig
+        try:
+            if message.taskId:
+                return await self._stream_follow_up(message, call, position, renderer, push, lease)
+            if position is not None:
+                started = await self._store.stream_message_task(message.messageId, scope)
+                if started is not None:
+                    await self._tenancy.authorize(started, call.principal)
+                    return await self._streams.open(lease, started, position, renderer)
+            task_id = str(uuid.uuid4())
+            await self._store.remember_stream_message(message.messageId, task_id, scope)
+            await self._start(task_id, message, False, call, push)
+            return await self._streams.open(lease, task_id, "0", renderer, new_turn=True)
+        except BaseException:
+            lease.release()
+            raise
+
+    async def _stream_follow_up(
+        self,
+        message: Message,
+        call: Call,
+        position: str | None,
+        renderer: A2ARenderer,
+        push: PushNotificationConfig | None,
+        lease: Any,
+    ) -> Any:
+        task_id = message.taskId or ""
+        await self._tenancy.authorize(task_id, call.principal)
+        if position is not None and await self._delivered(task_id, message.messageId):
+            return await self._streams.open(lease, task_id, position, renderer)
+        await self._register_push(task_id, push)
+        after = await self._log.last_event_id(task_id) or "0"
+        task = await self._tasks.send(task_id, message, blocking=False)
+        accepted = LogEntry(after, {"type": ACCEPTED, "taskId": task_id, "task": task.to_wire()})
+        return await self._streams.open(
+            lease, task_id, after, renderer, lead=[accepted], new_turn=True
+        )
+
+    async def on_tasks_resubscribe(self, params: TaskIdParams, call: Call) -> Any:
+        """The task's snapshot, then its events until the turn ends; after `Last-Event-ID`, the events
+        after that one. An unknown task: one event carrying -32001 (PROTOCOL.md §7 item 4b)."""
+        position = parse_last_event_id(call.last_event_id)
+        lease = self._streams.lease(self._tenancy.scope(call.principal))
+        try:
+            await self._tenancy.authorize(params.id, call.principal)
+            return await self._streams.open(
+                lease, params.id, position, A2ARenderer(call.request_id)
+            )
+        except TaskNotFoundError as err:
+            lease.release()
+            return ErrorStream(call.request_id, err)
+        except BaseException:
+            lease.release()
+            raise
+
+    async def on_tasks_get(self, params: TaskQueryParams, call: Call) -> dict[str, Any]:
+        check_history_length(params.historyLength, "historyLength")
+        await self._tenancy.authorize(params.id, call.principal)
+        if params.historyLength is None:
+            # The snapshot is the Task's wire form already (the worker wrote `to_wire()`): served as
+            # it is, without a round trip through the model.
+            wire = await self._store.get_wire(params.id)
+            if wire is not None:
+                return wire
+        task = await self._tasks.current_task(params.id)
+        return with_history_length(task, params.historyLength).to_wire()
+
+    async def on_tasks_cancel(self, params: TaskIdParams, call: Call) -> dict[str, Any]:
+        await self._tenancy.authorize(params.id, call.principal)
+        # A blocking send answers from the Redis log a workflow task before the workflow records the
+        # turn's end; what a client has seen terminal is not cancelable, whatever the workflow says yet.
+        seen = await self._store.get(params.id)
+        if seen is not None and seen.status.state in TERMINAL_STATES:
+            raise TaskNotCancelableError(
+                f"Task '{params.id}' is {seen.status.state.value}; a terminal task cannot be canceled."
+            )
+        return (await self._tasks.cancel(params.id, params.metadata)).to_wire()
+
+    async def on_push_config_set(
+        self, params: TaskPushNotificationConfig, call: Call
+    ) -> dict[str, Any]:
+        await self._find(params.taskId, call)
+        await self._push.check(params.pushNotificationConfig, "pushNotificationConfig")
+        stored = await self._push.save(params.taskId, params.pushNotificationConfig)
+        await self._announce(params.taskId, stored)
+        return _task_push_config(params.taskId, stored)
+
+    async def on_push_config_get(
+        self, params: GetTaskPushNotificationConfigParams, call: Call
+    ) -> dict[str, Any]:
+        """The config named by `pushNotificationConfigId`; without one, the task's first config."""
+        await self._find(params.id, call)
+        if params.pushNotificationConfigId is not None:
+            stored = await self._push.get(params.id, params.pushNotificationConfigId)
+            if stored is None:
+                raise InvalidParamsError(
+                    f"Task '{params.id}' has no push notification config "
+                    f"'{params.pushNotificationConfigId}'"
+                )
+            return _task_push_config(params.id, stored)
+        configs = await self._push.configs(params.id)
+        if not configs:
+            raise InvalidParamsError(f"Task '{params.id}' has no push notification config")
+        return _task_push_config(params.id, configs[0])
+
+    async def on_push_config_list(
+        self, params: ListTaskPushNotificationConfigParams, call: Call
+    ) -> list[dict[str, Any]]:
+        await self._find(params.id, call)
+        return [
+            _task_push_config(params.id, stored) for stored in await self._push.configs(params.id)
+        ]
+
+    async def on_push_config_delete(
+        self, params: DeleteTaskPushNotificationConfigParams, call: Call
+    ) -> None:
+        """Idempotent: deleting a config the task does not have succeeds."""
+        await self._find(params.id, call)
+        await self._push.delete(params.id, params.pushNotificationConfigId)
+        await self._tasks.push_removed(params.id, params.pushNotificationConfigId)
+
+    async def _start(
+        self,
+        task_id: str,
+        message: Message,
+        blocking: bool,
+        call: Call,
+        push: PushNotificationConfig | None,
+    ) -> Task:
+        owner = self._tenancy.scope(call.principal)
+        if owner is not None:
+            await self._store.set_owner(task_id, owner)
+        push_configs = []
+        if push is not None:
+            push_configs.append((await self._push.save(task_id, push)).config.id or "")
+        return await self._tasks.start(
+            self._route,
+            task_id,
+            message.contextId or str(uuid.uuid4()),
+            message,
+            blocking=blocking,
+            owner=owner,
+            push_configs=push_configs,
+        )
+
+    async def _find(self, task_id: str, call: Call) -> Task:
+        await self._tenancy.authorize(task_id, call.principal)
+        return await self._tasks.current_task(task_id)
+
+    async def _register_push(self, task_id: str, config: PushNotificationConfig | None) -> None:
+        """Store a config that came with a follow-up message and announce it to the task, unless the
+        message is bound to be refused (the task has ended)."""
+        if config is None:
+            return
+        seen = await self._store.get(task_id)
+        if seen is not None and seen.status.state in TERMINAL_STATES:
+            raise InvalidParamsError(
+                f"Task '{task_id}' is {seen.status.state.value}; a terminal task accepts no messages."
+            )
+        await self._announce(task_id, await self._push.save(task_id, config))
+
+    async def _announce(self, task_id: str, stored: StoredPushConfig) -> None:
+        await self._tasks.push_configured(task_id, stored.config.id or "", self._route.task_queue)
+
+    async def _check_send(self, params: MessageSendParams) -> MessageSendConfiguration:
+        config = check_send(params)
+        reason = unsupported_part(self._kind, params.message)
+        if reason is not None:
+            raise ContentTypeNotSupportedError(f"Incompatible content types: {reason}")
+        if config.pushNotificationConfig is not None:
+            await self._push.check(
+                config.pushNotificationConfig, "configuration.pushNotificationConfig"
+            )
+        return config
+
+    async def _delivered(self, task_id: str, message_id: str) -> bool:
+        task = await self._tasks.current_task(task_id)
+        return any(message.messageId == message_id for message in task.history or [])
+
+
+def _task_push_config(task_id: str, stored: StoredPushConfig) -> dict[str, Any]:
+    return TaskPushNotificationConfig(
+        taskId=task_id, pushNotificationConfig=stored.masked()
+    ).to_wire()

@@ -1,0 +1,168 @@
+"""What the gateway opens while it runs: its Temporal client, its Redis pool and pub/sub hub, and every
+part built on them, wired once at start-up (each part gets what it uses in its constructor)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from temporalio.client import Client, Interceptor
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from config.agents import AgentsConfig
+from config.telemetry import tracing_enabled
+from config.webhook_policy import Resolver, WebhookPolicy
+from gateway.access.admission import Admission
+from gateway.access.auth import Authenticator
+from gateway.access.rate_limit import RateLimiter
+from gateway.access.tenancy import Tenancy
+from gateway.metrics import GatewayMetrics
+from gateway.rpc.dispatch import Dispatcher
+from gateway.rpc.endpoint import RpcEndpoint
+from gateway.rpc.methods import AgentMethods
+from gateway.settings import GatewaySettings
+from gateway.streaming.browser import BrowserStreams
+from gateway.streaming.feed import TurnEnds
+from gateway.streaming.hub import Hub
+from gateway.streaming.log import EventLog
+from gateway.streaming.streams import Streams
+from gateway.tasks.pipelined import PipelinedReader, pipelined_address
+from gateway.tasks.push_configs import PushConfigs
+from gateway.tasks.store import TaskStore
+from gateway.tasks.temporal import Route, TemporalTasks
+from workflows.task import task_queue_for
+
+
+@dataclass
+class Runtime:
+    temporal: Client
+    redis: Redis
+    hub: Hub
+    streams: Streams
+    tenancy: Tenancy
+    admission: Admission
+    rpc: RpcEndpoint
+    browser: BrowserStreams
+    # The snapshot reads' own connection (None: they go through `redis`).
+    reader: PipelinedReader | None
+
+    async def close(self) -> None:
+        await self.hub.close()
+        if self.reader is not None:
+            self.reader.close()
+        await self.redis.aclose()
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What the gateway has before it connects: settings, agents, auth, metrics, the webhook policy."""
+
+    settings: GatewaySettings
+    agents: AgentsConfig
+    auth: Authenticator
+    metrics: GatewayMetrics
+    policy: WebhookPolicy
+    resolver: Resolver
+
+
+async def open_runtime(parts: Parts) -> Runtime:
+    """Connect to Temporal and Redis and build each agent's endpoint."""
+    settings = parts.settings
+    # With tracing on, workflow starts, updates and queries carry the request's span context, and the
+    # workers' spans join its trace.
+    traced = tracing_enabled()
+    interceptors: list[Interceptor] = [TracingInterceptor()] if traced else []
+    temporal = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        interceptors=interceptors,
+    )
+    redis = _redis(settings)
+    # Traced, the snapshot reads go through redis-py, whose instrumentation makes their spans.
+    address = None if traced else pipelined_address(settings.redis_url)
+    reader = None if address is None else PipelinedReader(address)
+    timeout = settings.call_timeout_seconds
+    store = TaskStore(redis, ttl_seconds=settings.retention_seconds, timeout=timeout, reader=reader)
+    log = EventLog(redis, timeout=timeout)
+    hub = Hub(settings.redis_url, buffer_events=settings.stream_buffer_events)
+    await hub.start(connect_wait=timeout)
+    tasks = TemporalTasks(
+        temporal, store, TurnEnds(hub, log, timeout=timeout), settings, settings.push_policy()
+    )
+    tenancy = Tenancy(tasks, enabled=parts.auth.enabled)
+    streams = Streams(
+        hub,
+        log,
+        max_streams=settings.max_streams,
+        keepalive_seconds=settings.stream_keepalive_seconds,
+        write_timeout_seconds=settings.stream_write_timeout_seconds,
+        find_task=tasks.current_task,
+        timeout=timeout,
+        metrics=parts.metrics,
+        max_streams_per_principal=settings.max_streams_per_principal if tenancy.enabled else None,
+    )
+    push = PushConfigs(
+        redis,
+        parts.policy,
+        ttl_seconds=settings.retention_seconds,
+        timeout=timeout,
+        max_configs=settings.max_push_configs_per_task,
+        resolver=parts.resolver,
+    )
+    dispatchers: Mapping[str, Dispatcher] = {
+        name: _dispatcher(
+            AgentMethods(
+                Route(name, agent.task_queue or task_queue_for(name)),
+                agent.kind,
+                tasks=tasks,
+                store=store,
+                log=log,
+                push=push,
+                streams=streams,
+                tenancy=tenancy,
+            )
+        )
+        for name, agent in parts.agents.agents.items()
+    }
+    admission = Admission(parts.auth, _rate_limiter(settings, redis))
+    rpc = RpcEndpoint(
+        dispatchers,
+        admission,
+        parts.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        traced=traced,
+    )
+    browser = BrowserStreams(admission, tenancy, streams)
+    return Runtime(temporal, redis, hub, streams, tenancy, admission, rpc, browser, reader)
+
+
+def _dispatcher(methods: AgentMethods) -> Dispatcher:
+    return Dispatcher(methods.table(), methods.stream_table())
+
+
+def _redis(settings: GatewaySettings) -> Redis:
+    # No socket timeout: on Python 3.11 redis-py enforces it with `asyncio.wait_for`, which can swallow
+    # a cancel, and a cancelled XREAD BLOCK would then hold its caller until the block ends. Every
+    # call carries its own deadline (`asyncio.timeout`) instead.
+    return Redis.from_pool(
+        BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=None,
+            socket_timeout=None,
+        )
+    )
+
+
+def _rate_limiter(settings: GatewaySettings, redis: Redis) -> RateLimiter | None:
+    if settings.rate_limit_per_second <= 0:
+        return None
+    return RateLimiter(
+        redis,
+        per_second=settings.rate_limit_per_second,
+        burst=settings.rate_limit_burst,
+        timeout=settings.call_timeout_seconds,
+    )

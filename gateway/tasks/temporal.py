@@ -1,0 +1,351 @@
+"""Every call the gateway makes to Temporal, and the one mapping of Temporal's errors to A2A errors.
+
+A task is the workflow whose id is the task id (`workflows.task.workflow_id_for`). Its first message
+starts it (Update-with-Start), later messages and cancels are updates, owners and states are queries,
+push configs are signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateStage,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from gateway.settings import GatewaySettings
+from gateway.tasks.store import TaskStore
+from gateway.tasks.turns import TurnLog, end_of_turn
+from protocol import (
+    INTERRUPTED_STATES,
+    TERMINAL_STATES,
+    InvalidParamsError,
+    Message,
+    Task,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    TextPart,
+)
+from workflows.payloads import (
+    CancelTaskInput,
+    PushDeliveryInput,
+    PushPolicy,
+    PushWorkflowInput,
+    SendMessageInput,
+    TaskWorkflowInput,
+)
+from workflows.push_workflow import PushWorkflow, push_workflow_id
+from workflows.task import (
+    AGENT_ATTRIBUTE,
+    CONTEXT_ID_ATTRIBUTE,
+    CONTEXT_MISMATCH,
+    NOT_ACCEPTING_MESSAGES,
+    NOT_CANCELABLE,
+    STATE_ATTRIBUTE,
+    TASK_BUSY,
+    TaskWorkflow,
+    workflow_id_for,
+)
+
+logger = logging.getLogger(__name__)
+
+# Temporal documents a workflow's static summary as one line of at most 200 bytes.
+SUMMARY_MAX_BYTES = 200
+ELLIPSIS = "…"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where an agent's new tasks go."""
+
+    agent: str
+    task_queue: str
+
+
+def task_not_found(task_id: str) -> TaskNotFoundError:
+    return TaskNotFoundError(f"Task not found: '{task_id}'")
+
+
+class TemporalTasks:
+    """The tasks as Temporal runs them, with the Redis snapshot in front for reads."""
+
+    def __init__(
+        self,
+        temporal: Client,
+        store: TaskStore,
+        log: TurnLog,
+        settings: GatewaySettings,
+        push: PushPolicy,
+    ) -> None:
+        self._temporal = temporal
+        self._store = store
+        self._log = log
+        self._settings = settings
+        self._push = push
+
+    async def start(
+        self,
+        route: Route,
+        task_id: str,
+        context_id: str,
+        message: Message,
+        *,
+        blocking: bool,
+        owner: str | None,
+        push_configs: list[str],
+    ) -> Task:
+        """Start the task's workflow with its first message; the task once the turn ends (`blocking`)
+        or once the message is accepted."""
+        start = self._start_operation(route, task_id, context_id, message, owner, push_configs)
+        update = SendMessageInput(message=message, blocking=blocking)
+        try:
+            async with asyncio.timeout(self._settings.blocking_timeout_seconds):
+                if not blocking:
+                    accepted: Task | None = await self._temporal.execute_update_with_start_workflow(
+                        TaskWorkflow.send_message, update, start_workflow_operation=start
+                    )
+                    return accepted or await self.current_task(task_id)
+                handle = await self._temporal.start_update_with_start_workflow(
+                    TaskWorkflow.send_message,
+                    update,
+                    start_workflow_operation=start,
+                    wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                )
+                return await self._end_of_turn(task_id, handle, "0")
+        except TimeoutError:
+            return await self.query_task(task_id)
+        except WorkflowUpdateFailedError as err:
+            _raise_update_rejection(err)
+
+    def _start_operation(
+        self,
+        route: Route,
+        task_id: str,
+        context_id: str,
+        message: Message,
+        owner: str | None,
+        push_configs: list[str],
+    ) -> WithStartWorkflowOperation[Any, Any]:
+        settings = self._settings
+        search_attributes = None
+        if settings.search_attributes:
+            search_attributes = TypedSearchAttributes(
+                [
+                    SearchAttributePair(CONTEXT_ID_ATTRIBUTE, context_id),
+                    SearchAttributePair(AGENT_ATTRIBUTE, route.agent),
+                    SearchAttributePair(STATE_ATTRIBUTE, "submitted"),
+                ]
+            )
+        return WithStartWorkflowOperation(
+            TaskWorkflow.run,
+            TaskWorkflowInput(
+                task_id=task_id,
+                context_id=context_id,
+                agent=route.agent,
+                heartbeat_timeout_seconds=settings.agent_heartbeat_timeout_seconds,
+                max_agent_attempts=settings.max_agent_attempts,
+                search_attributes=settings.search_attributes,
+                owner=owner,
+                push=self._push,
+                push_configs=push_configs,
+            ),
+            id=workflow_id_for(task_id),
+            task_queue=route.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=search_attributes,
+            static_summary=task_summary(message),
+        )
+
+    async def send(self, task_id: str, message: Message, *, blocking: bool) -> Task:
+        """Deliver a follow-up message to the task's workflow; the task once the turn ends
+        (`blocking`) or once the message is accepted."""
+        seen = await self._store.get(task_id)
+        if seen is not None and seen.status.state in TERMINAL_STATES:
+            raise _no_more_messages(task_id, seen)
+        # The client may have seen the turn end in Redis a few milliseconds before the workflow records
+        # it; until then the workflow calls itself busy, and the message is offered again.
+        catching_up = seen is not None and seen.status.state in INTERRUPTED_STATES
+        update = SendMessageInput(message=message, blocking=blocking)
+        try:
+            async with asyncio.timeout(self._settings.blocking_timeout_seconds):
+                return await self._offer(task_id, update, retry_busy=catching_up)
+        except TimeoutError:
+            return await self.query_task(task_id)
+        except WorkflowUpdateFailedError as err:
+            _raise_update_rejection(err)
+        except RPCError as err:
+            raise _no_more_messages(task_id, await self._closed_task(task_id, err)) from err
+
+    async def _offer(self, task_id: str, update: SendMessageInput, *, retry_busy: bool) -> Task:
+        delay = 0.01
+        while True:
+            try:
+                return await self._follow_up(task_id, update)
+            except WorkflowUpdateFailedError as err:
+                busy = isinstance(err.cause, ApplicationError) and err.cause.type == TASK_BUSY
+                if not (retry_busy and busy and delay < 5):
+                    raise
+            await asyncio.sleep(delay)
+            delay *= 2
+
+    async def _follow_up(self, task_id: str, update: SendMessageInput) -> Task:
+        after = await self._log.last_event_id(task_id) if update.blocking else None
+        handle = await self._temporal.get_workflow_handle(workflow_id_for(task_id)).start_update(
+            TaskWorkflow.send_message, update, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        )
+        if after is None:
+            return await handle.result() or await self.current_task(task_id)
+        return await self._end_of_turn(task_id, handle, after)
+
+    async def _end_of_turn(
+        self, task_id: str, update: WorkflowUpdateHandle[Task | None], after: str
+    ) -> Task:
+        # temporalio has no public "is the outcome known": a handle that was rejected on arrival (or
+        # is done) holds its outcome, and `result()` then makes no call. Without looking, the rejection
+        # would come from the poll, UPDATE_POLL_AFTER_SECONDS later.
+        known = getattr(update, "_known_outcome", None) is not None
+        outcome = await end_of_turn(
+            lambda: self._log.wait_final(task_id, after), update.result, known=known
+        )
+        return outcome or await self.current_task(task_id)
+
+    async def cancel(self, task_id: str, metadata: dict[str, Any] | None) -> Task:
+        """Cancel the task's turn; the task as it is then."""
+        handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
+        try:
+            async with asyncio.timeout(self._settings.blocking_timeout_seconds):
+                await handle.execute_update(TaskWorkflow.cancel, CancelTaskInput(metadata=metadata))
+        except WorkflowUpdateFailedError as err:
+            _raise_update_rejection(err)
+        except RPCError as err:
+            closed = await self._closed_task(task_id, err)
+            raise TaskNotCancelableError(
+                f"Task '{task_id}' is {closed.status.state.value}; a terminal task cannot be canceled."
+            ) from err
+        return await self.current_task(task_id)
+
+    async def current_task(self, task_id: str) -> Task:
+        """The Redis snapshot, else the workflow's own state (which then refills the cache)."""
+        task = await self._store.get(task_id)
+        if task is None:
+            task = await self.query_task(task_id)
+            await self._store.refill(task)
+        return task
+
+    async def query_task(self, task_id: str) -> Task:
+        """The workflow's own state of the task; -32001 when there is no such workflow."""
+        task: Task = await self._query(task_id, TaskWorkflow.get_task)
+        return task
+
+    async def owner(self, task_id: str) -> str | None:
+        """The principal that created the task (None: created without tenancy); Redis remembers it,
+        the workflow answers when Redis has forgotten. -32001 when there is no such task."""
+        owner = await self._store.owner(task_id)
+        if owner is None:
+            owner = await self._query(task_id, TaskWorkflow.owner)
+            if owner is not None:
+                await self._store.set_owner(task_id, owner)
+        return owner
+
+    async def _query(self, task_id: str, query: Callable[[TaskWorkflow], _T]) -> _T:
+        handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
+        try:
+            async with asyncio.timeout(self._settings.call_timeout_seconds):
+                return await handle.query(query)
+        except RPCError as err:
+            if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                raise task_not_found(task_id) from err
+            raise
+        except WorkflowQueryFailedError as err:
+            raise task_not_found(task_id) from err
+
+    async def _closed_task(self, task_id: str, err: RPCError) -> Task:
+        """The task behind an update refused with `err`: Temporal answers NOT_FOUND both for an unknown
+        workflow and for one that already completed, so the query tells the two apart."""
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise err
+        return await self.query_task(task_id)
+
+    async def push_configured(self, task_id: str, config_id: str, task_queue: str) -> None:
+        """Tell the task's workflow about a config it must notify. A workflow that has closed (its task
+        is terminal) cannot hear it: a `PushWorkflow` delivers the terminal notification instead."""
+        if await self._signal(task_id, TaskWorkflow.push_configured, config_id):
+            return
+        current = await self.current_task(task_id)
+        delivery = PushDeliveryInput(
+            task_id=task_id,
+            context_id=current.contextId,
+            status=current.status,
+            config_id=config_id,
+        )
+        async with asyncio.timeout(self._settings.call_timeout_seconds):
+            await self._temporal.start_workflow(
+                PushWorkflow.run,
+                PushWorkflowInput(delivery=delivery, policy=self._push),
+                id=push_workflow_id(task_id, config_id),
+                task_queue=task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+
+    async def push_removed(self, task_id: str, config_id: str) -> None:
+        """Tell the task's workflow a config is gone (nothing to tell once it has closed)."""
+        await self._signal(task_id, TaskWorkflow.push_removed, config_id)
+
+    async def _signal(
+        self, task_id: str, signal: Callable[[TaskWorkflow, str], None], arg: str
+    ) -> bool:
+        """Signal the task's workflow; False when it has closed (or never was)."""
+        handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
+        try:
+            async with asyncio.timeout(self._settings.call_timeout_seconds):
+                await handle.signal(signal, arg)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return False
+        return True
+
+
+def task_summary(message: Message) -> str:
+    """The task's line in the Temporal UI: the start of the user's first message on one line, or the
+    kinds of its other parts (`[file]`, `[file, data]`) when it has no text."""
+    texts = (part.text for part in message.parts if isinstance(part, TextPart))
+    text = " ".join(" ".join(texts).split())
+    if not text:
+        kinds: list[str] = [part.kind for part in message.parts if not isinstance(part, TextPart)]
+        return f"[{', '.join(dict.fromkeys(kinds or ['text']))}]"
+    encoded = text.encode()
+    if len(encoded) <= SUMMARY_MAX_BYTES:
+        return text
+    # A cut inside a multi-byte character drops that character.
+    start = encoded[: SUMMARY_MAX_BYTES - len(ELLIPSIS.encode())].decode(errors="ignore")
+    return start.rstrip() + ELLIPSIS
+
+
+def _no_more_messages(task_id: str, task: Task) -> InvalidParamsError:
+    return InvalidParamsError(
+        f"Task '{task_id}' is {task.status.state.value}; a terminal task accepts no messages."
+    )
+
+
+def _raise_update_rejection(err: WorkflowUpdateFailedError) -> NoReturn:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        if cause.type == NOT_CANCELABLE:
+            raise TaskNotCancelableError(cause.message) from err
+        if cause.type in (NOT_ACCEPTING_MESSAGES, TASK_BUSY, CONTEXT_MISMATCH):
+            raise InvalidParamsError(cause.message) from err
+    raise err
