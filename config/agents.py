@@ -1,6 +1,6 @@
 """The agents file: which agents this deployment runs, where their tasks go, and what their cards say.
 
-Both the gateway and the workers read it (`A2A_CONFIG`, a TOML file). Pure data: callers read the file.
+Both the gateway and the workers read it (`A2A_CONFIG`, a TOML file: `read_agents_file`).
 
 ```toml
 default = "echo"            # the agent of `POST /` and the root card (default: the first one)
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -160,3 +161,12 @@ class AgentsConfig(BaseModel):
                 for error in err.errors(include_url=False)
             )
             raise AgentsConfigError(f"{source}: {problems}") from err
+
+
+def read_agents_file(path: Path) -> AgentsConfig:
+    """The agents file at `path` (A2A_CONFIG); AgentsConfigError naming it when it cannot be read."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise AgentsConfigError(f"cannot read the agents file {path} (A2A_CONFIG): {err}") from err
+    return AgentsConfig.from_toml(text, str(path))

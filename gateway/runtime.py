@@ -3,7 +3,6 @@ part built on them, wired once at start-up (each part gets what it uses in its c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -70,16 +69,8 @@ class Parts:
 async def open_runtime(parts: Parts) -> Runtime:
     """Connect to Temporal and Redis and build each agent's endpoint."""
     settings = parts.settings
-    # With tracing on, workflow starts, updates and queries carry the request's span context, and the
-    # workers' spans join its trace.
     traced = tracing_enabled()
-    interceptors: list[Interceptor] = [TracingInterceptor()] if traced else []
-    temporal = await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-        interceptors=interceptors,
-    )
+    temporal = await _temporal(settings, traced)
     redis = _redis(settings)
     # Traced, the snapshot reads go through redis-py, whose instrumentation makes their spans.
     address = None if traced else pipelined_address(settings.redis_url)
@@ -112,7 +103,7 @@ async def open_runtime(parts: Parts) -> Runtime:
         max_configs=settings.max_push_configs_per_task,
         resolver=parts.resolver,
     )
-    dispatchers: Mapping[str, Dispatcher] = {
+    dispatchers = {
         name: _dispatcher(
             AgentMethods(
                 Route(name, agent.task_queue or task_queue_for(name)),
@@ -129,14 +120,22 @@ async def open_runtime(parts: Parts) -> Runtime:
     }
     admission = Admission(parts.auth, _rate_limiter(settings, redis))
     rpc = RpcEndpoint(
-        dispatchers,
-        admission,
-        parts.metrics,
-        max_body_bytes=settings.max_body_bytes,
-        traced=traced,
+        dispatchers, admission, parts.metrics, max_body_bytes=settings.max_body_bytes, traced=traced
     )
     browser = BrowserStreams(admission, tenancy, streams)
     return Runtime(temporal, redis, hub, streams, tenancy, admission, rpc, browser, reader)
+
+
+async def _temporal(settings: GatewaySettings, traced: bool) -> Client:
+    # With tracing on, workflow starts, updates and queries carry the request's span context, and the
+    # workers' spans join its trace.
+    interceptors: list[Interceptor] = [TracingInterceptor()] if traced else []
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        interceptors=interceptors,
+    )
 
 
 def _dispatcher(methods: AgentMethods) -> Dispatcher:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from config.agents import AgentConfig, AgentsConfig, AgentsConfigError
+import config.settings as shared
+from config.agents import AgentConfig, AgentsConfig, read_agents_file
 from config.telemetry import LogFormat
 from workflows.payloads import PushPolicy
 
@@ -22,22 +23,11 @@ class GatewaySettings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     # The JSON-RPC URL clients reach (the card's `url`); defaults to http://host:port/.
     public_url: str | None = None
-    temporal_address: str = Field(
-        default="127.0.0.1:7233",
-        validation_alias=AliasChoices("TEMPORAL_ADDRESS", "A2A_GATEWAY_TEMPORAL_ADDRESS"),
-    )
-    temporal_namespace: str = Field(
-        default="default",
-        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "A2A_GATEWAY_TEMPORAL_NAMESPACE"),
-    )
-    redis_url: str = Field(
-        default="redis://127.0.0.1:6390/0",
-        validation_alias=AliasChoices("REDIS_URL", "A2A_GATEWAY_REDIS_URL"),
-    )
-    # The agents file (TOML, protocol/agents.py); without one, the single agent described below.
-    config: Path | None = Field(
-        default=None, validation_alias=AliasChoices("A2A_CONFIG", "A2A_GATEWAY_CONFIG")
-    )
+    temporal_address: str = shared.temporal_address("A2A_GATEWAY_")
+    temporal_namespace: str = shared.temporal_namespace("A2A_GATEWAY_")
+    redis_url: str = shared.redis_url("A2A_GATEWAY_")
+    # The agents file (TOML, config/agents.py); without one, the single agent described below.
+    config: Path | None = shared.agents_file("A2A_GATEWAY_")
     agent: str = "echo"
     # Defaults to the agent's own queue (`a2a-agent-<agent>`); must match the worker's.
     task_queue: str | None = None
@@ -58,9 +48,7 @@ class GatewaySettings(BaseSettings):
     # Serve Prometheus metrics at GET /metrics (on the gateway's own port).
     metrics: bool = True
     # Log lines as text or as JSON objects (with trace and task ids); both processes read A2A_LOG_FORMAT.
-    log_format: LogFormat = Field(
-        default="text", validation_alias=AliasChoices("A2A_LOG_FORMAT", "A2A_GATEWAY_LOG_FORMAT")
-    )
+    log_format: LogFormat = shared.log_format("A2A_GATEWAY_")
     # Set A2AContextId / A2AAgent / A2AState on workflows; the Temporal namespace must have them registered.
     search_attributes: bool = True
     # Streams (message/stream, tasks/resubscribe, GET /tasks/{id}/events), per gateway process: the cap
@@ -78,14 +66,8 @@ class GatewaySettings(BaseSettings):
     # The webhook address policy, shared with the workers (which check it again at every delivery):
     # plain http allowed (local development only), and the addresses (CIDRs) and host names admitted
     # despite being loopback, private, link-local...
-    push_allow_http: bool = Field(
-        default=False,
-        validation_alias=AliasChoices("A2A_PUSH_ALLOW_HTTP", "A2A_GATEWAY_PUSH_ALLOW_HTTP"),
-    )
-    push_allowlist: Annotated[list[str], NoDecode] = Field(
-        default=[],
-        validation_alias=AliasChoices("A2A_PUSH_ALLOWLIST", "A2A_GATEWAY_PUSH_ALLOWLIST"),
-    )
+    push_allow_http: bool = shared.push_allow_http("A2A_GATEWAY_")
+    push_allowlist: Annotated[list[str], NoDecode] = shared.push_allowlist("A2A_GATEWAY_")
     # Notify on every state change, not only input-required, auth-required and terminal states.
     push_every_status: bool = False
     # Delivery retries (a Temporal retry policy): exponential backoff from the initial interval,
@@ -103,12 +85,9 @@ class GatewaySettings(BaseSettings):
     # Concurrent streams per authenticated principal, per gateway process.
     max_streams_per_principal: int = Field(default=100, ge=1)
 
-    @field_validator("cors_origins", "push_allowlist", mode="before")
-    @classmethod
-    def _split_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
+    _split_lists = field_validator("cors_origins", "push_allowlist", mode="before")(
+        shared.comma_separated
+    )
 
     def push_policy(self) -> PushPolicy:
         return PushPolicy(
@@ -134,11 +113,3 @@ class GatewaySettings(BaseSettings):
             version=self.agent_version,
         )
         return AgentsConfig(agents={self.agent: agent})
-
-
-def read_agents_file(path: Path) -> AgentsConfig:
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise AgentsConfigError(f"cannot read the agents file {path} (A2A_CONFIG): {err}") from err
-    return AgentsConfig.from_toml(text, str(path))

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from gateway.settings import GatewaySettings
+from config.webhook_policy import Resolver, system_resolver
 from gateway.app import create_app
 from gateway.devstack.processes import (
     DevStackError,
@@ -27,7 +27,7 @@ from gateway.devstack.processes import (
     start_redis,
     start_temporal,
 )
-from config.webhook_policy import Resolver, system_resolver
+from gateway.settings import GatewaySettings
 from tests.a2a_schema import assert_valid_response
 from workers import WorkerSettings, create_worker
 from workflows.task import SEARCH_ATTRIBUTES

@@ -24,11 +24,11 @@ from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
 import workers.cli
+from config.agents import AgentsConfig
+from config.telemetry import span_exporter
 from gateway.app import create_app
 from gateway.cli import build_parser
 from gateway.settings import GatewaySettings
-from config.agents import AgentsConfig
-from config.telemetry import span_exporter
 from workers.settings import WorkerSettings
 from workflows.task import SEARCH_ATTRIBUTES
 
@@ -169,7 +169,7 @@ def check_tracing(env: Mapping[str, str], where: str) -> str:
     endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     assert endpoint, f"{where}: OTEL_EXPORTER_OTLP_ENDPOINT is not set"
     assert env.get("OTEL_SERVICE_NAME"), f"{where}: OTEL_SERVICE_NAME is not set"
-    exporter = span_exporter(env)  # raises for what protocol/telemetry.py cannot do
+    exporter = span_exporter(env)  # raises for what config/telemetry.py cannot do
     assert type(exporter).__name__ == "OTLPSpanExporter", where
     match = re.fullmatch(r"http://([^/:]+):(\d+)/?", endpoint)
     assert match, f"{where}: {endpoint} is not http://HOST:PORT"

@@ -9,7 +9,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from config.agents import AgentConfig, AgentsConfig, AgentsConfigError
+import config.settings as shared
+from config.agents import AgentConfig, AgentsConfigError, read_agents_file
 from config.telemetry import LogFormat
 
 
@@ -18,26 +19,15 @@ class WorkerSettings(BaseSettings):
         env_prefix="A2A_WORKER_", extra="ignore", populate_by_name=True
     )
 
-    # The agents file (TOML, protocol/agents.py): `agent` names one of its agents. Without one, `agent`
+    # The agents file (TOML, config/agents.py): `agent` names one of its agents. Without one, `agent`
     # is an echo agent configured by the A2A_WORKER_ECHO_* settings.
-    config: Path | None = Field(
-        default=None, validation_alias=AliasChoices("A2A_CONFIG", "A2A_WORKER_CONFIG")
-    )
+    config: Path | None = shared.agents_file("A2A_WORKER_")
     agent: str = "echo"
     # Defaults to the agents file's `task_queue`, then to the agent's own queue (`a2a-agent-<agent>`).
     task_queue: str | None = None
-    temporal_address: str = Field(
-        default="127.0.0.1:7233",
-        validation_alias=AliasChoices("TEMPORAL_ADDRESS", "A2A_WORKER_TEMPORAL_ADDRESS"),
-    )
-    temporal_namespace: str = Field(
-        default="default",
-        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "A2A_WORKER_TEMPORAL_NAMESPACE"),
-    )
-    redis_url: str = Field(
-        default="redis://127.0.0.1:6390/0",
-        validation_alias=AliasChoices("REDIS_URL", "A2A_WORKER_REDIS_URL"),
-    )
+    temporal_address: str = shared.temporal_address("A2A_WORKER_")
+    temporal_namespace: str = shared.temporal_namespace("A2A_WORKER_")
+    redis_url: str = shared.redis_url("A2A_WORKER_")
     # Event log retention: the per-task stream is capped at about this many entries, and it and the
     # snapshot expire this long after the task's last event.
     stream_max_length: int = Field(default=10_000, ge=1)
@@ -61,13 +51,8 @@ class WorkerSettings(BaseSettings):
     # The webhook address policy, shared with the gateway (which checks it at `set`; the worker checks it
     # again at every delivery): plain http allowed (local development only), and the addresses (CIDRs)
     # and host names admitted despite being loopback, private, link-local...
-    push_allow_http: bool = Field(
-        default=False,
-        validation_alias=AliasChoices("A2A_PUSH_ALLOW_HTTP", "A2A_WORKER_PUSH_ALLOW_HTTP"),
-    )
-    push_allowlist: Annotated[list[str], NoDecode] = Field(
-        default=[], validation_alias=AliasChoices("A2A_PUSH_ALLOWLIST", "A2A_WORKER_PUSH_ALLOWLIST")
-    )
+    push_allow_http: bool = shared.push_allow_http("A2A_WORKER_")
+    push_allowlist: Annotated[list[str], NoDecode] = shared.push_allowlist("A2A_WORKER_")
     # One delivery attempt: DNS, connect, request and response.
     push_timeout_seconds: float = Field(default=10.0, gt=0)
     # Prometheus metrics (Temporal's SDK metrics and the worker's own) at http://HOST:PORT/metrics;
@@ -75,19 +60,12 @@ class WorkerSettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     # Log lines as text or as JSON objects (with trace and task ids); both processes read A2A_LOG_FORMAT.
-    log_format: LogFormat = Field(
-        default="text", validation_alias=AliasChoices("A2A_LOG_FORMAT", "A2A_WORKER_LOG_FORMAT")
-    )
+    log_format: LogFormat = shared.log_format("A2A_WORKER_")
     echo_chunks: int = Field(default=1, ge=1)
     echo_delay: float = Field(default=0.0, ge=0)
     echo_final_state: str = "completed"
 
-    @field_validator("push_allowlist", mode="before")
-    @classmethod
-    def _split_allowlist(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [entry.strip() for entry in value.split(",") if entry.strip()]
-        return value
+    _split_allowlist = field_validator("push_allowlist", mode="before")(shared.comma_separated)
 
     @field_validator("metrics_host")
     @classmethod
@@ -114,13 +92,7 @@ class WorkerSettings(BaseSettings):
                 "finalState": self.echo_final_state,
             }
             return AgentConfig(kind="echo", task_queue=self.task_queue, options=options)
-        try:
-            text = self.config.read_text()
-        except OSError as err:
-            raise AgentsConfigError(
-                f"cannot read the agents file {self.config} (A2A_CONFIG): {err}"
-            ) from err
-        agents = AgentsConfig.from_toml(text, str(self.config)).agents
+        agents = read_agents_file(self.config).agents
         if self.agent not in agents:
             raise AgentsConfigError(
                 f"{self.config} has no agent named '{self.agent}' (--agent / A2A_WORKER_AGENT); "

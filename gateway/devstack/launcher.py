@@ -102,45 +102,16 @@ def dev(args: argparse.Namespace) -> int:
 
     started: list[ManagedProcess] = []
     try:
-        if temporal_address is None:
-            with open(logs / "temporal.log", "ab") as log:
-                started.append(
-                    start_temporal(
-                        host=ports.host,
-                        port=ports.temporal_port,
-                        ui_port=ports.temporal_ui_port,
-                        db_file=data_dir / "temporal.db",
-                        log=log,
-                    )
-                )
-            temporal_address = f"{ports.host}:{ports.temporal_port}"
-        else:
-            asyncio.run(_prepare_existing_temporal(temporal_address))
-        if redis_url is None:
-            with open(logs / "redis.log", "ab") as log:
-                started.append(
-                    start_redis(host=ports.host, port=ports.redis_port, data_dir=data_dir, log=log)
-                )
-            redis_url = f"redis://{ports.host}:{ports.redis_port}/0"
-        env = {**os.environ, "TEMPORAL_ADDRESS": temporal_address, "REDIS_URL": redis_url}
+        env = _start_engines(ports, data_dir, started, temporal_address, redis_url)
         if args.config:
             env["A2A_CONFIG"] = str(Path(args.config).resolve())
         metrics = _start_workers(agents, env, logs, started, ports)
-        gateway_env = {**env, "A2A_GATEWAY_HOST": ports.host, "A2A_GATEWAY_PORT": str(ports.port)}
-        if started and started[0].name == "Temporal dev server":
-            ui_url = f"http://{ports.host}:{ports.temporal_ui_port}"
-            gateway_env.setdefault("A2A_GATEWAY_TEMPORAL_UI_URL", ui_url)
-        with open(logs / "gateway.log", "ab") as log:
-            started.append(
-                ManagedProcess(
-                    "gateway", [sys.executable, "-m", "gateway", "serve"], env=gateway_env, log=log
-                )
-            )
+        _start_gateway(env, ports, logs, started)
         base = f"http://{ports.host}:{ports.port}"
         _wait_ready(f"{base}/readyz", started, stop)
         if stop.is_set():
             return 0
-        ui_port = ports.temporal_ui_port if started[0].name == "Temporal dev server" else None
+        ui_port = ports.temporal_ui_port if _runs_temporal(started) else None
         lines = _banner(base, gateway_settings, metrics, ui_port, logs)
         print("\n".join(lines), flush=True)
         while not stop.wait(0.5):
@@ -153,6 +124,58 @@ def dev(args: argparse.Namespace) -> int:
     finally:
         for process in reversed(started):
             process.stop()
+
+
+def _runs_temporal(started: list[ManagedProcess]) -> bool:
+    return bool(started) and started[0].name == "Temporal dev server"
+
+
+def _start_engines(
+    ports: DevPorts,
+    data_dir: Path,
+    started: list[ManagedProcess],
+    temporal_address: str | None,
+    redis_url: str | None,
+) -> dict[str, str]:
+    """Temporal and Redis, each started here unless TEMPORAL_ADDRESS / REDIS_URL name one already
+    running; the environment that points the other processes at them."""
+    logs = data_dir / "logs"
+    if temporal_address is None:
+        with open(logs / "temporal.log", "ab") as log:
+            started.append(
+                start_temporal(
+                    host=ports.host,
+                    port=ports.temporal_port,
+                    ui_port=ports.temporal_ui_port,
+                    db_file=data_dir / "temporal.db",
+                    log=log,
+                )
+            )
+        temporal_address = f"{ports.host}:{ports.temporal_port}"
+    else:
+        asyncio.run(_prepare_existing_temporal(temporal_address))
+    if redis_url is None:
+        with open(logs / "redis.log", "ab") as log:
+            started.append(
+                start_redis(host=ports.host, port=ports.redis_port, data_dir=data_dir, log=log)
+            )
+        redis_url = f"redis://{ports.host}:{ports.redis_port}/0"
+    return {**os.environ, "TEMPORAL_ADDRESS": temporal_address, "REDIS_URL": redis_url}
+
+
+def _start_gateway(
+    env: dict[str, str], ports: DevPorts, logs: Path, started: list[ManagedProcess]
+) -> None:
+    gateway_env = {**env, "A2A_GATEWAY_HOST": ports.host, "A2A_GATEWAY_PORT": str(ports.port)}
+    if _runs_temporal(started):
+        ui_url = f"http://{ports.host}:{ports.temporal_ui_port}"
+        gateway_env.setdefault("A2A_GATEWAY_TEMPORAL_UI_URL", ui_url)
+    with open(logs / "gateway.log", "ab") as log:
+        started.append(
+            ManagedProcess(
+                "gateway", [sys.executable, "-m", "gateway", "serve"], env=gateway_env, log=log
+            )
+        )
 
 
 def _banner(

@@ -15,7 +15,13 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from gateway.devstack.processes import DevStackError, ManagedProcess, free_port, start_redis, start_temporal
+from gateway.devstack.processes import (
+    DevStackError,
+    ManagedProcess,
+    free_port,
+    start_redis,
+    start_temporal,
+)
 from protocol import task_snapshot_key
 from tests.conftest import unavailable
 from tests.integration import eventlog

@@ -15,9 +15,9 @@ import pytest
 from redis.asyncio import Redis
 from temporalio.client import Client
 
+from config.webhook_policy import system_resolver
 from gateway.devstack.processes import ManagedProcess
 from gateway.settings import GatewaySettings
-from config.webhook_policy import system_resolver
 from tests.conftest import RpcClient, app_client
 from tests.integration.sse import echo_message
 from tests.integration.test_worker_crash import start_worker

@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from gateway.settings import GatewaySettings
 from gateway.devstack.processes import free_port
+from gateway.settings import GatewaySettings
 from protocol import task_events_key, task_snapshot_key
 from tests.a2a_schema import assert_valid
 from tests.conftest import RpcClient, app_client

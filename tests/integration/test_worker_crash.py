@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from gateway.settings import GatewaySettings
 from gateway.devstack.processes import ManagedProcess
+from gateway.settings import GatewaySettings
 from tests.conftest import RpcClient, app_client
 from tests.integration import eventlog
 

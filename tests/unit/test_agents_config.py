@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import GatewaySettings
 from config.agents import AgentConfig, AgentsConfig, AgentsConfigError
+from gateway.settings import GatewaySettings
 from protocol import AgentSkill
 from workers import WorkerSettings, build_agent
 

@@ -20,8 +20,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.utils import base64url_encode
 from starlette.datastructures import Headers
 
-from gateway.access.auth import ANONYMOUS, AuthUnavailableError, Authenticator, Principal
 from config.agents import AgentsConfigError, AuthConfig
+from gateway.access.auth import ANONYMOUS, Authenticator, AuthUnavailableError, Principal
 from protocol import APIKeySecurityScheme, HTTPAuthSecurityScheme, UnauthenticatedError
 
 HOST = "127.0.0.1"

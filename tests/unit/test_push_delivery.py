@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from protocol import PushNotificationAuthenticationInfo, PushNotificationConfig
 from config.webhook_policy import Resolver, WebhookPolicy, system_resolver
+from protocol import PushNotificationAuthenticationInfo, PushNotificationConfig
 from workers.webhook_sender import (
     DeliveryOutcome,
     DeliveryResult,

@@ -5,7 +5,7 @@
 
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-// The browser stream's query parameters: EventSource cannot set headers (see gateway/auth.py).
+// The browser stream's query parameters: EventSource cannot set headers (see gateway/access/auth.py).
 const QUERY = { apiKey: "api_key", bearer: "access_token" };
 
 function looksLikeJwt(value) {

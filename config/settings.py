@@ -1,0 +1,54 @@
+"""Settings both processes read: each under its own prefix (`A2A_GATEWAY_…`, `A2A_WORKER_…`) and under the
+name they share (Temporal's `TEMPORAL_ADDRESS`, `REDIS_URL`, `A2A_CONFIG`, `A2A_PUSH_*`...). Each
+function is one field of a process's settings class, named for that process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AliasChoices, Field
+
+
+def _shared(name: str, prefix: str, setting: str, default: Any) -> Any:
+    return Field(default=default, validation_alias=AliasChoices(name, f"{prefix}{setting}"))
+
+
+def temporal_address(prefix: str) -> Any:
+    return _shared("TEMPORAL_ADDRESS", prefix, "TEMPORAL_ADDRESS", "127.0.0.1:7233")
+
+
+def temporal_namespace(prefix: str) -> Any:
+    return _shared("TEMPORAL_NAMESPACE", prefix, "TEMPORAL_NAMESPACE", "default")
+
+
+def redis_url(prefix: str) -> Any:
+    return _shared("REDIS_URL", prefix, "REDIS_URL", "redis://127.0.0.1:6390/0")
+
+
+def agents_file(prefix: str) -> Any:
+    """The agents file (TOML, `config.agents`)."""
+    return _shared("A2A_CONFIG", prefix, "CONFIG", None)
+
+
+def log_format(prefix: str) -> Any:
+    """Log lines as text or as JSON objects (with trace and task ids)."""
+    return _shared("A2A_LOG_FORMAT", prefix, "LOG_FORMAT", "text")
+
+
+def push_allow_http(prefix: str) -> Any:
+    """Plain http webhooks allowed (local development only): part of the webhook address policy, which
+    the gateway checks at `set` and the worker again at every delivery."""
+    return _shared("A2A_PUSH_ALLOW_HTTP", prefix, "PUSH_ALLOW_HTTP", False)
+
+
+def push_allowlist(prefix: str) -> Any:
+    """The addresses (CIDRs) and host names a webhook may reach despite being loopback, private,
+    link-local...: comma-separated (`comma_separated`)."""
+    return _shared("A2A_PUSH_ALLOWLIST", prefix, "PUSH_ALLOWLIST", [])
+
+
+def comma_separated(value: object) -> object:
+    """A list setting given as one string: its comma-separated items, blanks dropped."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
