@@ -25,7 +25,7 @@ from gateway.cards import Cards
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.probes import healthy, readiness
 from gateway.responses import json_response, unknown_agent
-from gateway.rpc.endpoint import RpcEndpoint, RpcFastPath
+from gateway.rpc.endpoint import RpcEndpoint, RpcRoutes
 from gateway.runtime import Parts, Runtime, open_runtime
 from gateway.settings import GatewaySettings
 from gateway.streaming.ws import serve_feed
@@ -39,9 +39,7 @@ def create_app(settings: GatewaySettings, *, resolver: Resolver = system_resolve
     gateway = _Gateway(settings, resolver)
     return Starlette(
         routes=[
-            Route("/", gateway.rpc, methods=["POST"]),
             Route("/.well-known/agent.json", gateway.agent_card, methods=["GET"]),
-            Route("/agents/{agent}", gateway.rpc, methods=["POST"]),
             Route("/agents/{agent}/.well-known/agent.json", gateway.agent_card, methods=["GET"]),
             Route("/agent/authenticatedExtendedCard", gateway.extended_card, methods=["GET"]),
             Route(
@@ -60,7 +58,7 @@ def create_app(settings: GatewaySettings, *, resolver: Resolver = system_resolve
         middleware=[
             *_cors(settings, gateway.parts.auth.api_key_header),
             Middleware(
-                RpcFastPath,
+                RpcRoutes,
                 default_agent=gateway.parts.agents.default_agent,
                 endpoint=gateway.rpc_endpoint,
             ),
@@ -109,11 +107,6 @@ class _Gateway:
 
     def rpc_endpoint(self) -> RpcEndpoint:
         return self.runtime.rpc
-
-    async def rpc(self, request: Request) -> ASGIApp:
-        return await self.runtime.rpc.serve(
-            request, request.path_params.get("agent", self._default)
-        )
 
     async def task_events(self, request: Request) -> ASGIApp:
         return await self.runtime.browser.task_events(request)

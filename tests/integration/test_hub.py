@@ -13,6 +13,7 @@ from gateway.streaming.feed import TaskFeed
 from gateway.streaming.hub import Hub
 from gateway.streaming.log import EventLog, LogEntry
 from protocol import Artifact, Task, TaskEvent, TaskState, TaskStatus, TextPart, task_channel
+from tests.waiting import eventually
 from workers.publisher import EventPublisher
 
 
@@ -79,9 +80,12 @@ async def test_hub_holds_a_channel_while_anyone_listens(redis: Redis, redis_url:
             assert await redis.pubsub_numsub(channel) == [(channel.encode(), 1)]
         assert hub.channel_count == 0
         # The hub's writer task sends UNSUBSCRIBE after the last listener leaves.
-        async with asyncio.timeout(5):
-            while await redis.pubsub_numsub(channel) != [(channel.encode(), 0)]:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+        await eventually(
+            lambda: redis.pubsub_numsub(channel),
+            5,
+            what=f"Redis to count no subscriber of {channel}",
+            until=lambda counts: counts == [(channel.encode(), 0)],
+        )
     finally:
         await hub.close()
 
