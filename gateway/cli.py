@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from gateway.client.commands import add_client_commands
+from gateway.client.parser import add_client_commands
 
 SERVE = "gateway.server"
 DEV = "gateway.devstack.launcher"

@@ -14,7 +14,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
-import orjson
 
 from gateway.client.display import (
     INTERRUPTED,
@@ -37,36 +36,7 @@ from gateway.client.rpc import (
     endpoint_url,
 )
 
-SEND_DESCRIPTION = """\
-Send TEXT to an A2A agent and show its task: the task's id, each status change and the reply.
-
-In a terminal the reply appears as the agent writes it, with a progress line on stderr. Piped, the
-output is plain lines: "task <id> (context <id>)", then a line per status change ("working",
-"working: tool add {...}"), then the reply's text once, then the final state ("completed",
-"failed: <why>", "input-required: <what the agent asks>"). How to go on (reply to an
-input-required task, follow a task still running) and errors go to stderr.
-
-It streams (message/stream) unless the agent card at <endpoint>/.well-known/agent.json (or at the
-server's root) says capabilities.streaming is not true, or --no-stream is given."""
-EXIT_CODES = """\
-exit codes:
-  0    the task completed, waits for input (input-required, auth-required) or is still running
-  1    the task failed, was rejected or canceled (task cancel: the task is not canceled)
-  2    the server answered with a JSON-RPC error, printed as "error <code>: <message>"; bad usage
-  3    no A2A answer: the server is unreachable, answers too late (in 30 s; send --no-stream: in
-       600 s), answered an HTTP error or not A2A, or cut the stream short
-  130  interrupted (Ctrl-C); the task goes on"""
 OUTPUT_MODES = ["text/plain", "application/json"]
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"not JSON: {err}") from err
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("not a JSON object")
-    return value
 
 
 def _endpoint(args: argparse.Namespace) -> str:
@@ -305,89 +275,3 @@ async def _task_call(args: argparse.Namespace, endpoint: str, method: str) -> in
     if method == "tasks/cancel":
         return 0 if state == "canceled" else 1
     return 1 if state in UNSUCCESSFUL else 0
-
-
-def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    connection = argparse.ArgumentParser(add_help=False)
-    connection.add_argument(
-        "--url",
-        help=f"the server's JSON-RPC endpoint, any A2A v0.2.5 server (A2A_URL; default {DEFAULT_URL})",
-    )
-    connection.add_argument(
-        "--agent", metavar="NAME", help="this gateway's agent NAME: the endpoint <url>/agents/NAME"
-    )
-    connection.add_argument(
-        "--api-key", metavar="KEY", help="sent in the X-API-Key header (A2A_API_KEY)"
-    )
-    connection.add_argument(
-        "--api-key-header",
-        metavar="HEADER",
-        help="the API key's header (A2A_API_KEY_HEADER; default X-API-Key)",
-    )
-    connection.add_argument("--token", help="sent as Authorization: Bearer TOKEN (A2A_TOKEN)")
-    connection.add_argument(
-        "--json", action="store_true", help="print the Task as JSON, nothing else"
-    )
-    send_cmd = commands.add_parser(
-        "send",
-        parents=[connection],
-        help="send a message to an A2A agent and show its task as it runs",
-        description=SEND_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EXIT_CODES,
-    )
-    send_cmd.add_argument(
-        "text", metavar="TEXT", help='the message\'s text ("-": read it from stdin)'
-    )
-    send_cmd.add_argument(
-        "--no-stream",
-        action="store_true",
-        help="message/send: wait for the turn's end, then print it",
-    )
-    send_cmd.add_argument("--context-id", metavar="ID", help="continue this conversation")
-    send_cmd.add_argument(
-        "--task-id", metavar="ID", help="reply to this task (one that is input-required)"
-    )
-    send_cmd.add_argument(
-        "--metadata",
-        type=_json_object,
-        metavar="JSON",
-        help="the message's metadata, a JSON object",
-    )
-    send_cmd.set_defaults(run=send, prog=send_cmd.prog)
-    task_cmd = commands.add_parser("task", help="look at or cancel a task")
-    task_commands = task_cmd.add_subparsers(dest="task_command", required=True)
-
-    def task_command(
-        name: str, run: Callable[[argparse.Namespace], int], help: str, description: str
-    ) -> argparse.ArgumentParser:
-        command = task_commands.add_parser(
-            name,
-            parents=[connection],
-            help=help,
-            description=description,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            epilog=EXIT_CODES,
-        )
-        command.add_argument("id", help="the task's id")
-        command.set_defaults(run=run, prog=command.prog)
-        return command
-
-    get_cmd = task_command(
-        "get",
-        task_get,
-        "print a task (tasks/get)",
-        "Print a task as send does: its task line, its reply's text, its state.",
-    )
-    get_cmd.add_argument(
-        "--history-length",
-        type=int,
-        metavar="N",
-        help='also print its last N messages, as lines "<role>: <text>"',
-    )
-    task_command(
-        "cancel",
-        task_cancel,
-        "cancel a task (tasks/cancel)",
-        "Cancel a task and print it as task get does.",
-    )

@@ -8,18 +8,20 @@ whose buffer overflows is closed and resumes the same way.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import orjson
 from opentelemetry import context as trace_context
-from redis.exceptions import RedisError
+from sse_starlette.event import ServerSentEvent
+from sse_starlette.sse import EventSourceResponse, SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
 from gateway.metrics import GatewayMetrics
-from gateway.streaming.feed import FeedClosed, SlowConsumer, TaskFeed
+from gateway.streaming.batches import Batches, Ending
+from gateway.streaming.feed import TaskFeed
 from gateway.streaming.limits import Lease, count_delivered, streaming
 from gateway.streaming.log import LogEntry
 from gateway.streaming.renderers import Renderer
@@ -27,13 +29,19 @@ from protocol import A2AError, RequestId, error_response
 
 logger = logging.getLogger(__name__)
 
-KEEPALIVE = b": keep-alive\n\n"
 SLOW_CONSUMER = b": closed: this client fell behind; reconnect with Last-Event-ID to resume\n\n"
+# sse-starlette adds `connection: keep-alive` and `x-accel-buffering: no`; an explicit content type keeps
+# Starlette from appending a charset.
+_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"}
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+
+
+def _keepalive() -> ServerSentEvent:
+    return ServerSentEvent(comment="keep-alive", sep="\n")
 
 
 class EventStream:
@@ -75,10 +83,9 @@ class EventStream:
         """Whether the whole stream is `first` (possibly nothing)."""
         return self._feed is None
 
-    @property
-    def feed(self) -> TaskFeed | None:
-        """What follows `first` (None: nothing), for a reader that writes the frames itself (`/ws`)."""
-        return self._feed
+    def batches(self, wait: float | None) -> Batches:
+        """The stream's entries (see `Batches`), for a reader that writes the frames itself (`/ws`)."""
+        return Batches(self.task_id, self.first, self._feed, self._renderer, wait)
 
     async def close(self) -> None:
         """Release the stream without serving it."""
@@ -89,58 +96,39 @@ class EventStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         traced = trace_context.attach(self._trace_context)
-        watcher = asyncio.ensure_future(self._watch_disconnect(receive))
         view = self._renderer.view
+        response = EventSourceResponse(
+            self._frames(),
+            headers=_HEADERS,
+            ping=self._keepalive,
+            ping_message_factory=_keepalive,
+            sep="\n",
+            send_timeout=self._write_timeout,
+        )
         try:
             with streaming(self._metrics, view):
-                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-                if await self._pump(send):
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except TimeoutError:
+                await response(scope, receive, send)
+        except SendTimeoutError:
             # The client has not taken a write for write_timeout seconds: give up on it. Returning
             # mid-response makes the server drop the connection.
             logger.info("Closing a stream whose client stopped reading")
             self._cut_off = self._cut_off or "write_timeout"
         finally:
-            watcher.cancel()
             if self._cut_off is not None:
                 self._metrics.slow_consumers.labels(view, self._cut_off).inc()
             await self.close()
             trace_context.detach(traced)
 
-    async def _pump(self, send: Send) -> bool:
-        """Write frames until the stream ends; False when the response cannot be completed."""
+    async def _frames(self) -> AsyncIterator[bytes]:
+        """One chunk per batch: its frames joined."""
         renderer = self._renderer
-        batch = self.first
-        live = False
-        while True:
-            frames = []
-            done = False
-            for entry in batch:
-                frames.append(renderer.frame(entry))
-                if renderer.ends(entry):
-                    done = True
-                    break
-            if frames:
-                await self._write(send, b"".join(frames))
-                self._delivered(batch[: len(frames)], live)
-            if done or self._feed is None:
-                return True
-            try:
-                batch = await self._feed.next(self._keepalive)
-                live = self._feed.live
-            except FeedClosed:
-                return True
-            except SlowConsumer:
-                logger.info("Closing a stream whose client fell behind")
-                self._cut_off = "buffer"
-                await self._write(send, SLOW_CONSUMER)
-                return True
-            except (RedisError, TimeoutError) as err:
-                logger.warning("Stream ended: reading the task's log failed: %s", err)
-                return True
-            if not batch:
-                await self._write(send, KEEPALIVE)
+        batches = self.batches(None)
+        async for batch in batches:
+            yield b"".join([renderer.frame(entry) for entry in batch])
+            self._delivered(batch, batches.live)
+        if batches.ending is Ending.BEHIND:
+            self._cut_off = "buffer"
+            yield SLOW_CONSUMER
 
     def _delivered(self, entries: list[LogEntry], live: bool) -> None:
         count_delivered(self._metrics, self._renderer.view, entries, live=live)
@@ -149,16 +137,6 @@ class EventStream:
         ):
             self._metrics.first_token.observe(time.perf_counter() - self.first_token_from)
             self.first_token_from = None
-
-    async def _write(self, send: Send, body: bytes) -> None:
-        async with asyncio.timeout(self._write_timeout):
-            await send({"type": "http.response.body", "body": body, "more_body": True})
-
-    async def _watch_disconnect(self, receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        if self._feed is not None:
-            self._feed.stop()
 
 
 class ErrorStream:

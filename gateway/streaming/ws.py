@@ -61,7 +61,7 @@ from temporalio.service import RPCError
 
 from gateway.access.auth import Principal
 from gateway.access.tenancy import Tenancy
-from gateway.streaming.feed import FeedClosed, SlowConsumer
+from gateway.streaming.batches import Ending
 from gateway.streaming.limits import count_delivered, streaming
 from gateway.streaming.log import parse_last_event_id
 from gateway.streaming.outbox import Outbox
@@ -319,45 +319,35 @@ class _Socket:
         renderer = self._renderer
         metrics = self._metrics
         with streaming(metrics, VIEW):
-            feed = stream.feed
-            batch = stream.first
-            live = False
-            while True:
+            batches = stream.batches(None)
+            async for batch in batches:
                 for entry in batch:
                     event = renderer.payload(entry)
                     await self._put(
                         {"type": "event", "taskId": task_id, "id": entry.id, "event": event}
                     )
                     cursor.after = entry.id
-                    count_delivered(metrics, VIEW, [entry], live=live)
-                    if renderer.ends(entry):
-                        return {"type": "end", "taskId": task_id}
-                if feed is None:
-                    return {"type": "end", "taskId": task_id}
-                try:
-                    batch = await feed.next(None)
-                except SlowConsumer:
-                    logger.info("Ending a WebSocket subscription whose client fell behind")
-                    metrics.slow_consumers.labels(VIEW, "buffer").inc()
-                    raise FellBehindError(
-                        f"Fell behind: this socket did not keep up with task '{task_id}'; "
-                        "subscribe again with after to resume",
-                        {"after": cursor.after},
-                    ) from None
-                except FeedClosed:
-                    raise InternalError(
-                        "Internal error: this gateway is shutting down; subscribe again (to any "
-                        "replica) with after to resume",
-                        {"after": cursor.after},
-                    ) from None
-                except (RedisError, TimeoutError) as err:
-                    logger.warning("WebSocket subscription to task %s ended: %s", task_id, err)
-                    raise InternalError(
-                        f"Internal error: the event log of task '{task_id}' cannot be read now; "
-                        "subscribe again with after to resume",
-                        {"after": cursor.after},
-                    ) from err
-                live = feed.live
+                    count_delivered(metrics, VIEW, [entry], live=batches.live)
+        if batches.ending is Ending.BEHIND:
+            metrics.slow_consumers.labels(VIEW, "buffer").inc()
+            raise FellBehindError(
+                f"Fell behind: this socket did not keep up with task '{task_id}'; "
+                "subscribe again with after to resume",
+                {"after": cursor.after},
+            )
+        if batches.ending is Ending.CLOSED:
+            raise InternalError(
+                "Internal error: this gateway is shutting down; subscribe again (to any "
+                "replica) with after to resume",
+                {"after": cursor.after},
+            )
+        if batches.ending is Ending.FAILED:
+            raise InternalError(
+                f"Internal error: the event log of task '{task_id}' cannot be read now; "
+                "subscribe again with after to resume",
+                {"after": cursor.after},
+            )
+        return {"type": "end", "taskId": task_id}
 
 
 class _Cursor:

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import sysconfig
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import orjson
 from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
 
 from gateway.devstack.processes import free_port
+from tests.waiting import eventually_sync
 
 HOST = "127.0.0.1"
 
@@ -83,15 +83,14 @@ def gateway_process(
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"gateway exited with {process.returncode}:\n{log.read_text()}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"gateway at {url} did not become healthy:\n{log.read_text()}")
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        return False
+
+    eventually_sync(healthy, 30, what=f"the gateway at {url} to answer /healthz (log: {log})")
 
 
 @dataclass

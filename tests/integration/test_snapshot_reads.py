@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 import gateway.tasks.store
-from gateway.tasks.pipelined import PipelineError, PipelinedReader, pipelined_address
+from gateway.tasks.pipelined import PipelinedReader, PipelineError, pipelined_address
 from gateway.tasks.store import TaskStore
 from protocol import Task, TaskState, TaskStatus, task_snapshot_key
 

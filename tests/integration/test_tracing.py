@@ -20,9 +20,9 @@ from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from config.telemetry import trace_redis
 from gateway.settings import GatewaySettings
 from protocol import Message, Part, Task, TaskState, TaskStatus, TextPart
-from config.telemetry import trace_redis
 from tests.conftest import app_client
 from tests.integration.conftest import LaunchGateway
 from tests.integration.fake_claude import Stream, fake_claude
