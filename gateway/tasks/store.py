@@ -38,11 +38,11 @@ class TaskStore:
         self,
         redis: Redis,
         *,
+        reader: PipelinedReader,
         ttl_seconds: int,
         timeout: float,
-        reader: PipelinedReader | None = None,
     ) -> None:
-        """`reader`, when given, serves the snapshot reads in place of `redis`."""
+        """`reader` serves the snapshot reads, `redis` everything else."""
         self._redis = redis
         self._reader = reader
         self._ttl = ttl_seconds
@@ -72,10 +72,8 @@ class TaskStore:
         key = task_snapshot_key(task_id)
         try:
             async with asyncio.timeout(self._timeout):
-                raw = await (
-                    self._redis.get(key) if self._reader is None else self._reader.get(key)
-                )
-        except (RedisError, PipelineError, TimeoutError) as err:
+                raw = await self._reader.get(key)
+        except (PipelineError, TimeoutError) as err:
             logger.warning("Redis read of task %s failed, asking the workflow: %s", task_id, err)
             return None
         if raw is None:

@@ -1,29 +1,45 @@
 """The snapshot reads of `tasks/get` on a real Redis: the pipelined connection (replies matched to
-callers in order, through errors, abandoned calls, a lost connection, AUTH and SELECT) and the
+callers in order, through errors, abandoned calls, a lost connection, AUTH and SELECT; over TCP, TLS
+and a Unix socket, the URL read as redis-py reads it; a span for each read when traced) and the
 gateway's memory of terminal tasks."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import uuid
-from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import orjson
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
 
+import gateway.tasks.pipelined
 import gateway.tasks.store
-from gateway.tasks.pipelined import PipelinedReader, PipelineError, pipelined_address
+from gateway.devstack.processes import DevStackError, ManagedProcess, free_port, redis_binary
+from gateway.tasks.pipelined import PipelinedReader, PipelineError
 from gateway.tasks.store import TaskStore
 from protocol import Task, TaskState, TaskStatus, task_snapshot_key
+from tests.conftest import HOST, unavailable
+
+PASSWORD = "s3cret/pass"
 
 
 @pytest.fixture
 async def reader(redis_url: str) -> AsyncIterator[PipelinedReader]:
-    address = pipelined_address(redis_url)
-    assert address is not None
-    pipelined = PipelinedReader(address)
+    pipelined = PipelinedReader(redis_url)
     yield pipelined
     pipelined.close()
 
@@ -89,22 +105,19 @@ async def test_a_killed_connection_fails_its_callers_and_the_next_call_reconnect
     assert reader._connection is not connection
 
 
-async def test_auth_and_database_from_the_url(redis: Redis, redis_url: str) -> None:
-    user, password, name = f"reader-{uuid.uuid4().hex[:8]}", "s3cret/pass", key()
+async def test_user_and_database_from_the_url(redis: Redis, redis_url: str) -> None:
+    user, name = f"reader-{uuid.uuid4().hex[:8]}", key()
     await redis.acl_setuser(
-        user, enabled=True, passwords=[f"+{password}"], keys=["*"], commands=["+@all"]
+        user, enabled=True, passwords=[f"+{PASSWORD}"], keys=["*"], commands=["+@all"]
     )
     server = urlsplit(redis_url).netloc
     other = Redis.from_url(f"redis://{server}/3")
     try:
         await other.set(name, "in db 3")
-        address = pipelined_address(f"redis://{user}:s3cret%2Fpass@{server}/3")
-        assert address is not None
-        pipelined = PipelinedReader(address)
+        pipelined = PipelinedReader(f"redis://{user}:{quote(PASSWORD, safe='')}@{server}/3")
         assert await pipelined.get(name) == b"in db 3"
         pipelined.close()
-        address["password"] = "wrong"
-        refused = PipelinedReader(address)
+        refused = PipelinedReader(f"redis://{user}:wrong@{server}/3")
         with pytest.raises(PipelineError, match="WRONGPASS"):
             await refused.get(name)
         refused.close()
@@ -114,29 +127,142 @@ async def test_auth_and_database_from_the_url(redis: Redis, redis_url: str) -> N
         await redis.acl_deluser(user)
 
 
-def test_which_urls_are_served() -> None:
-    assert pipelined_address("redis://h:7000/2") == {
-        "db": 2,
-        "username": None,
-        "password": None,
-        "host": "h",
-        "port": 7000,
+@dataclass(frozen=True)
+class PrivateRedis:
+    """A Redis of this module's own, with a password for the default user: TLS on `tls_port` (its
+    certificate, for 127.0.0.1, in `certificate`) and a Unix socket at `socket`, no plain TCP."""
+
+    tls_port: int
+    socket: Path
+    certificate: Path
+
+    def urls(self, db: int) -> dict[str, str]:
+        password = quote(PASSWORD, safe="")
+        return {
+            "rediss": f"rediss://:{password}@{HOST}:{self.tls_port}/{db}"
+            f"?ssl_ca_certs={self.certificate}",
+            "unix": f"unix://:{password}@{self.socket}?db={db}",
+        }
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own issuer, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test redis")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "redis.pem", directory / "redis.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    # A short directory: a Unix socket's path is limited to about 100 bytes.
+    directory = tmp_path_factory.mktemp("r")
+    cert_file, key_file = self_signed(directory)
+    port = free_port(HOST)
+    args = [
+        redis_binary(),
+        "--bind", HOST,
+        "--port", "0",
+        "--tls-port", str(port),
+        "--tls-cert-file", str(cert_file),
+        "--tls-key-file", str(key_file),
+        "--tls-auth-clients", "no",
+        "--unixsocket", str(directory / "redis.sock"),
+        "--requirepass", PASSWORD,
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", str(directory),
+    ]  # fmt: skip
+    with (directory / "redis.log").open("wb") as log:
+        server = ManagedProcess("Redis with TLS", args, log=log)
+    try:
+        server.wait_for_port(HOST, port)
+    except DevStackError as err:
+        unavailable(f"Redis with TLS unavailable (see {directory / 'redis.log'}): {err}")
+    try:
+        yield PrivateRedis(port, directory / "redis.sock", cert_file)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("scheme", ["rediss", "unix"])
+async def test_tls_and_unix_socket_urls_reach_the_same_database_as_redis_py(
+    private_redis: PrivateRedis, scheme: str
+) -> None:
+    url, name = private_redis.urls(db=2)[scheme], key()
+    other = Redis.from_url(url)
+    pipelined = PipelinedReader(url)
+    try:
+        await other.set(name, f"over {scheme}")
+        assert await pipelined.get(name) == f"over {scheme}".encode()
+    finally:
+        pipelined.close()
+        await other.delete(name)
+        await other.aclose()
+
+
+async def test_tls_checks_the_server_certificate(private_redis: PrivateRedis) -> None:
+    untrusted = PipelinedReader(private_redis.urls(db=0)["rediss"].split("?")[0])
+    with pytest.raises(PipelineError, match="CERTIFICATE_VERIFY_FAILED"):
+        await untrusted.get(key())
+    untrusted.close()
+
+
+async def test_a_traced_read_is_a_span_like_redis_py_s(
+    redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider, exporter = TracerProvider(), InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(gateway.tasks.pipelined, "tracer", provider.get_tracer(__name__))
+    listed = key()
+    await redis.rpush(listed, "x")
+    pipelined = PipelinedReader(redis_url, traced=True)
+    try:
+        assert await pipelined.get(key()) is None
+        with pytest.raises(PipelineError):
+            await pipelined.get(listed)
+    finally:
+        pipelined.close()
+    server = urlsplit(redis_url)
+    # What opentelemetry-instrumentation-redis records of redis-py's GET.
+    expected = {
+        "db.statement": "GET ?",
+        "db.redis.args_length": 2,
+        "db.system": "redis",
+        "db.redis.database_index": int(server.path.lstrip("/") or 0),
+        "net.peer.name": server.hostname,
+        "net.peer.port": server.port,
+        "net.transport": "ip_tcp",
     }
-    assert pipelined_address("redis://u:p%40ss@h") == {
-        "db": 0,
-        "username": "u",
-        "password": "p@ss",
-        "host": "h",
-        "port": 6379,
-    }
-    assert pipelined_address("unix:///run/redis.sock?db=4") == {
-        "db": 4,
-        "username": None,
-        "password": None,
-        "path": "/run/redis.sock",
-    }
-    assert pipelined_address("rediss://h:6380/0") is None
-    assert pipelined_address("redis://h/notanumber") is None
+    found, failed = exporter.get_finished_spans()
+    for span in (found, failed):
+        assert (span.name, span.kind) == ("GET", trace.SpanKind.CLIENT)
+        assert dict(span.attributes or {}) == expected
+    assert found.status.status_code is trace.StatusCode.UNSET
+    assert failed.status.status_code is trace.StatusCode.ERROR
 
 
 def snapshot(task_id: str, state: TaskState) -> bytes:
@@ -144,14 +270,10 @@ def snapshot(task_id: str, state: TaskState) -> bytes:
     return orjson.dumps(task.to_wire())
 
 
-@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "redis-py"])
 async def test_a_terminal_task_is_remembered_and_a_running_one_is_read_each_time(
-    redis: Redis,
-    reader: PipelinedReader,
-    pipelined: bool,
-    monkeypatch: pytest.MonkeyPatch,
+    redis: Redis, reader: PipelinedReader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = TaskStore(redis, ttl_seconds=60, timeout=5, reader=reader if pipelined else None)
+    store = TaskStore(redis, reader=reader, ttl_seconds=60, timeout=5)
     running, done = str(uuid.uuid4()), str(uuid.uuid4())
     await redis.set(task_snapshot_key(running), snapshot(running, TaskState.WORKING))
     await redis.set(task_snapshot_key(done), snapshot(done, TaskState.COMPLETED))
