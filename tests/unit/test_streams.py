@@ -1,4 +1,4 @@
-"""The two SSE views of a log entry, the subscriber buffer, and Last-Event-ID parsing."""
+"""The two SSE views of a log entry, the subscriber buffer, a stream's batches, and Last-Event-ID parsing."""
 
 from __future__ import annotations
 
@@ -6,9 +6,19 @@ from typing import Any
 
 import orjson
 import pytest
+from redis.exceptions import RedisError
 
+from gateway.streaming.batches import Batches, Ending
+from gateway.streaming.feed import TaskFeed
 from gateway.streaming.hub import Subscription
-from gateway.streaming.log import LogEntry, entry_key, parse_last_event_id, snapshot_entry
+from gateway.streaming.log import (
+    EventLog,
+    LogEntry,
+    LogRead,
+    entry_key,
+    parse_last_event_id,
+    snapshot_entry,
+)
 from gateway.streaming.renderers import A2ARenderer, BrowserRenderer
 from protocol import InvalidParamsError
 from tests.a2a_schema import assert_valid_response
@@ -223,6 +233,85 @@ async def test_subscription_next_waits_at_most_its_wait() -> None:
     subscription = Subscription(limit=2)
     assert await subscription.next(0.01) == []
     assert not subscription.signalled
+
+
+class ScriptedLog(EventLog):
+    """A task's log whose reads answer `reads` in turn (an exception is raised)."""
+
+    def __init__(self, *reads: LogRead | Exception) -> None:
+        self._reads = list(reads)
+
+    async def read_after(self, task_id: str, position: str | None, count: int) -> LogRead:
+        read = self._reads.pop(0)
+        if isinstance(read, Exception):
+            raise read
+        return read
+
+
+async def opened_batches(
+    subscription: Subscription, wait: float | None, *later_reads: LogRead | Exception
+) -> Batches:
+    """The batches of task t1's browser stream, whose first read of the log gives task.created."""
+    log = ScriptedLog(LogRead([EVENTS["created"]], None), *later_reads)
+    feed = TaskFeed(log, subscription, "t1", "0", close_on_overflow=True)
+    first = (await feed.first()).entries
+    return Batches("t1", first, feed, BrowserRenderer(), wait)
+
+
+async def test_batches_give_the_first_read_then_live_entries_up_to_the_last() -> None:
+    subscription = Subscription(limit=8)
+    batches = await opened_batches(subscription, None)
+    for name in ("status", "progress", "completed", "error"):
+        subscription.push(EVENTS[name])
+    received = [(batch, batches.live) async for batch in batches]
+    assert received == [
+        ([EVENTS["created"]], False),
+        ([EVENTS["status"], EVENTS["progress"], EVENTS["completed"]], True),
+    ]
+    assert batches.ending is Ending.DONE
+
+
+async def test_batches_give_an_empty_batch_after_wait_then_stop_when_the_feed_closes() -> None:
+    subscription = Subscription(limit=8)
+    batches = await opened_batches(subscription, 0.01)
+    assert await anext(batches) == [EVENTS["created"]]
+    assert await anext(batches) == []
+    subscription.close()
+    assert [batch async for batch in batches] == []
+    assert batches.ending is Ending.CLOSED
+
+
+async def test_batches_of_a_client_that_fell_behind_stop_behind() -> None:
+    subscription = Subscription(limit=1)
+    batches = await opened_batches(subscription, None)
+    subscription.push(EVENTS["status"])
+    subscription.push(EVENTS["progress"])
+    assert [batch async for batch in batches] == [[EVENTS["created"]]]
+    assert batches.ending is Ending.BEHIND
+
+
+async def test_batches_stop_failed_when_the_log_cannot_be_read() -> None:
+    subscription = Subscription(limit=8)
+    batches = await opened_batches(subscription, None, RedisError("Connection reset by peer"))
+    subscription.mark_resync()
+    assert [batch async for batch in batches] == [[EVENTS["created"]]]
+    assert batches.ending is Ending.FAILED
+
+
+@pytest.mark.parametrize(
+    ("first", "expected"),
+    [
+        ([], []),
+        ([EVENTS["created"], EVENTS["status"]], [[EVENTS["created"], EVENTS["status"]]]),
+        ([EVENTS["completed"], EVENTS["error"]], [[EVENTS["completed"]]]),
+    ],
+)
+async def test_batches_without_a_feed_are_the_first_read_alone(
+    first: list[LogEntry], expected: list[list[LogEntry]]
+) -> None:
+    batches = Batches("t1", first, None, BrowserRenderer(), 0.01)
+    assert [batch async for batch in batches] == expected
+    assert batches.ending is Ending.DONE
 
 
 @pytest.mark.parametrize(
