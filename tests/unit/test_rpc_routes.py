@@ -17,7 +17,6 @@ from gateway.settings import GatewaySettings
         ("PUT", "/agents/echo", 405, {"allow": "POST"}, "Method Not Allowed"),
         ("GET", "/agents/unknown", 405, {"allow": "POST"}, "Method Not Allowed"),
         ("POST", "/agents/echo/", 307, {"location": "http://gateway/agents/echo"}, ""),
-        ("POST", "/healthz", 405, {"allow": "HEAD, GET"}, "Method Not Allowed"),
     ],
 )
 async def test_rpc_routes_refuse_what_they_do_not_serve(
