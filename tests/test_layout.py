@@ -119,3 +119,12 @@ def test_client_commands_load_none_of_the_server() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
     assert loaded == "[]\n"
+
+
+def test_every_folder_of_code_is_a_package() -> None:
+    """A folder without `__init__.py` is a namespace package, which `pip install .` (the image) leaves
+    out while an editable install still finds it."""
+    folders = {path.parent for package in OURS for path in (ROOT / package).rglob("*.py")}
+    assert (
+        sorted(str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").exists()) == []
+    )

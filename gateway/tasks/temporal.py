@@ -8,7 +8,6 @@ push configs are signals.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -58,8 +57,6 @@ from workflows.task import (
     TaskWorkflow,
     workflow_id_for,
 )
-
-logger = logging.getLogger(__name__)
 
 # Temporal documents a workflow's static summary as one line of at most 200 bytes.
 SUMMARY_MAX_BYTES = 200
