@@ -47,7 +47,6 @@ class GatewaySettings(BaseSettings):
     temporal_ui_url: str | None = None
     # Serve Prometheus metrics at GET /metrics (on the gateway's own port).
     metrics: bool = True
-    # Log lines as text or as JSON objects (with trace and task ids); both processes read A2A_LOG_FORMAT.
     log_format: LogFormat = shared.log_format("A2A_GATEWAY_")
     # Set A2AContextId / A2AAgent / A2AState on workflows; the Temporal namespace must have them registered.
     search_attributes: bool = True
@@ -63,9 +62,7 @@ class GatewaySettings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     # Redis connections the gateway's pool may open (pub/sub uses one more of its own).
     redis_max_connections: int = Field(default=64, ge=1)
-    # The webhook address policy, shared with the workers (which check it again at every delivery):
-    # plain http allowed (local development only), and the addresses (CIDRs) and host names admitted
-    # despite being loopback, private, link-local...
+    # The webhook address policy (config.settings.push_allow_http, push_allowlist).
     push_allow_http: bool = shared.push_allow_http("A2A_GATEWAY_")
     push_allowlist: Annotated[list[str], NoDecode] = shared.push_allowlist("A2A_GATEWAY_")
     # Notify on every state change, not only input-required, auth-required and terminal states.

@@ -48,9 +48,7 @@ class WorkerSettings(BaseSettings):
     anthropic_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY")
     )
-    # The webhook address policy, shared with the gateway (which checks it at `set`; the worker checks it
-    # again at every delivery): plain http allowed (local development only), and the addresses (CIDRs)
-    # and host names admitted despite being loopback, private, link-local...
+    # The webhook address policy (config.settings.push_allow_http, push_allowlist).
     push_allow_http: bool = shared.push_allow_http("A2A_WORKER_")
     push_allowlist: Annotated[list[str], NoDecode] = shared.push_allowlist("A2A_WORKER_")
     # One delivery attempt: DNS, connect, request and response.
@@ -59,7 +57,6 @@ class WorkerSettings(BaseSettings):
     # port 0 turns the endpoint off. 9464 is the OpenTelemetry Prometheus exporter's default port.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)
-    # Log lines as text or as JSON objects (with trace and task ids); both processes read A2A_LOG_FORMAT.
     log_format: LogFormat = shared.log_format("A2A_WORKER_")
     echo_chunks: int = Field(default=1, ge=1)
     echo_delay: float = Field(default=0.0, ge=0)

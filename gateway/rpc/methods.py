@@ -18,7 +18,6 @@ from gateway.tasks.push_configs import PushConfigs
 from gateway.tasks.store import TaskStore
 from gateway.tasks.temporal import Route, TemporalTasks
 from protocol import (
-    TERMINAL_STATES,
     ContentTypeNotSupportedError,
     DeleteTaskPushNotificationConfigParams,
     GetTaskPushNotificationConfigParams,
@@ -31,7 +30,6 @@ from protocol import (
     StoredPushConfig,
     Task,
     TaskIdParams,
-    TaskNotCancelableError,
     TaskNotFoundError,
     TaskPushNotificationConfig,
     TaskQueryParams,
@@ -176,13 +174,6 @@ class AgentMethods:
 
     async def on_tasks_cancel(self, params: TaskIdParams, call: Call) -> dict[str, Any]:
         await self._tenancy.authorize(params.id, call.principal)
-        # A blocking send answers from the Redis log a workflow task before the workflow records the
-        # turn's end; what a client has seen terminal is not cancelable, whatever the workflow says yet.
-        seen = await self._store.get(params.id)
-        if seen is not None and seen.status.state in TERMINAL_STATES:
-            raise TaskNotCancelableError(
-                f"Task '{params.id}' is {seen.status.state.value}; a terminal task cannot be canceled."
-            )
         return (await self._tasks.cancel(params.id, params.metadata)).to_wire()
 
     async def on_push_config_set(
@@ -261,11 +252,7 @@ class AgentMethods:
         message is bound to be refused (the task has ended)."""
         if config is None:
             return
-        seen = await self._store.get(task_id)
-        if seen is not None and seen.status.state in TERMINAL_STATES:
-            raise InvalidParamsError(
-                f"Task '{task_id}' is {seen.status.state.value}; a terminal task accepts no messages."
-            )
+        await self._tasks.accepting_messages(task_id)
         await self._announce(task_id, await self._push.save(task_id, config))
 
     async def _announce(self, task_id: str, stored: StoredPushConfig) -> None:

@@ -169,9 +169,7 @@ class TemporalTasks:
     async def send(self, task_id: str, message: Message, *, blocking: bool) -> Task:
         """Deliver a follow-up message to the task's workflow; the task once the turn ends
         (`blocking`) or once the message is accepted."""
-        seen = await self._store.get(task_id)
-        if seen is not None and seen.status.state in TERMINAL_STATES:
-            raise _no_more_messages(task_id, seen)
+        seen = await self.accepting_messages(task_id)
         # The client may have seen the turn end in Redis a few milliseconds before the workflow records
         # it; until then the workflow calls itself busy, and the message is offered again.
         catching_up = seen is not None and seen.status.state in INTERRUPTED_STATES
@@ -185,6 +183,14 @@ class TemporalTasks:
             _raise_update_rejection(err)
         except RPCError as err:
             raise _no_more_messages(task_id, await self._closed_task(task_id, err)) from err
+
+    async def accepting_messages(self, task_id: str) -> Task | None:
+        """The task as Redis last saw it (None: Redis does not know it); -32602 when that is
+        terminal, since a terminal task accepts no messages."""
+        seen = await self._store.get(task_id)
+        if seen is not None and seen.status.state in TERMINAL_STATES:
+            raise _no_more_messages(task_id, seen)
+        return seen
 
     async def _offer(self, task_id: str, update: SendMessageInput, *, retry_busy: bool) -> Task:
         delay = 0.01
@@ -221,6 +227,11 @@ class TemporalTasks:
 
     async def cancel(self, task_id: str, metadata: dict[str, Any] | None) -> Task:
         """Cancel the task's turn; the task as it is then."""
+        # A blocking send answers from the Redis log a workflow task before the workflow records the
+        # turn's end; what a client has seen terminal is not cancelable, whatever the workflow says yet.
+        seen = await self._store.get(task_id)
+        if seen is not None and seen.status.state in TERMINAL_STATES:
+            raise _not_cancelable(task_id, seen)
         handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
@@ -228,10 +239,7 @@ class TemporalTasks:
         except WorkflowUpdateFailedError as err:
             _raise_update_rejection(err)
         except RPCError as err:
-            closed = await self._closed_task(task_id, err)
-            raise TaskNotCancelableError(
-                f"Task '{task_id}' is {closed.status.state.value}; a terminal task cannot be canceled."
-            ) from err
+            raise _not_cancelable(task_id, await self._closed_task(task_id, err)) from err
         return await self.current_task(task_id)
 
     async def current_task(self, task_id: str) -> Task:
@@ -335,6 +343,12 @@ def task_summary(message: Message) -> str:
 def _no_more_messages(task_id: str, task: Task) -> InvalidParamsError:
     return InvalidParamsError(
         f"Task '{task_id}' is {task.status.state.value}; a terminal task accepts no messages."
+    )
+
+
+def _not_cancelable(task_id: str, task: Task) -> TaskNotCancelableError:
+    return TaskNotCancelableError(
+        f"Task '{task_id}' is {task.status.state.value}; a terminal task cannot be canceled."
     )
 
 
