@@ -100,13 +100,13 @@ def _add_send(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     connection: argparse.ArgumentParser,
 ) -> None:
-    send_cmd = commands.add_parser(
+    send_cmd = _add_command(
+        commands,
+        connection,
         "send",
-        parents=[connection],
-        help="send a message to an A2A agent and show its task as it runs",
-        description=SEND_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EXIT_CODES,
+        send,
+        "send a message to an A2A agent and show its task as it runs",
+        SEND_DESCRIPTION,
     )
     send_cmd.add_argument(
         "text", metavar="TEXT", help='the message\'s text ("-": read it from stdin)'
@@ -126,7 +126,6 @@ def _add_send(
         metavar="JSON",
         help="the message's metadata, a JSON object",
     )
-    send_cmd.set_defaults(run=send, prog=send_cmd.prog)
 
 
 def _add_task_command(
@@ -137,7 +136,21 @@ def _add_task_command(
     help: str,
     description: str,
 ) -> argparse.ArgumentParser:
-    command = task_commands.add_parser(
+    command = _add_command(task_commands, connection, name, run, help, description)
+    command.add_argument("id", help="the task's id")
+    return command
+
+
+def _add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    connection: argparse.ArgumentParser,
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    help: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    """A client command: the connection options, its exit codes, `run` to run it."""
+    command = commands.add_parser(
         name,
         parents=[connection],
         help=help,
@@ -145,6 +158,5 @@ def _add_task_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EXIT_CODES,
     )
-    command.add_argument("id", help="the task's id")
     command.set_defaults(run=run, prog=command.prog)
     return command
