@@ -41,6 +41,12 @@ def create_app(settings: GatewaySettings, *, resolver: Resolver = system_resolve
         routes=[
             Route("/.well-known/agent.json", gateway.agent_card, methods=["GET"]),
             Route("/agents/{agent}/.well-known/agent.json", gateway.agent_card, methods=["GET"]),
+            Route("/.well-known/agent-card.json", gateway.combined_card, methods=["GET"]),
+            Route(
+                "/agents/{agent}/.well-known/agent-card.json",
+                gateway.combined_card,
+                methods=["GET"],
+            ),
             Route("/agent/authenticatedExtendedCard", gateway.extended_card, methods=["GET"]),
             Route(
                 "/agents/{agent}/agent/authenticatedExtendedCard",
@@ -79,9 +85,9 @@ class _Gateway:
             policy = WebhookPolicy.parse(settings.push_allow_http, settings.push_allowlist)
         except ValueError as err:
             raise AgentsConfigError(f"A2A_PUSH_ALLOWLIST: {err}") from err
-        self.parts = Parts(settings, agents, auth, GatewayMetrics(), policy, resolver)
-        self._default = agents.default_agent
         self._cards = Cards(agents, settings.rpc_url(), auth.security())
+        self.parts = Parts(settings, agents, auth, GatewayMetrics(), policy, resolver, self._cards)
+        self._default = agents.default_agent
         self._runtime: Runtime | None = None
 
     @contextlib.asynccontextmanager
@@ -135,6 +141,16 @@ class _Gateway:
         if named is None:
             return json_response(self._cards.root)
         card = self._cards.public.get(named)
+        if card is None:
+            return unknown_agent(named, self._cards.public)
+        return json_response(card)
+
+    async def combined_card(self, request: Request) -> Response:
+        """The card 1.0 and 0.3 clients read (`gateway.cards.combined_card`)."""
+        named = request.path_params.get("agent")
+        if named is None:
+            return json_response(self._cards.combined_root)
+        card = self._cards.combined.get(named)
         if card is None:
             return unknown_agent(named, self._cards.public)
         return json_response(card)

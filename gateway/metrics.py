@@ -19,6 +19,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from protocol import METHOD_PARAMS
+from protocol.v1 import V1_METHOD_PARAMS
 
 # Prometheus's text format has no use for the `*_created` series, which would double every family; the
 # setting is process-wide.
@@ -34,8 +35,13 @@ _LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 _STREAM_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
 
 
+_METHODS = (
+    frozenset(METHOD_PARAMS) | frozenset(V1_METHOD_PARAMS) | {"agent/getAuthenticatedExtendedCard"}
+)
+
+
 def method_label(method: object) -> str:
-    return method if isinstance(method, str) and method in METHOD_PARAMS else OTHER_METHOD
+    return method if isinstance(method, str) and method in _METHODS else OTHER_METHOD
 
 
 class GatewayMetrics:

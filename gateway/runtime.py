@@ -17,16 +17,19 @@ from gateway.access.admission import Admission
 from gateway.access.auth import Authenticator
 from gateway.access.rate_limit import RateLimiter
 from gateway.access.tenancy import Tenancy
+from gateway.cards import Cards
 from gateway.metrics import GatewayMetrics
 from gateway.rpc.dispatch import Dispatcher
 from gateway.rpc.endpoint import RpcEndpoint
 from gateway.rpc.methods import AgentMethods
+from gateway.rpc.v1 import V1Methods
 from gateway.settings import GatewaySettings
 from gateway.streaming.browser import BrowserStreams
 from gateway.streaming.feed import TurnEnds
 from gateway.streaming.hub import Hub
 from gateway.streaming.log import EventLog
 from gateway.streaming.streams import Streams
+from gateway.tasks.listing import TaskIndex
 from gateway.tasks.pipelined import PipelinedReader
 from gateway.tasks.push_configs import PushConfigs
 from gateway.tasks.store import TaskStore
@@ -63,6 +66,7 @@ class Parts:
     metrics: GatewayMetrics
     policy: WebhookPolicy
     resolver: Resolver
+    cards: Cards
 
 
 async def open_runtime(parts: Parts) -> Runtime:
@@ -102,21 +106,20 @@ async def open_runtime(parts: Parts) -> Runtime:
         max_configs=settings.max_push_configs_per_task,
         resolver=parts.resolver,
     )
-    dispatchers = {
-        name: _dispatcher(
-            AgentMethods(
-                Route(name, agent.task_queue or task_queue_for(name)),
-                agent.kind,
-                tasks=tasks,
-                store=store,
-                log=log,
-                push=push,
-                streams=streams,
-                tenancy=tenancy,
-            )
+    index = TaskIndex(redis, timeout=timeout)
+    dispatchers = {}
+    for name, agent in parts.agents.agents.items():
+        methods = AgentMethods(
+            Route(name, agent.task_queue or task_queue_for(name)),
+            agent.kind,
+            tasks=tasks,
+            store=store,
+            log=log,
+            push=push,
+            streams=streams,
+            tenancy=tenancy,
         )
-        for name, agent in parts.agents.agents.items()
-    }
+        dispatchers[name] = _dispatcher(methods, index, tenancy, parts.cards, name)
     admission = Admission(parts.auth, _rate_limiter(settings, redis))
     rpc = RpcEndpoint(
         dispatchers, admission, parts.metrics, max_body_bytes=settings.max_body_bytes, traced=traced
@@ -137,8 +140,19 @@ async def _temporal(settings: GatewaySettings, traced: bool) -> Client:
     )
 
 
-def _dispatcher(methods: AgentMethods) -> Dispatcher:
-    return Dispatcher(methods.table(), methods.stream_table())
+def _dispatcher(
+    methods: AgentMethods, index: TaskIndex, tenancy: Tenancy, cards: Cards, agent: str
+) -> Dispatcher:
+    """An agent's methods in every version (slash-style 0.2.5 and 0.3, PascalCase 1.0)."""
+    v1 = V1Methods(
+        methods, index=index, tenancy=tenancy, extended_card=lambda: cards.extended_v1(agent)
+    )
+    return Dispatcher(
+        {**methods.table(), **methods.v03_table(lambda: cards.extended_v03(agent))},
+        methods.stream_table(),
+        v1_handlers=v1.table(),
+        v1_stream_handlers=v1.stream_table(),
+    )
 
 
 def _redis(settings: GatewaySettings) -> Redis:

@@ -107,6 +107,25 @@ class InvalidAgentResponseError(A2AError):
     default_message = "Invalid agent response"
 
 
+class ExtendedCardNotConfiguredError(A2AError):
+    """A2A 0.3 and 1.0: the agent has no authenticated extended card."""
+
+    code = -32007
+    default_message = "Authenticated Extended Card is not configured"
+
+
+class ExtensionSupportRequiredError(A2AError):
+    code = -32008
+    default_message = "Extension support required"
+
+
+class VersionNotSupportedError(A2AError):
+    """A2A 1.0: the request's `A2A-Version` is not one this gateway serves."""
+
+    code = -32009
+    default_message = "This version is not supported"
+
+
 class ServerBusyError(A2AError):
     """Server-defined (-32000..-32099 are reserved for that): this gateway process already holds its
     configured maximum of concurrent streams. Answered with HTTP 503 and `Retry-After`."""

@@ -165,6 +165,8 @@ class StoredPushConfig(BaseModel):
 
     created_ns: int
     config: PushNotificationConfig
+    # The A2A version of the client that registered it: notifications are written in that version.
+    version: str = PROTOCOL_VERSION
 
     def masked(self) -> PushNotificationConfig:
         """The config as responses show it: credentials never come back."""

@@ -13,7 +13,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from config.telemetry import annotate_task
-from protocol import StoredPushConfig, Task, task_push_key, task_snapshot_key
+from protocol import PROTOCOL_VERSION, StoredPushConfig, Task, task_push_key, task_snapshot_key
+from protocol.v1 import task_to_v1
 from workers.metrics import WorkerMetrics
 from workers.webhook_sender import DeliveryOutcome, WebhookSender
 from workflows.payloads import PushDeliveryInput
@@ -51,8 +52,9 @@ class PushActivities:
         if raw_config is None:
             self._record("deleted", task_id, input.config_id, info.attempt, "config deleted")
             return "deleted"
-        config = StoredPushConfig.model_validate_json(raw_config).config
-        result = await self._sender.send(config, notification_body(input, raw_task))
+        stored = StoredPushConfig.model_validate_json(raw_config)
+        body = notification_body(input, raw_task, stored.version)
+        result = await self._sender.send(stored.config, body)
         self._record(result.outcome.value, task_id, input.config_id, info.attempt, result.detail)
         if result.outcome is DeliveryOutcome.DELIVERED:
             return str(result.outcome.value)
@@ -85,12 +87,17 @@ class PushActivities:
         )
 
 
-def notification_body(input: PushDeliveryInput, snapshot: bytes | None) -> bytes:
+def notification_body(
+    input: PushDeliveryInput, snapshot: bytes | None, version: str = PROTOCOL_VERSION
+) -> bytes:
     """The task's snapshot with the notified status: the snapshot as it is when the notification
     goes out at once, and the task as far as Redis knows it when a retry finds it moved on. Without a
-    snapshot (Redis lost it), the task's ids and the status."""
+    snapshot (Redis lost it), the task's ids and the status. In `version`'s shape: the Task itself
+    for 0.2.5 and 0.3, a `StreamResponse` carrying it for 1.0 (spec §4.3.3)."""
     if snapshot is None:
         task = Task(id=input.task_id, contextId=input.context_id, status=input.status)
     else:
         task = Task.model_validate_json(snapshot).model_copy(update={"status": input.status})
+    if version.startswith("1."):
+        return orjson.dumps({"task": task_to_v1(task.to_wire())})
     return orjson.dumps(task.to_wire())

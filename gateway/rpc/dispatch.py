@@ -17,8 +17,10 @@ from config.telemetry import annotate_task
 from gateway.access.auth import ANONYMOUS, Principal
 from gateway.metrics import OK, method_label
 from gateway.responses import error_http_response, json_response
+from gateway.streaming.renderers import Renderer
 from protocol import (
     METHOD_PARAMS,
+    PROTOCOL_VERSION,
     A2AError,
     InternalError,
     InvalidParamsError,
@@ -27,25 +29,53 @@ from protocol import (
     MethodNotFoundError,
     RequestId,
     UnsupportedOperationError,
+    VersionNotSupportedError,
     error_response,
     success_response,
 )
+from protocol.v1 import V1, V1_METHOD_PARAMS, GetExtendedAgentCardRequest, error_to_v1
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """What a method needs beyond its params: who calls, and for streams, where to resume."""
+    """What a method needs beyond its params: who calls, for streams where to resume, and the A2A
+    version the caller speaks (what its streams and push notifications are written in)."""
 
     request_id: RequestId
     principal: Principal = ANONYMOUS
     last_event_id: str | None = None
+    version: str = PROTOCOL_VERSION
+    # The stream view for this caller (None: 0.2.5's JSON-RPC frames).
+    view: ViewFactory | None = None
 
 
 Handler = Callable[[Any, Call], Awaitable[Any]]
 # A streaming method answers with an ASGI app that serves the event stream.
 StreamHandler = Callable[[Any, Call], Awaitable[ASGIApp]]
+# The renderer of a stream: (request id, historyLength) -> Renderer.
+ViewFactory = Callable[[RequestId, "int | None"], Renderer]
+
+# The major.minor versions of A2A this gateway serves; an empty `A2A-Version` means 0.3 (1.0 §3.6.2).
+SERVED_VERSIONS = ("0.2", "0.3", "1.0")
+# A2A 0.3's JSON-RPC method beyond 0.2.5's nine.
+V03_METHOD_PARAMS: dict[str, type[BaseModel]] = {
+    "agent/getAuthenticatedExtendedCard": GetExtendedAgentCardRequest
+}
+
+
+def check_version(requested: str | None) -> None:
+    """-32009 unless `requested` (the `A2A-Version` header or query parameter) is a version served
+    here; patch numbers do not count (1.0 §3.6)."""
+    if not requested:
+        return
+    major_minor = ".".join(requested.strip().split(".")[:2])
+    if major_minor not in SERVED_VERSIONS:
+        raise VersionNotSupportedError(
+            f"A2A-Version {requested!r} is not supported; this gateway serves "
+            f"{', '.join(SERVED_VERSIONS)}",
+        )
 
 
 class BodyTooLarge(Exception):
@@ -76,13 +106,20 @@ def _valid_id(value: Any) -> bool:
 
 
 class Dispatcher:
+    """One agent's JSON-RPC methods: 0.2.5's and 0.3's slash-style names (`handlers`,
+    `stream_handlers`) and 1.0's PascalCase ones (`v1_handlers`, `v1_stream_handlers`), each answered
+    in its own version's shapes."""
+
     def __init__(
         self,
         handlers: Mapping[str, Handler],
         stream_handlers: Mapping[str, StreamHandler] | None = None,
+        *,
+        v1_handlers: Mapping[str, Handler] | None = None,
+        v1_stream_handlers: Mapping[str, StreamHandler] | None = None,
     ) -> None:
-        self._handlers = handlers
-        self._stream_handlers = stream_handlers or {}
+        self._handlers = {**handlers, **(v1_handlers or {})}
+        self._stream_handlers = {**(stream_handlers or {}), **(v1_stream_handlers or {})}
 
     async def respond(
         self,
@@ -90,10 +127,11 @@ class Dispatcher:
         principal: Principal = ANONYMOUS,
         last_event_id: str | None = None,
         outcome: Outcome | None = None,
+        version: str | None = None,
     ) -> ASGIApp:
         """The HTTP answer to a JSON-RPC request: a JSON response, or an event stream. `outcome` learns
-        the method and how it ended."""
-        answer = await self._answer(body, principal, last_event_id, outcome or Outcome())
+        the method and how it ended; `version`: the request's `A2A-Version`."""
+        answer = await self._answer(body, principal, last_event_id, outcome or Outcome(), version)
         if isinstance(answer, tuple):
             response, error = answer
             if error is not None:
@@ -103,23 +141,29 @@ class Dispatcher:
 
     async def dispatch(self, body: bytes, principal: Principal = ANONYMOUS) -> dict[str, Any]:
         """The JSON-RPC response to a request for a method that does not stream."""
-        answer = await self._answer(body, principal, None, Outcome())
+        answer = await self._answer(body, principal, None, Outcome(), None)
         if not isinstance(answer, tuple):
             raise TypeError("dispatch() serves only methods that do not stream")
         return answer[0]
 
     async def _answer(
-        self, body: bytes, principal: Principal, last_event_id: str | None, outcome: Outcome
+        self,
+        body: bytes,
+        principal: Principal,
+        last_event_id: str | None,
+        outcome: Outcome,
+        version: str | None,
     ) -> tuple[dict[str, Any], A2AError | None] | ASGIApp:
         request_id: RequestId = None
+        v1 = False
         try:
             request = parse_body(body)
             request_id = _request_id(request)
             method = _method(request)
             outcome.method = method_label(method)
-            params_model = METHOD_PARAMS.get(method)
-            if params_model is None:
-                raise MethodNotFoundError(f"Method not found: '{method}'")
+            v1 = method in V1_METHOD_PARAMS
+            check_version(version)
+            params_model = _params_model(method)
             if "id" not in request:
                 raise InvalidRequestError(
                     f"Request payload validation error: '{method}' needs an 'id'"
@@ -135,7 +179,7 @@ class Dispatcher:
                     data=validation_error_data(params_model, err.errors(include_url=False)),
                 ) from err
             _annotate(raw_params)
-            call = Call(request_id, principal, last_event_id)
+            call = Call(request_id, principal, last_event_id, _call_version(v1, version))
             stream_handler = self._stream_handlers.get(method)
             if stream_handler is not None:
                 return await stream_handler(params, call)
@@ -148,12 +192,33 @@ class Dispatcher:
             return success_response(request_id, result), None
         except A2AError as err:
             outcome.failed(err)
-            return error_response(request_id, err), err
+            return _error_response(request_id, err, v1), err
         except Exception:
             logger.exception("Unexpected error answering JSON-RPC request %r", request_id)
             error = InternalError()
             outcome.failed(error)
-            return error_response(request_id, error), None
+            return _error_response(request_id, error, v1), None
+
+
+def _params_model(method: str) -> type[BaseModel]:
+    model = METHOD_PARAMS.get(method) or V03_METHOD_PARAMS.get(method)
+    model = model or V1_METHOD_PARAMS.get(method)
+    if model is None:
+        raise MethodNotFoundError(f"Method not found: '{method}'")
+    return model
+
+
+def _call_version(v1: bool, requested: str | None) -> str:
+    if v1:
+        return V1
+    return "0.3" if requested and requested.startswith("0.3") else PROTOCOL_VERSION
+
+
+def _error_response(request_id: RequestId, error: A2AError, v1: bool) -> dict[str, Any]:
+    """The error in its method's version: 1.0's `data` is an array of typed details."""
+    if v1:
+        return {"jsonrpc": "2.0", "id": request_id, "error": error_to_v1(error)}
+    return error_response(request_id, error)
 
 
 def _annotate(params: dict[str, Any]) -> None:

@@ -80,7 +80,7 @@ class RpcEndpoint:
                 self._metrics.observe_request(outcome.method, outcome.code, started)
         if (
             isinstance(response, EventStream)
-            and outcome.method == "message/stream"
+            and outcome.method in ("message/stream", "SendStreamingMessage")
             and "last-event-id" not in request.headers
         ):
             response.first_token_from = started
@@ -104,13 +104,22 @@ class RpcEndpoint:
             outcome.failed(err)
             return self._admission.refused(err)
         response = await dispatcher.respond(
-            body, principal, request.headers.get("last-event-id"), outcome
+            body,
+            principal,
+            request.headers.get("last-event-id"),
+            outcome,
+            requested_version(request),
         )
         if isinstance(response, ErrorStream):
             outcome.code = str(response.code)
         elif isinstance(response, EventStream):
             annotate_task(response.task_id)
         return response
+
+
+def requested_version(request: Request) -> str | None:
+    """The A2A version the caller asks for: the `A2A-Version` header, else the query parameter."""
+    return request.headers.get("a2a-version") or request.query_params.get("A2A-Version")
 
 
 def _end_span(span: trace.Span, outcome: Outcome) -> None:

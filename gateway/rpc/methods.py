@@ -4,6 +4,7 @@ them into responses."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from gateway.access.tenancy import Tenancy
@@ -11,7 +12,7 @@ from gateway.cards import unsupported_part
 from gateway.rpc.checks import check_history_length, check_send
 from gateway.rpc.dispatch import Call, Handler, StreamHandler
 from gateway.streaming.log import EventLog, LogEntry, parse_last_event_id
-from gateway.streaming.renderers import ACCEPTED, A2ARenderer
+from gateway.streaming.renderers import ACCEPTED, A2ARenderer, Renderer
 from gateway.streaming.sse import ErrorStream
 from gateway.streaming.streams import Streams
 from gateway.tasks.push_configs import PushConfigs
@@ -20,6 +21,7 @@ from gateway.tasks.temporal import Route, TemporalTasks
 from protocol import (
     ContentTypeNotSupportedError,
     DeleteTaskPushNotificationConfigParams,
+    ExtendedCardNotConfiguredError,
     GetTaskPushNotificationConfigParams,
     InvalidParamsError,
     ListTaskPushNotificationConfigParams,
@@ -73,6 +75,20 @@ class AgentMethods:
             "tasks/pushNotificationConfig/delete": self.on_push_config_delete,
         }
 
+    def v03_table(self, extended_card: Callable[[], dict[str, Any] | None]) -> dict[str, Handler]:
+        """What A2A 0.3 adds to 0.2.5's JSON-RPC methods. `extended_card()`: the agent's extended
+        card as 0.3 reads it, None when there is none (auth off)."""
+
+        async def on_extended_card(params: Any, call: Call) -> dict[str, Any]:
+            card = extended_card()
+            if card is None:
+                raise ExtendedCardNotConfiguredError(
+                    "No authenticated extended card: this gateway authenticates no one"
+                )
+            return card
+
+        return {"agent/getAuthenticatedExtendedCard": on_extended_card}
+
     def stream_table(self) -> dict[str, StreamHandler]:
         return {
             "message/stream": self.on_message_stream,
@@ -85,7 +101,7 @@ class AgentMethods:
         message = params.message
         if message.taskId:
             await self._tenancy.authorize(message.taskId, call.principal)
-            await self._register_push(message.taskId, config.pushNotificationConfig)
+            await self._register_push(message.taskId, config.pushNotificationConfig, call.version)
             task = await self._tasks.send(message.taskId, message, blocking=blocking)
         else:
             task = await self._start(
@@ -103,7 +119,7 @@ class AgentMethods:
         position = parse_last_event_id(call.last_event_id)
         scope = self._tenancy.scope(call.principal)
         lease = self._streams.lease(scope)
-        renderer = A2ARenderer(call.request_id, config.historyLength)
+        renderer = (call.view or A2ARenderer)(call.request_id, config.historyLength)
         message = params.message
         push = config.pushNotificationConfig
         try:
@@ -127,7 +143,7 @@ class AgentMethods:
         message: Message,
         call: Call,
         position: str | None,
-        renderer: A2ARenderer,
+        renderer: Renderer,
         push: PushNotificationConfig | None,
         lease: Any,
     ) -> Any:
@@ -135,7 +151,7 @@ class AgentMethods:
         await self._tenancy.authorize(task_id, call.principal)
         if position is not None and await self._delivered(task_id, message.messageId):
             return await self._streams.open(lease, task_id, position, renderer)
-        await self._register_push(task_id, push)
+        await self._register_push(task_id, push, call.version)
         after = await self._log.last_event_id(task_id) or "0"
         task = await self._tasks.send(task_id, message, blocking=False)
         accepted = LogEntry(after, {"type": ACCEPTED, "taskId": task_id, "task": task.to_wire()})
@@ -151,7 +167,7 @@ class AgentMethods:
         try:
             await self._tenancy.authorize(params.id, call.principal)
             return await self._streams.open(
-                lease, params.id, position, A2ARenderer(call.request_id)
+                lease, params.id, position, (call.view or A2ARenderer)(call.request_id, None)
             )
         except TaskNotFoundError as err:
             lease.release()
@@ -179,9 +195,9 @@ class AgentMethods:
     async def on_push_config_set(
         self, params: TaskPushNotificationConfig, call: Call
     ) -> dict[str, Any]:
-        await self._find(params.taskId, call)
+        await self.find(params.taskId, call)
         await self._push.check(params.pushNotificationConfig, "pushNotificationConfig")
-        stored = await self._push.save(params.taskId, params.pushNotificationConfig)
+        stored = await self._push.save(params.taskId, params.pushNotificationConfig, call.version)
         await self._announce(params.taskId, stored)
         return _task_push_config(params.taskId, stored)
 
@@ -189,7 +205,7 @@ class AgentMethods:
         self, params: GetTaskPushNotificationConfigParams, call: Call
     ) -> dict[str, Any]:
         """The config named by `pushNotificationConfigId`; without one, the task's first config."""
-        await self._find(params.id, call)
+        await self.find(params.id, call)
         if params.pushNotificationConfigId is not None:
             stored = await self._push.get(params.id, params.pushNotificationConfigId)
             if stored is None:
@@ -206,7 +222,7 @@ class AgentMethods:
     async def on_push_config_list(
         self, params: ListTaskPushNotificationConfigParams, call: Call
     ) -> list[dict[str, Any]]:
-        await self._find(params.id, call)
+        await self.find(params.id, call)
         return [
             _task_push_config(params.id, stored) for stored in await self._push.configs(params.id)
         ]
@@ -215,7 +231,7 @@ class AgentMethods:
         self, params: DeleteTaskPushNotificationConfigParams, call: Call
     ) -> None:
         """Idempotent: deleting a config the task does not have succeeds."""
-        await self._find(params.id, call)
+        await self.find(params.id, call)
         await self._push.delete(params.id, params.pushNotificationConfigId)
         await self._tasks.push_removed(params.id, params.pushNotificationConfigId)
 
@@ -232,7 +248,8 @@ class AgentMethods:
             await self._store.set_owner(task_id, owner)
         push_configs = []
         if push is not None:
-            push_configs.append((await self._push.save(task_id, push)).config.id or "")
+            stored = await self._push.save(task_id, push, call.version)
+            push_configs.append(stored.config.id or "")
         return await self._tasks.start(
             self._route,
             task_id,
@@ -243,17 +260,20 @@ class AgentMethods:
             push_configs=push_configs,
         )
 
-    async def _find(self, task_id: str, call: Call) -> Task:
+    async def find(self, task_id: str, call: Call) -> Task:
+        """The task, if the caller may see it (else -32001)."""
         await self._tenancy.authorize(task_id, call.principal)
         return await self._tasks.current_task(task_id)
 
-    async def _register_push(self, task_id: str, config: PushNotificationConfig | None) -> None:
+    async def _register_push(
+        self, task_id: str, config: PushNotificationConfig | None, version: str
+    ) -> None:
         """Store a config that came with a follow-up message and announce it to the task, unless the
         message is bound to be refused (the task has ended)."""
         if config is None:
             return
         await self._tasks.accepting_messages(task_id)
-        await self._announce(task_id, await self._push.save(task_id, config))
+        await self._announce(task_id, await self._push.save(task_id, config, version))
 
     async def _announce(self, task_id: str, stored: StoredPushConfig) -> None:
         await self._tasks.push_configured(task_id, stored.config.id or "", self._route.task_queue)

@@ -10,6 +10,7 @@ import orjson
 
 from gateway.streaming.log import SNAPSHOT, LogEntry
 from protocol import INTERRUPTED_STATES, TERMINAL_STATES, RequestId
+from protocol.v1 import artifact_update_to_v1, error_wire_to_v1, status_update_to_v1, task_to_v1
 
 # The task as a message was accepted: leads a follow-up's `message/stream` (internal, never in the log).
 ACCEPTED = "task.accepted"
@@ -104,6 +105,40 @@ class A2ARenderer:
             return task
         history = task.get("history") or []
         return {**task, "history": history[len(history) - keep :] if keep else []}
+
+
+class V1Renderer(A2ARenderer):
+    """A2A 1.0: `data:` = a `StreamResponse` (`task`, `statusUpdate`, `artifactUpdate`), wrapped in a
+    JSON-RPC response (`envelope`, the JSON-RPC binding) or bare (HTTP+JSON). The stream ends where
+    0.2.5's does: at the end of the turn."""
+
+    def __init__(
+        self, request_id: RequestId, history_length: int | None = None, *, envelope: bool = True
+    ) -> None:
+        super().__init__(request_id, history_length)
+        self._envelope = envelope
+
+    def frame(self, entry: LogEntry) -> bytes:
+        event = entry.event
+        kind = event["type"]
+        if kind == "task.error":
+            body: dict[str, Any] = {"error": error_wire_to_v1(event["error"])}
+            if self._envelope:
+                body = {"jsonrpc": "2.0", "id": self._request_id, **body}
+            return _sse(entry.id, orjson.dumps(body))
+        result: dict[str, Any]
+        if kind == "task.status":
+            result = status_update_to_v1(event["taskId"], event["contextId"], event["status"])
+        elif kind == "task.progress":
+            result = artifact_update_to_v1(event)
+        elif kind == "task.completed":
+            task = event["task"]
+            result = status_update_to_v1(task["id"], task["contextId"], task["status"])
+        else:
+            result = {"task": task_to_v1(event["task"], history_length=self._history_length)}
+        if self._envelope:
+            result = {"jsonrpc": "2.0", "id": self._request_id, "result": result}
+        return _sse(entry.id, orjson.dumps(result))
 
 
 class BrowserRenderer:

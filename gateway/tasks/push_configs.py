@@ -20,7 +20,13 @@ from config.webhook_policy import (
     host_addresses,
     system_resolver,
 )
-from protocol import InvalidParamsError, PushNotificationConfig, StoredPushConfig, task_push_key
+from protocol import (
+    PROTOCOL_VERSION,
+    InvalidParamsError,
+    PushNotificationConfig,
+    StoredPushConfig,
+    task_push_key,
+)
 
 _CONFIG_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
@@ -83,8 +89,11 @@ class PushConfigs:
         except (OSError, TimeoutError):
             return []
 
-    async def save(self, task_id: str, config: PushNotificationConfig) -> StoredPushConfig:
-        """Store `config` (assigning its id when it has none); a config with a known id is replaced."""
+    async def save(
+        self, task_id: str, config: PushNotificationConfig, version: str = PROTOCOL_VERSION
+    ) -> StoredPushConfig:
+        """Store `config` (assigning its id when it has none); a config with a known id is replaced.
+        `version`: the A2A version its notifications are written in."""
         config_id = config.id or str(uuid.uuid4())
         key = task_push_key(task_id)
         async with asyncio.timeout(self._timeout):
@@ -100,7 +109,9 @@ class PushConfigs:
                 else time.time_ns()
             )
             stored = StoredPushConfig(
-                created_ns=created, config=config.model_copy(update={"id": config_id})
+                created_ns=created,
+                config=config.model_copy(update={"id": config_id}),
+                version=version,
             )
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hset(key, config_id, stored.model_dump_json(exclude_none=True))
