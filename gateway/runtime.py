@@ -143,15 +143,24 @@ async def _temporal(settings: GatewaySettings, traced: bool) -> Client:
 def _dispatcher(
     methods: AgentMethods, index: TaskIndex, tenancy: Tenancy, cards: Cards, agent: str
 ) -> Dispatcher:
-    """An agent's methods in every version (slash-style 0.2.5 and 0.3, PascalCase 1.0)."""
-    v1 = V1Methods(
-        methods, index=index, tenancy=tenancy, extended_card=lambda: cards.extended_v1(agent)
+    """An agent's methods in every version: slash-style 0.2.5 and 0.3, PascalCase 1.0, and 1.0 over
+    HTTP+JSON."""
+    v1, rest = (
+        V1Methods(
+            methods,
+            index=index,
+            tenancy=tenancy,
+            extended_card=lambda: cards.extended_v1(agent),
+            envelope=envelope,
+        )
+        for envelope in (True, False)
     )
     return Dispatcher(
         {**methods.table(), **methods.v03_table(lambda: cards.extended_v03(agent))},
         methods.stream_table(),
         v1_handlers=v1.table(),
         v1_stream_handlers=v1.stream_table(),
+        rest_handlers={**rest.table(), **rest.stream_table()},
     )
 
 

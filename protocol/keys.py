@@ -60,3 +60,27 @@ def task_owner_key(task_id: str) -> str:
 def rate_limit_key(principal: str) -> str:
     """A principal's request budget (GCRA: the theoretical arrival time), shared by every replica."""
     return f"{PREFIX}:rate:{{{principal}}}"
+
+
+def _owner_tasks_prefix(owner: str | None) -> str:
+    """The common start of an owner's task-index keys: the braces hold the owner's scope, so one Lua
+    script may update all of them (one hash slot). The shared index (no owner) uses `-`, which no
+    scope spells: Redis Cluster hashes the whole key when the braces are empty."""
+    return f"{PREFIX}:tasks:{{{_scope(owner) or '-'}}}"
+
+
+def owner_tasks_key(owner: str | None = None) -> str:
+    """A sorted set of every task of `owner`: member the task id, score its status timestamp (epoch
+    milliseconds). Every gateway caller without authentication shares the `None` owner's index."""
+    return f"{_owner_tasks_prefix(owner)}:all"
+
+
+def owner_state_tasks_key(state: str, owner: str | None = None) -> str:
+    """The owner's tasks whose latest status is `state` (the 0.2.5 value, e.g. `working`), scored like
+    `owner_tasks_key`."""
+    return f"{_owner_tasks_prefix(owner)}:state:{state}"
+
+
+def owner_context_tasks_key(context_id: str, owner: str | None = None) -> str:
+    """The owner's tasks of one context, scored like `owner_tasks_key`."""
+    return f"{_owner_tasks_prefix(owner)}:context:{context_id}"

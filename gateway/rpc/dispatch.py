@@ -117,9 +117,21 @@ class Dispatcher:
         *,
         v1_handlers: Mapping[str, Handler] | None = None,
         v1_stream_handlers: Mapping[str, StreamHandler] | None = None,
+        rest_handlers: Mapping[str, Handler | StreamHandler] | None = None,
     ) -> None:
+        """`rest_handlers`: the 1.0 methods as the HTTP+JSON binding serves them (streams without a
+        JSON-RPC envelope)."""
         self._handlers = {**handlers, **(v1_handlers or {})}
         self._stream_handlers = {**(stream_handlers or {}), **(v1_stream_handlers or {})}
+        self._rest_handlers = rest_handlers or {}
+
+    async def invoke_rest(self, method: str, raw_params: dict[str, Any], call: Call) -> Any:
+        """A 1.0 method called over HTTP+JSON: its result, or the ASGI app of its stream."""
+        handler = self._rest_handlers.get(method)
+        if handler is None:
+            raise UnsupportedOperationError(f"This operation is not supported: {method}")
+        params = validate_params(method, V1_METHOD_PARAMS[method], raw_params)
+        return await handler(params, call)
 
     async def respond(
         self,
@@ -169,16 +181,7 @@ class Dispatcher:
                     f"Request payload validation error: '{method}' needs an 'id'"
                 )
             raw_params = request.get("params", {})
-            if not isinstance(raw_params, dict):
-                raise InvalidParamsError("Invalid parameters: 'params' must be an object")
-            try:
-                params = params_model.model_validate(raw_params)
-            except ValidationError as err:
-                raise InvalidParamsError(
-                    f"Invalid parameters for {method}",
-                    data=validation_error_data(params_model, err.errors(include_url=False)),
-                ) from err
-            _annotate(raw_params)
+            params = validate_params(method, params_model, raw_params)
             call = Call(request_id, principal, last_event_id, _call_version(v1, version))
             stream_handler = self._stream_handlers.get(method)
             if stream_handler is not None:
@@ -198,6 +201,21 @@ class Dispatcher:
             error = InternalError()
             outcome.failed(error)
             return _error_response(request_id, error, v1), None
+
+
+def validate_params(method: str, model: type[BaseModel], raw_params: Any) -> Any:
+    """`raw_params` read into `model` (-32602 naming every bad field)."""
+    if not isinstance(raw_params, dict):
+        raise InvalidParamsError("Invalid parameters: 'params' must be an object")
+    try:
+        params = model.model_validate(raw_params)
+    except ValidationError as err:
+        raise InvalidParamsError(
+            f"Invalid parameters for {method}",
+            data=validation_error_data(model, err.errors(include_url=False)),
+        ) from err
+    _annotate(raw_params)
+    return params
 
 
 def _params_model(method: str) -> type[BaseModel]:

@@ -5,6 +5,7 @@ the body read within its limit, the request dispatched, all as one server span (
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Mapping
 
@@ -16,9 +17,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config.telemetry import annotate_task, caller_context, remember_span
 from gateway.access.admission import Admission
+from gateway.cards import REST_SEGMENT
 from gateway.metrics import OK, GatewayMetrics
 from gateway.responses import error_http_response, unknown_agent
-from gateway.rpc.dispatch import BodyTooLarge, Dispatcher, Outcome, read_body
+from gateway.rpc import rest
+from gateway.rpc.dispatch import BodyTooLarge, Call, Dispatcher, Outcome, read_body
 from gateway.streaming.sse import ErrorStream, EventStream
 from protocol import (
     A2AError,
@@ -27,6 +30,7 @@ from protocol import (
     ServerBusyError,
     error_response,
 )
+from protocol.v1 import V1
 
 tracer = trace.get_tracer(__name__)
 
@@ -50,6 +54,13 @@ class RpcEndpoint:
 
     async def serve(self, request: Request, agent: str) -> ASGIApp:
         """The response to a JSON-RPC request to `agent`."""
+        return await self._serve(request, agent, None)
+
+    async def serve_rest(self, request: Request, agent: str, path: str) -> ASGIApp:
+        """The response to an HTTP+JSON request to `agent` (`path`: below the binding's base)."""
+        return await self._serve(request, agent, path)
+
+    async def _serve(self, request: Request, agent: str, rest_path: str | None) -> ASGIApp:
         dispatcher = self._dispatchers.get(agent)
         if dispatcher is None:
             return unknown_agent(agent, self._dispatchers)
@@ -59,7 +70,7 @@ class RpcEndpoint:
         # then go on the request's log lines.
         with (
             tracer.start_as_current_span(
-                "jsonrpc",
+                "jsonrpc" if rest_path is None else "http+json",
                 context=caller_context(request.headers),
                 kind=trace.SpanKind.SERVER,
                 attributes={"rpc.system": "jsonrpc", "a2a.agent": agent},
@@ -69,7 +80,7 @@ class RpcEndpoint:
         ) as span:
             remember_span(span)
             try:
-                response = await self._respond(request, agent, dispatcher, outcome)
+                response = await self._respond(request, agent, dispatcher, outcome, rest_path)
             except BaseException:
                 # The client went away mid-body, or the request was cancelled: not a success.
                 if outcome.code == OK:
@@ -87,7 +98,12 @@ class RpcEndpoint:
         return response
 
     async def _respond(
-        self, request: Request, agent: str, dispatcher: Dispatcher, outcome: Outcome
+        self,
+        request: Request,
+        agent: str,
+        dispatcher: Dispatcher,
+        outcome: Outcome,
+        rest_path: str | None,
     ) -> ASGIApp:
         limit = self._max_body_bytes
         try:
@@ -99,17 +115,33 @@ class RpcEndpoint:
             )
             outcome.failed(error)
             # The rest of the body is never read, so the connection cannot carry another request.
+            if rest_path is not None:
+                refusal = rest.error_response(error)
+                refusal.headers["connection"] = "close"
+                return refusal
             return error_http_response(error_response(None, error), error, {"connection": "close"})
         except A2AError as err:
             outcome.failed(err)
-            return self._admission.refused(err)
-        response = await dispatcher.respond(
-            body,
-            principal,
-            request.headers.get("last-event-id"),
-            outcome,
-            requested_version(request),
-        )
+            refused = self._admission.refused(err)
+            if rest_path is None:
+                return refused
+            # The same refusal in HTTP+JSON's form, with its challenge (WWW-Authenticate).
+            refusal = rest.error_response(err)
+            if "www-authenticate" in refused.headers:
+                refusal.headers["www-authenticate"] = refused.headers["www-authenticate"]
+            return refusal
+        response: ASGIApp
+        if rest_path is not None:
+            call = Call(None, principal, request.headers.get("last-event-id"), V1)
+            response = await rest.respond(dispatcher, request, rest_path, body, call, outcome)
+        else:
+            response = await dispatcher.respond(
+                body,
+                principal,
+                request.headers.get("last-event-id"),
+                outcome,
+                requested_version(request),
+            )
         if isinstance(response, ErrorStream):
             outcome.code = str(response.code)
         elif isinstance(response, EventStream):
@@ -167,6 +199,11 @@ class RpcRoutes:
 
     async def _response(self, scope: Scope, receive: Receive) -> ASGIApp | None:
         path = _route_path(scope)
+        binding = _REST_PATH.fullmatch(path)
+        if binding is not None:
+            agent = binding["agent"] or self._default
+            request = Request(scope, receive)
+            return await self._endpoint().serve_rest(request, agent, binding["path"])
         agent = endpoint_agent(path, self._default)
         if agent is None:
             if path != "/" and endpoint_agent(path.rstrip("/"), self._default) is not None:
@@ -176,6 +213,10 @@ class RpcRoutes:
         if scope["method"] != "POST":
             return PlainTextResponse("Method Not Allowed", 405, headers={"allow": "POST"})
         return await self._endpoint().serve(Request(scope, receive), agent)
+
+
+# An HTTP+JSON request: below `/rest` (the default agent) or `/agents/{agent}/rest`.
+_REST_PATH = re.compile(rf"(?:/agents/(?P<agent>[^/]+))?/{REST_SEGMENT}(?P<path>/.+)")
 
 
 def _route_path(scope: Scope) -> str:

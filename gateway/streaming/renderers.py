@@ -122,9 +122,11 @@ class V1Renderer(A2ARenderer):
         event = entry.event
         kind = event["type"]
         if kind == "task.error":
-            body: dict[str, Any] = {"error": error_wire_to_v1(event["error"])}
-            if self._envelope:
-                body = {"jsonrpc": "2.0", "id": self._request_id, **body}
+            error = error_wire_to_v1(event["error"])
+            if not self._envelope:
+                # HTTP+JSON: an `error` event carrying the google.rpc.Status-shaped error.
+                return b"event: error\n" + _sse(entry.id, orjson.dumps({"error": error}))
+            body = {"jsonrpc": "2.0", "id": self._request_id, "error": error}
             return _sse(entry.id, orjson.dumps(body))
         result: dict[str, Any]
         if kind == "task.status":
