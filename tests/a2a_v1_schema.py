@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from google.protobuf import json_format
-from grpc_tools import protoc
+from grpc_tools import protoc  # type: ignore[import-untyped]
 from jsonschema import Draft7Validator
 
 SCHEMA_DIR = Path(__file__).parent / "schema"

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.a2a_v1_schema import assert_valid_v1, assert_valid_v03, v1_part
+from tests.a2a_v1_schema import assert_valid_v03, assert_valid_v1, v1_part
 from tests.integration.sse import GatewayProcess, read_stream, rpc_body
 from tests.integration.test_tasks import stamped
 
