@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-streams bench-compare bench-soak fuzz clean
+.PHONY: run test lint bench bench-streams bench-compare bench-soak bench-listing fuzz clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -44,6 +44,9 @@ bench-compare: $(VENV)/.bench-installed
 
 bench-soak: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.soak
+
+bench-listing: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.listing
 
 fuzz: $(VENV)/.test-installed
 	A2A_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/integration/test_fuzz.py -p no:cacheprovider

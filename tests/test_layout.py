@@ -43,6 +43,7 @@ ALLOWED: dict[str, set[str]] = {
     | {
         "workflows",
         "gateway.access",
+        "gateway.cards",
         "gateway.metrics",
         "gateway.rpc",
         "gateway.streaming",

@@ -86,7 +86,10 @@ class AgentTurn:
         if self._input.first_turn:
             # A retried first turn finds the snapshot already there and does not announce the task twice.
             created = await self._publisher.publish(
-                TaskEvent.created(self._task), self._task, only_if_new=True
+                TaskEvent.created(self._task),
+                self._task,
+                only_if_new=True,
+                owner=self._input.owner,
             )
             if created is not None:
                 await self._publisher.join_context(self._task, self._input.owner)
@@ -122,7 +125,9 @@ class AgentTurn:
         if reply.metadata:
             self._task = with_metadata(self._task, reply.metadata)
         self._task = apply_event(self._task, TaskEvent.status_changed(self._task, status))
-        await self._publisher.publish(TaskEvent.completed(self._task), self._task)
+        await self._publisher.publish(
+            TaskEvent.completed(self._task), self._task, owner=self._input.owner
+        )
         self._metrics.turn_finished(reply.state, time.monotonic() - self._started)
         artifacts = [a for a in self._task.artifacts or [] if a.artifactId in self._artifact_ids]
         return TurnOutcome(
@@ -131,7 +136,7 @@ class AgentTurn:
 
     async def _publish(self, event: TaskEvent) -> None:
         self._task = apply_event(self._task, event)
-        await self._publisher.publish(event, self._task)
+        await self._publisher.publish(event, self._task, owner=self._input.owner)
         # On Python 3.11, redis-py's `asyncio.wait_for` can swallow a cancel that lands just as a
         # command completes; Temporal's own flag says whether the turn was cancelled meanwhile.
         if activity.is_cancelled():
@@ -198,7 +203,7 @@ class TaskActivities:
                 "publish_event needs an event that carries the task", non_retryable=True
             )
         annotate_task(input.event.task.id, input.event.task.contextId)
-        await self._publisher.publish(input.event, input.event.task)
+        await self._publisher.publish(input.event, input.event.task, owner=input.owner)
 
     async def _heartbeat(self, turn: AgentTurn) -> None:
         # The first after an interval, not at once: a turn shorter than that sends none (each is a

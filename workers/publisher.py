@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -11,12 +13,14 @@ from protocol import (
     Message,
     Task,
     TaskEvent,
+    TaskState,
     context_tasks_key,
     task_channel,
     task_events_key,
     task_push_key,
     task_snapshot_key,
 )
+from protocol.keys import owner_context_tasks_key, owner_state_tasks_key, owner_tasks_key
 from workers.metrics import WorkerMetrics
 
 # Events larger than this are announced by entry id alone; subscribers read them from the stream.
@@ -42,6 +46,25 @@ end
 return id
 """
 
+# The events that change a task's status, and so its place in its owner's index.
+_INDEXED_EVENTS = frozenset({"task.created", "task.status", "task.completed"})
+
+# KEYS (one owner's, one slot): every task, the task's context, the task's state, then every other
+# state. ARGV: task id, score (status time, epoch ms), retention cutoff (epoch ms), TTL seconds.
+# Members scored before the cutoff are gone from Redis's snapshots too, so each write trims them.
+_INDEX = """
+for i, key in ipairs(KEYS) do
+  if i <= 3 then
+    redis.call("ZADD", key, ARGV[2], ARGV[1])
+  else
+    redis.call("ZREM", key, ARGV[1])
+  end
+  redis.call("ZREMRANGEBYSCORE", key, "-inf", "(" .. ARGV[3])
+  redis.call("EXPIRE", key, ARGV[4])
+end
+return true
+"""
+
 
 class EventPublisher:
     def __init__(
@@ -54,14 +77,21 @@ class EventPublisher:
     ) -> None:
         self._redis = redis
         self._script = redis.register_script(_PUBLISH)
+        self._index_script = redis.register_script(_INDEX)
         self._max_length = stream_max_length
         self._ttl = ttl_seconds
         self._metrics = metrics if metrics is not None else WorkerMetrics.noop()
 
     async def publish(
-        self, event: TaskEvent, snapshot: Task, *, only_if_new: bool = False
+        self,
+        event: TaskEvent,
+        snapshot: Task,
+        *,
+        only_if_new: bool = False,
+        owner: str | None = None,
     ) -> str | None:
-        """Append `event` to the task's stream, store `snapshot` and wake subscribers.
+        """Append `event` to the task's stream, store `snapshot` and wake subscribers; when the event
+        sets the status, file the task under its status in `owner`'s index (`index`).
 
         Returns the stream entry id, or None when `only_if_new` and the task already had a snapshot.
         """
@@ -84,8 +114,31 @@ class EventPublisher:
         )
         if entry_id is None:
             return None
+        if event.type in _INDEXED_EVENTS:
+            await self.index(snapshot, owner)
         self._metrics.event_published(event.type, snapshot.status.state)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def index(self, task: Task, owner: str | None = None) -> None:
+        """File `task` in `owner`'s task index under its current state and context, scored by its
+        status time; one script on the owner's slot, which also trims what the retention dropped."""
+        state = task.status.state.value
+        others = [owner_state_tasks_key(s.value, owner) for s in TaskState if s.value != state]
+        now_ms = int(time.time() * 1000)
+        await self._index_script(
+            keys=[
+                owner_tasks_key(owner),
+                owner_context_tasks_key(task.contextId, owner),
+                owner_state_tasks_key(state, owner),
+                *others,
+            ],
+            args=[
+                task.id,
+                status_millis(task.status.timestamp),
+                now_ms - self._ttl * 1000,
+                self._ttl,
+            ],
+        )
 
     async def join_context(self, task: Task, owner: str | None = None) -> None:
         """List a new task under its owner's context, for later tasks of the context to read."""
@@ -115,3 +168,18 @@ class EventPublisher:
             for message in Task.model_validate_json(raw).history or []
         ]
         return messages[-limit:]
+
+
+def status_millis(stamp: str | None) -> int:
+    """A `TaskStatus.timestamp` (ISO 8601; UTC when it names no zone) in epoch milliseconds; now when
+    there is none or it does not parse."""
+    if stamp:
+        try:
+            moment = datetime.fromisoformat(stamp)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return round(moment.timestamp() * 1000)
+    return int(time.time() * 1000)

@@ -69,6 +69,9 @@ class TurnOutcome(BaseModel):
 
 class PublishEventInput(BaseModel):
     event: TaskEvent
+    # The task's owner, whose task index the event updates (None: the shared index; also what runs
+    # recorded before this field existed replay with).
+    owner: str | None = None
 
 
 class PushDeliveryInput(BaseModel):

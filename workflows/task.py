@@ -271,7 +271,7 @@ class TaskWorkflow:
         task = apply_event(self._task, TaskEvent.status_changed(self._task, status))
         await workflow.execute_activity(
             PUBLISH_EVENT,
-            PublishEventInput(event=TaskEvent.completed(task)),
+            PublishEventInput(event=TaskEvent.completed(task), owner=self._input.owner),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
         )
