@@ -189,7 +189,9 @@ def _banner(
     agents = settings.agents_config().agents
     lines = [
         f"A2A JSON-RPC endpoint  {base}/",
-        f"Agent card             {base}/.well-known/agent.json",
+        f"A2A HTTP+JSON (1.0)    {base}/rest",
+        f"Agent card             {base}/.well-known/agent-card.json",
+        f"Agent card (0.2.5)     {base}/.well-known/agent.json",
         f"Web console            {base}/ui/",
     ]
     if len(agents) > 1:

@@ -104,7 +104,9 @@ def _run_and_stop(stack: DevStack, tmp_path: Path) -> None:
     dev, port, ui_port = stack.process, stack.port, stack.ui_port
     assert stack.banner() == [
         f"A2A JSON-RPC endpoint  http://127.0.0.1:{port}/\n",
-        f"Agent card             http://127.0.0.1:{port}/.well-known/agent.json\n",
+        f"A2A HTTP+JSON (1.0)    http://127.0.0.1:{port}/rest\n",
+        f"Agent card             http://127.0.0.1:{port}/.well-known/agent-card.json\n",
+        f"Agent card (0.2.5)     http://127.0.0.1:{port}/.well-known/agent.json\n",
         f"Web console            http://127.0.0.1:{port}/ui/\n",
         f"Gateway metrics        http://127.0.0.1:{port}/metrics\n",
         f"echo worker metrics    http://127.0.0.1:{stack.worker_metrics_port}/metrics\n",
