@@ -72,6 +72,11 @@ class InvalidParamsError(A2AError):
     default_message = "Invalid parameters"
 
 
+class TaskEndedError(InvalidParamsError):
+    """A message for a task in a terminal state: -32602 in 0.2.5 and 0.3 (PROTOCOL.md), -32004 in
+    1.0 (spec §3.1.1)."""
+
+
 class InternalError(A2AError):
     code = -32603
     default_message = "Internal error"

@@ -33,6 +33,7 @@ from protocol import (
     InvalidParamsError,
     Message,
     Task,
+    TaskEndedError,
     TaskNotCancelableError,
     TaskNotFoundError,
     TextPart,
@@ -340,8 +341,8 @@ def task_summary(message: Message) -> str:
     return start.rstrip() + ELLIPSIS
 
 
-def _no_more_messages(task_id: str, task: Task) -> InvalidParamsError:
-    return InvalidParamsError(
+def _no_more_messages(task_id: str, task: Task) -> TaskEndedError:
+    return TaskEndedError(
         f"Task '{task_id}' is {task.status.state.value}; a terminal task accepts no messages."
     )
 

@@ -997,3 +997,62 @@ async def test_websocket_query_credentials_are_redacted_in_the_log(
     ]
     assert ALICE_KEY not in log
     assert "without completing handshake" not in log
+
+
+# --- A2A 1.0 under auth -----------------------------------------------------------------------------
+
+
+async def v1_post(
+    http: httpx.AsyncClient, method: str, params: Any, headers: dict[str, str]
+) -> dict[str, Any]:
+    response = await http.post(
+        "/",
+        json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+        headers={**headers, "A2A-Version": "1.0"},
+    )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_list_tasks_shows_each_principal_only_its_own(auth_http: httpx.AsyncClient) -> None:
+    context_id = f"list-{uuid.uuid4().hex[:8]}"
+    ids = {}
+    for name, headers in (("alice", ALICE), ("bob", BOB)):
+        message = {
+            "role": "ROLE_USER",
+            "parts": [{"text": name}],
+            "messageId": str(uuid.uuid4()),
+            "contextId": context_id,
+        }
+        sent = await v1_post(auth_http, "SendMessage", {"message": message}, headers)
+        ids[name] = sent["result"]["task"]["id"]
+    for name, headers in (("alice", ALICE), ("bob", BOB)):
+        listed = await v1_post(auth_http, "ListTasks", {"contextId": context_id}, headers)
+        assert [task["id"] for task in listed["result"]["tasks"]] == [ids[name]]
+        assert listed["result"]["totalSize"] == 1
+        rest = await auth_http.get("/rest/tasks", params={"contextId": context_id}, headers=headers)
+        assert [task["id"] for task in rest.json()["tasks"]] == [ids[name]]
+    other = await v1_post(auth_http, "GetTask", {"id": ids["alice"]}, BOB)
+    assert other["error"]["code"] == -32001
+
+
+async def test_http_json_refuses_a_caller_without_credentials_with_its_challenge(
+    auth_http: httpx.AsyncClient,
+) -> None:
+    response = await auth_http.get("/rest/tasks")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == CHALLENGE
+    assert response.json() == {
+        "error": {"code": 401, "status": "UNAUTHENTICATED", "message": AUTH_REQUIRED, "details": []}
+    }
+
+
+async def test_extended_card_in_every_version(auth_http: httpx.AsyncClient) -> None:
+    v1 = await v1_post(auth_http, "GetExtendedAgentCard", {}, ALICE)
+    assert v1["result"]["capabilities"]["extendedAgentCard"] is True
+    assert [skill["id"] for skill in v1["result"]["skills"]] == ["echo", "secret"]
+    rest = await auth_http.get("/rest/extendedAgentCard", headers=ALICE)
+    assert rest.json() == v1["result"]
+    v03 = await post(auth_http, "agent/getAuthenticatedExtendedCard", {}, ALICE)
+    assert v03.json()["result"]["protocolVersion"] == "0.3.0"
+    assert [skill["id"] for skill in v03.json()["result"]["skills"]] == ["echo", "secret"]

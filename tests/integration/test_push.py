@@ -18,6 +18,7 @@ from temporalio.client import Client
 from config.webhook_policy import system_resolver
 from gateway.devstack.processes import ManagedProcess
 from gateway.settings import GatewaySettings
+from tests.a2a_v1_schema import assert_valid_v1
 from tests.conftest import RpcClient, app_client
 from tests.integration.sse import echo_message
 from tests.integration.test_worker_crash import start_worker
@@ -588,3 +589,31 @@ async def test_host_rebound_to_refused_address_refused_at_delivery(
         await finished(temporal_client, task["id"])
         assert hook.received == []
     assert counted() == Counter({"refused": 1})
+
+
+async def test_config_from_a_1_0_client_gets_stream_response_bodies(
+    push_rpc: RpcClient, temporal_client: Client, counted: Counted
+) -> None:
+    """A2A 1.0 §4.3.3: the notification is a StreamResponse; this one carries the task."""
+    async with receiver() as hook:
+        message = {"role": "ROLE_USER", "parts": [{"text": "hi"}], "messageId": "v1-push"}
+        response = await push_rpc.http.post(
+            "/",
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "SendMessage",
+                "params": {
+                    "message": message,
+                    "configuration": {"taskPushNotificationConfig": {"url": hook.url}},
+                },
+            },
+            headers={"A2A-Version": "1.0"},
+        )
+        task = response.json()["result"]["task"]
+        await finished(temporal_client, task["id"])
+        [request] = hook.received
+        body = request.json()
+        assert_valid_v1(body, "StreamResponse")
+        assert body == {"task": task}
+    assert counted() == Counter({"delivered": 1})

@@ -210,6 +210,14 @@ async def test_cancel_and_subscribe_rules(
         "UNSUPPORTED_OPERATION",
         3,
     )
+    follow_up = {**v1_message("more"), "taskId": task_id}
+    ended = await call(sse_client, gateway_a.url, "SendMessage", {"message": follow_up}, 5)
+    assert ended == reason(
+        -32004,
+        f"Task '{task_id}' is canceled; a terminal task accepts no messages.",
+        "UNSUPPORTED_OPERATION",
+        5,
+    )
     missing = await call(sse_client, gateway_a.url, "GetTask", {"id": "nope"}, 4)
     assert missing == reason(-32001, "Task not found: 'nope'", "TASK_NOT_FOUND", 4)
 
