@@ -1,9 +1,10 @@
-"""`a2a-gateway send` and `a2a-gateway task`: a command-line client of any A2A v0.2.5 server."""
+"""`a2a-gateway send` and `a2a-gateway task`: a command-line client of any A2A v0.2.5 or 1.0 server."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import os
 import shlex
@@ -27,6 +28,7 @@ from gateway.client.display import (
 )
 from gateway.client.rpc import (
     CALL_TIMEOUT,
+    CARD_V1_PATH,
     DEFAULT_URL,
     A2AClient,
     ClientError,
@@ -35,8 +37,11 @@ from gateway.client.rpc import (
     check_url,
     endpoint_url,
 )
+from gateway.client.v1 import V1, VERSION_HEADER, V1Client, speaks_v1
 
 OUTPUT_MODES = ["text/plain", "application/json"]
+# What `send` talks to the agent through: a 0.2.5 client, or one that makes its calls in 1.0.
+Client = A2AClient | V1Client
 
 
 def _endpoint(args: argparse.Namespace) -> str:
@@ -55,8 +60,11 @@ def _endpoint(args: argparse.Namespace) -> str:
     return endpoint_url(url, args.agent)
 
 
-def _client(http: httpx.AsyncClient, args: argparse.Namespace, endpoint: str) -> A2AClient:
-    headers = {}
+def client_for(
+    http: httpx.AsyncClient, args: argparse.Namespace, endpoint: str, *, version: str | None = None
+) -> A2AClient:
+    """A client of `endpoint` with the credentials given; `version`: the A2A-Version it asks for."""
+    headers = {VERSION_HEADER: version} if version else {}
     api_key = args.api_key or os.environ.get("A2A_API_KEY")
     if api_key:
         header = args.api_key_header or os.environ.get("A2A_API_KEY_HEADER") or "X-API-Key"
@@ -67,7 +75,7 @@ def _client(http: httpx.AsyncClient, args: argparse.Namespace, endpoint: str) ->
     return A2AClient(http, endpoint, headers=headers)
 
 
-def _command(args: argparse.Namespace, *words: str) -> str:
+def command_line(args: argparse.Namespace, *words: str) -> str:
     """The command line that goes on with this task, with the --url and --agent given to this one."""
     command = ["a2a-gateway", *words]
     if args.url:
@@ -82,17 +90,16 @@ def _say(message: str) -> None:
     print(printable(message), file=sys.stderr)
 
 
-def _check(client: A2AClient, method: str, result: Any, *, task: bool = False) -> None:
+def check(client: Client, method: str, result: Any, *, task: bool = False) -> None:
     """TransportError (exit 3) when `result` cannot be read: a Task (with `task`, whatever it is)
-    or an event with a field the CLI reads missing or of another JSON type."""
+    or an event with a field the CLI reads missing or of another JSON type. `method`: 0.2.5's name."""
     reason = unreadable(result, task=task)
     if reason is not None:
-        raise TransportError(f"not an A2A answer from {client.url}: {method} returned {reason}")
+        name = client.wire(method) if isinstance(client, V1Client) else method
+        raise TransportError(f"not an A2A answer from {client.url}: {name} returned {reason}")
 
 
-def _run_client(
-    args: argparse.Namespace, command: Callable[[str], Coroutine[Any, Any, int]]
-) -> int:
+def run_client(args: argparse.Namespace, command: Callable[[str], Coroutine[Any, Any, int]]) -> int:
     """`command(endpoint)` run to its exit code, with a bad --url, errors and Ctrl-C told."""
     try:
         endpoint = _endpoint(args)
@@ -126,7 +133,7 @@ def send(args: argparse.Namespace) -> int:
         text = sys.stdin.read() if args.text == "-" else args.text
         return _send(args, endpoint, text)
 
-    return _run_client(args, command)
+    return run_client(args, command)
 
 
 async def _send(args: argparse.Namespace, endpoint: str, text: str) -> int:
@@ -144,8 +151,8 @@ async def _send(args: argparse.Namespace, endpoint: str, text: str) -> int:
     terminal = sys.stdout.isatty()
     spinner = Spinner(sys.stderr) if terminal and sys.stderr.isatty() else None
     async with httpx.AsyncClient(timeout=CALL_TIMEOUT) as http:
-        client = _client(http, args, endpoint)
-        stream = not args.no_stream and await _streams(client)
+        client, streams = await _connect(http, args, endpoint)
+        stream = not args.no_stream and streams
         earlier = (
             [] if stream or args.task_id is None else await _artifact_ids(client, args.task_id)
         )
@@ -169,16 +176,28 @@ async def _send(args: argparse.Namespace, endpoint: str, text: str) -> int:
     return _outcome(args, transcript, stream=stream)
 
 
-async def _streams(client: A2AClient) -> bool:
-    """Whether to use message/stream: the agent card says the agent streams, or there is no card."""
-    card = await client.agent_card()
+async def _connect(
+    http: httpx.AsyncClient, args: argparse.Namespace, endpoint: str
+) -> tuple[Client, bool]:
+    """The client in the A2A version the agent card offers: 1.0 when its 0.3/1.0 card
+    (agent-card.json) lists a JSON-RPC 1.0 interface, else 0.2.5 (its card: agent.json); and
+    whether to stream: the card says the agent streams, or there is no card."""
+    client = client_for(http, args, endpoint)
+    card = await client.agent_card(CARD_V1_PATH)
+    if speaks_v1(card):
+        return V1Client(client_for(http, args, endpoint, version=V1)), _streams(card)
+    card = await client.agent_card() or card
+    return client, _streams(card)
+
+
+def _streams(card: dict[str, Any] | None) -> bool:
     if card is None:
         return True
     capabilities = card.get("capabilities")
     return isinstance(capabilities, dict) and capabilities.get("streaming") is True
 
 
-async def _artifact_ids(client: A2AClient, task_id: str) -> list[str]:
+async def _artifact_ids(client: Client, task_id: str) -> list[str]:
     """The artifacts a task has before this message, so that only the reply's are printed."""
     try:
         task = await client.call("tasks/get", {"id": task_id, "historyLength": 0})
@@ -192,7 +211,7 @@ async def _artifact_ids(client: A2AClient, task_id: str) -> list[str]:
 
 async def _follow(
     args: argparse.Namespace,
-    client: A2AClient,
+    client: Client,
     params: dict[str, Any],
     transcript: Transcript,
     *,
@@ -203,21 +222,23 @@ async def _follow(
     result: Any = None
     try:
         if stream:
-            async for result in client.stream("message/stream", params):
-                _check(client, "message/stream", result)
-                transcript.show(result)
-                if transcript.ended:
-                    break
+            events = client.stream("message/stream", params)
+            async with contextlib.aclosing(events):
+                async for result in events:
+                    check(client, "message/stream", result)
+                    transcript.show(result)
+                    if transcript.ended:
+                        break
         else:
             params["configuration"]["blocking"] = True
             result = await client.call("message/send", params)
-            _check(client, "message/send", result)
+            check(client, "message/send", result)
             transcript.show(result)
         transcript.end()
     except asyncio.CancelledError:
         transcript.close()
         if transcript.task_id is not None:
-            follow = _command(args, "task", "get", transcript.task_id)
+            follow = command_line(args, "task", "get", transcript.task_id)
             _say(f"interrupted; the task goes on: {follow}")
         raise
     finally:
@@ -239,24 +260,24 @@ def _outcome(args: argparse.Namespace, transcript: Transcript, *, stream: bool) 
         _say("the answer carried neither a Task nor a Message")
         return 3
     if task_id is not None and not transcript.ended:
-        follow = _command(args, "task", "get", task_id)
+        follow = command_line(args, "task", "get", task_id)
         if stream:
             _say(f"the stream ended before the turn did; follow the task with: {follow}")
             return 3
         _say(f"the task is still {transcript.state}; follow it with: {follow}")
         return 0
     if task_id is not None and transcript.state in INTERRUPTED:
-        reply = _command(args, "send", "--task-id", task_id)
+        reply = command_line(args, "send", "--task-id", task_id)
         _say(f'reply with: {reply} "<your reply>"')
     return 1 if transcript.state in UNSUCCESSFUL else 0
 
 
 def task_get(args: argparse.Namespace) -> int:
-    return _run_client(args, lambda endpoint: _task_call(args, endpoint, "tasks/get"))
+    return run_client(args, lambda endpoint: _task_call(args, endpoint, "tasks/get"))
 
 
 def task_cancel(args: argparse.Namespace) -> int:
-    return _run_client(args, lambda endpoint: _task_call(args, endpoint, "tasks/cancel"))
+    return run_client(args, lambda endpoint: _task_call(args, endpoint, "tasks/cancel"))
 
 
 async def _task_call(args: argparse.Namespace, endpoint: str, method: str) -> int:
@@ -264,9 +285,9 @@ async def _task_call(args: argparse.Namespace, endpoint: str, method: str) -> in
     if getattr(args, "history_length", None) is not None:
         params["historyLength"] = args.history_length
     async with httpx.AsyncClient(timeout=CALL_TIMEOUT) as http:
-        client = _client(http, args, endpoint)
+        client = client_for(http, args, endpoint)
         task = await client.call(method, params)
-    _check(client, method, task, task=True)
+    check(client, method, task, task=True)
     if args.json:
         print(json_text(task, indent=True))
     else:

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from gateway.client.commands import send, task_cancel, task_get
+from gateway.client.listing import DEFAULT_LIMIT, MAX_LIMIT, task_list
 from gateway.client.rpc import DEFAULT_URL
 
 SEND_DESCRIPTION = """\
@@ -20,8 +21,13 @@ output is plain lines: "task <id> (context <id>)", then a line per status change
 "failed: <why>", "input-required: <what the agent asks>"). How to go on (reply to an
 input-required task, follow a task still running) and errors go to stderr.
 
-It streams (message/stream) unless the agent card at <endpoint>/.well-known/agent.json (or at the
-server's root) says capabilities.streaming is not true, or --no-stream is given."""
+It speaks A2A 1.0 (SendStreamingMessage, SendMessage) when the agent card at
+<endpoint>/.well-known/agent-card.json (or at the server's root) lists a JSONRPC 1.0 interface, else
+0.2.5 (message/stream, message/send; card: .well-known/agent.json), and prints the same either way.
+It streams unless the agent card says capabilities.streaming is not true, or --no-stream is given."""
+LIST_DESCRIPTION = """List your tasks, newest status first (A2A 1.0 ListTasks): a table of id, state, context id and last
+update, then the total and, when there are more, the command that prints the next page. --json prints
+the ListTasks result as the server sent it."""
 EXIT_CODES = """\
 exit codes:
   0    the task completed, waits for input (input-required, auth-required) or is still running
@@ -42,10 +48,20 @@ def _json_object(text: str) -> dict[str, Any]:
     return value
 
 
+def _page_size(text: str) -> int:
+    try:
+        size = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from err
+    if not 1 <= size <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_LIMIT}, got {size}")
+    return size
+
+
 def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     connection = _connection_options()
     _add_send(commands, connection)
-    task_cmd = commands.add_parser("task", help="look at or cancel a task")
+    task_cmd = commands.add_parser("task", help="list, look at or cancel tasks")
     task_commands = task_cmd.add_subparsers(dest="task_command", required=True)
     get_cmd = _add_task_command(
         task_commands,
@@ -69,6 +85,7 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "cancel a task (tasks/cancel)",
         "Cancel a task and print it as task get does.",
     )
+    _add_list(task_commands, connection)
 
 
 def _connection_options() -> argparse.ArgumentParser:
@@ -76,7 +93,7 @@ def _connection_options() -> argparse.ArgumentParser:
     connection = argparse.ArgumentParser(add_help=False)
     connection.add_argument(
         "--url",
-        help=f"the server's JSON-RPC endpoint, any A2A v0.2.5 server (A2A_URL; default {DEFAULT_URL})",
+        help=f"the server's JSON-RPC endpoint, any A2A v0.2.5 or 1.0 server (A2A_URL; default {DEFAULT_URL})",
     )
     connection.add_argument(
         "--agent", metavar="NAME", help="this gateway's agent NAME: the endpoint <url>/agents/NAME"
@@ -91,7 +108,9 @@ def _connection_options() -> argparse.ArgumentParser:
     )
     connection.add_argument("--token", help="sent as Authorization: Bearer TOKEN (A2A_TOKEN)")
     connection.add_argument(
-        "--json", action="store_true", help="print the Task as JSON, nothing else"
+        "--json",
+        action="store_true",
+        help="print the Task (task list: the listing) as JSON, nothing else",
     )
     return connection
 
@@ -125,6 +144,36 @@ def _add_send(
         type=_json_object,
         metavar="JSON",
         help="the message's metadata, a JSON object",
+    )
+
+
+def _add_list(
+    task_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    connection: argparse.ArgumentParser,
+) -> None:
+    list_cmd = _add_command(
+        task_commands,
+        connection,
+        "list",
+        task_list,
+        "list your tasks (ListTasks)",
+        LIST_DESCRIPTION,
+    )
+    list_cmd.add_argument("--context-id", metavar="ID", help="only the tasks of this conversation")
+    list_cmd.add_argument(
+        "--state",
+        metavar="STATE",
+        help="only the tasks in this state: completed, input-required, ... (or TASK_STATE_*)",
+    )
+    list_cmd.add_argument(
+        "--limit",
+        type=_page_size,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"at most N tasks (1 to {MAX_LIMIT}; default {DEFAULT_LIMIT})",
+    )
+    list_cmd.add_argument(
+        "--page-token", metavar="TOKEN", help="the page the last line of the previous one names"
     )
 
 

@@ -1,5 +1,5 @@
-"""A JSON-RPC client for any A2A v0.2.5 server: calls, `message/stream` read as server-sent events, and the
-agent card. Results are the wire JSON as dicts, not models: whatever another server adds or leaves out is
+"""A JSON-RPC client for any A2A v0.2.5 (or, with `A2A-Version: 1.0` among its headers, 1.0) server: calls,
+streaming calls read as server-sent events, and the agent card. Results are the wire JSON as dicts, not models: whatever another server adds or leaves out is
 passed on for the caller to show."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import httpx
@@ -16,6 +16,8 @@ from httpx_sse import EventSource
 
 DEFAULT_URL = "http://127.0.0.1:8000/"
 CARD_PATH = ".well-known/agent.json"
+# Where A2A 0.3 and 1.0 put the card.
+CARD_V1_PATH = ".well-known/agent-card.json"
 # Each allows 10 s to connect and to send; they differ in how long to wait for the answer.
 # An agent card, tasks/get and tasks/cancel answer at once: a server silent for this long is not
 # going to answer.
@@ -70,19 +72,19 @@ def endpoint_url(url: str, agent: str | None = None) -> str:
     return f"{url.rstrip('/')}/agents/{urllib.parse.quote(agent, safe='')}"
 
 
-def card_urls(endpoint: str) -> list[str]:
+def card_urls(endpoint: str, path: str = CARD_PATH) -> list[str]:
     """Where an endpoint's agent card may be: beside it (this gateway serves one under each
-    `/agents/<name>`), then at the host's root (RFC 8615, where A2A 0.2.5 §5.3 puts it)."""
-    beside = f"{endpoint.rstrip('/')}/{CARD_PATH}"
+    `/agents/<name>`), then at the host's root (RFC 8615, where A2A 0.2.5 §5.3 and 1.0 put it)."""
+    beside = f"{endpoint.rstrip('/')}/{path}"
     parts = urllib.parse.urlsplit(endpoint)
-    root = urllib.parse.urlunsplit((parts.scheme, parts.netloc, f"/{CARD_PATH}", "", ""))
+    root = urllib.parse.urlunsplit((parts.scheme, parts.netloc, f"/{path}", "", ""))
     return [beside] if root == beside else [beside, root]
 
 
 class A2AClient:
     """Calls to one endpoint. A call, or a stream's start, that times out raises TransportError:
-    `call_timeout` for the agent card and a call, `turn_timeout` for a blocking message/send,
-    STREAM_TIMEOUT for a stream."""
+    `call_timeout` for the agent card and a call, `turn_timeout` for a blocking message/send (or 1.0
+    SendMessage), STREAM_TIMEOUT for a stream."""
 
     def __init__(
         self,
@@ -100,11 +102,12 @@ class A2AClient:
         self._call_timeout = call_timeout
         self._turn_timeout = turn_timeout
 
-    async def agent_card(self) -> dict[str, Any] | None:
-        """The endpoint's agent card, or None when no card answers where `card_urls` looks (a server
-        that does not answer in time raises: it would not answer a call either)."""
+    async def agent_card(self, path: str = CARD_PATH) -> dict[str, Any] | None:
+        """The endpoint's agent card (0.2.5's, or at CARD_V1_PATH 1.0's), or None when no card answers
+        where `card_urls` looks (a server that does not answer in time raises: it would not answer a
+        call either)."""
         timeout = self._call_timeout
-        for url in card_urls(self.url):
+        for url in card_urls(self.url, path):
             try:
                 response = await self._http.get(url, headers=self._headers, timeout=timeout)
                 card = response.json() if response.status_code == 200 else None
@@ -118,11 +121,7 @@ class A2AClient:
 
     async def call(self, method: str, params: Mapping[str, Any]) -> Any:
         """The `result` of one JSON-RPC call."""
-        configuration = params.get("configuration")
-        blocking = isinstance(configuration, Mapping) and configuration.get("blocking") is True
-        timeout = (
-            self._turn_timeout if method == "message/send" and blocking else self._call_timeout
-        )
+        timeout = self._turn_timeout if _waits_for_turn(method, params) else self._call_timeout
         try:
             response = await self._http.post(
                 self.url, json=self._request(method, params), headers=self._headers, timeout=timeout
@@ -131,7 +130,7 @@ class A2AClient:
             raise _unreachable(self.url, err, timeout) from err
         return self._result(response.status_code, response.content, response.reason_phrase)
 
-    async def stream(self, method: str, params: Mapping[str, Any]) -> AsyncIterator[Any]:
+    async def stream(self, method: str, params: Mapping[str, Any]) -> AsyncGenerator[Any]:
         """The `result` of each event of a streaming call, as the events arrive (an event the stream
         ends inside is dropped, as the SSE spec says). A server that answers with plain JSON (an error,
         or a single result) yields that."""
@@ -181,6 +180,16 @@ class A2AClient:
             snippet = content[:200].decode(errors="replace").strip()
             raise TransportError(f"not a JSON-RPC response from {self.url}: {snippet}")
         return body["result"]
+
+
+def _waits_for_turn(method: str, params: Mapping[str, Any]) -> bool:
+    """A blocking send: 0.2.5's message/send with `blocking`, 1.0's SendMessage unless it is to
+    `returnImmediately`."""
+    configuration = params.get("configuration")
+    config = configuration if isinstance(configuration, Mapping) else {}
+    if method == "message/send":
+        return config.get("blocking") is True
+    return method == "SendMessage" and config.get("returnImmediately") is not True
 
 
 def _unreachable(url: str, err: httpx.HTTPError, timeout: httpx.Timeout) -> TransportError:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -116,18 +117,20 @@ async def test_console_streams_reply_in_pieces_to_completion(
 
     href = f"{TEMPORAL_UI_URL}/namespaces/default/workflows/{task_id}"
     await expect(page.get_by_test_id("temporal-link")).to_have_attribute("href", href)
-    recent = page.get_by_test_id("recent-task").filter(has_text="The quick brown fox")
-    await expect(recent).to_have_attribute("data-task-id", task_id)
-    await expect(recent.get_by_test_id("recent-state")).to_have_text("completed")
-    await expect(recent.get_by_test_id("recent-temporal-link")).to_have_attribute("href", href)
+    # The gateway's task list, asked again when the stream ended, shows the task as it ended.
+    listed = page.get_by_test_id("task-list-item").filter(has_text="The quick brown fox")
+    await expect(listed).to_have_attribute("data-task-id", task_id)
+    await expect(listed.get_by_test_id("task-list-state")).to_have_text("completed")
+    await expect(listed.get_by_test_id("task-list-temporal-link")).to_have_attribute("href", href)
+    await expect(listed).to_have_attribute("aria-current", "true")
     await expect(page.get_by_test_id("stream-status")).to_have_attribute("data-status", "closed")
     await expect(page.get_by_test_id("error")).to_be_hidden()
 
-    # Reopened from the list (after a reload, which keeps the list), the task replays from its start.
+    # Reopened from the list (after a reload: the gateway keeps the list), the task replays from its start.
     await page.get_by_test_id("new-task").click()
     await expect(page.get_by_test_id("task")).to_be_hidden()
     await page.reload()
-    await page.get_by_test_id("recent-task").filter(has_text="The quick brown fox").click()
+    await page.get_by_test_id("task-list-item").filter(has_text="The quick brown fox").click()
     await expect(page.get_by_test_id("task-id")).to_have_text(task_id)
     await expect(page.get_by_test_id("task-state")).to_have_attribute("data-state", "completed")
     await expect(page.get_by_test_id("artifact-text")).to_have_text(replied)
@@ -217,8 +220,8 @@ async def test_console_cancel_mid_reply_stops_the_task(
     # Several chunk intervals later, nothing more has arrived.
     await asyncio.sleep(0.6)
     assert await reply_text(page) == shown
-    recent = page.locator(f'[data-testid="recent-task"][data-task-id="{task_id}"]')
-    await expect(recent.get_by_test_id("recent-state")).to_have_text("canceled")
+    listed = page.locator(f'[data-testid="task-list-item"][data-task-id="{task_id}"]')
+    await expect(listed.get_by_test_id("task-list-state")).to_have_text("canceled")
 
 
 async def test_console_input_required_reply_continues_the_same_task(
@@ -256,6 +259,26 @@ async def test_console_input_required_reply_continues_the_same_task(
     await expect(state).to_have_attribute("data-state", "canceled")
     await expect(page.get_by_test_id("send")).to_have_text("Send")
     await expect(page.get_by_label("Agent")).to_be_enabled()
+
+
+def rpc_method(request: Request) -> str | None:
+    """The JSON-RPC method a POST to an agent's endpoint calls."""
+    if request.method != "POST" or "/agents/" not in request.url:
+        return None
+    body = request.post_data_json
+    return body.get("method") if isinstance(body, dict) else None
+
+
+def is_send(agent: str) -> Callable[[Request], bool]:
+    """Matches the page's `message/send` to `agent` (not the task list's `ListTasks` to it)."""
+    return lambda request: (
+        urlsplit(request.url).path == f"/agents/{agent}" and rpc_method(request) == "message/send"
+    )
+
+
+def is_task_call(request: Request) -> bool:
+    method = rpc_method(request)
+    return method is not None and method != "ListTasks"
 
 
 def sse_body(events: list[dict[str, Any]]) -> str:
@@ -549,7 +572,7 @@ async def test_console_with_auth_sends_the_stored_api_key(
     await expect(page.get_by_test_id("task")).to_be_hidden()
 
     await key.fill(API_KEY)
-    async with page.expect_request("**/agents/quick") as sent:
+    async with page.expect_request(is_send("quick")) as sent:
         await page.get_by_test_id("send").click()
     headers = await (await sent.value).all_headers()
     assert headers.get("x-api-key") == API_KEY
@@ -572,10 +595,11 @@ async def test_console_with_auth_sends_a_jwt_as_bearer_and_a_new_one_on_reconnec
     page: Page, auth_gateway: ConsoleGateway
 ) -> None:
     first, second = console_jwt(), console_jwt()
+    # The calls about the task (the task list's ListTasks calls aside).
     rpc_requests: list[Request] = []
     page.on(
         "request",
-        lambda r: rpc_requests.append(r) if "/agents/" in r.url and r.method == "POST" else None,
+        lambda r: rpc_requests.append(r) if is_task_call(r) else None,
     )
     stream_urls: list[str] = []
     first_stream = asyncio.Event()
@@ -658,7 +682,7 @@ async def test_console_credential_goes_by_the_one_scheme_the_gateway_takes(
     await page.get_by_label(label, exact=True).fill(pasted)
     async with (
         page.expect_request(f"**/tasks/{task_id}/events*") as stream,
-        page.expect_request("**/agents/quick") as sent,
+        page.expect_request(is_send("quick")) as sent,
     ):
         assert await send(page, "quick", "hi") == task_id
 

@@ -1,8 +1,9 @@
 """`a2a-gateway send` and `a2a-gateway task`, run as a user runs them (a subprocess), against a real gateway
-process (Temporal, Redis, the session's echo worker), piped and in a terminal (a pty); with credentials
-and an agent's own endpoint on a gateway with `[auth]`; against a server built with the official
-a2a-sdk 0.2.12, to show they work with any A2A v0.2.5 server; and against servers that answer badly or
-not at all."""
+process (Temporal, Redis, the session's echo worker), piped and in a terminal (a pty); `send` speaking
+A2A 1.0 to it (its card offers 1.0) and `task list` (1.0's ListTasks); with credentials and an agent's
+own endpoint on a gateway with `[auth]`; against a server built with the official a2a-sdk 0.2.12, to
+show they work with any A2A v0.2.5 server (no agent-card.json: `send` falls back to 0.2.5); and against
+servers that answer badly or not at all."""
 
 from __future__ import annotations
 
@@ -234,6 +235,133 @@ async def test_task_get_of_an_unknown_task_prints_the_json_rpc_error_and_exits_2
 ) -> None:
     run = await cli("task", "get", "no-such-task", "--url", url)
     assert (run.code, run.out, run.err) == (2, "", "error -32001: Task not found: 'no-such-task'\n")
+
+
+async def sent_tasks(url: str, context_id: str) -> dict[str, tuple[str, str]]:
+    """Three tasks sent one after the other in `context_id`, each ending in another state: by reply
+    text, the task's id and the timestamp of its last status."""
+    tasks = {}
+    for text, script in (
+        ("one", echo()),
+        ("two", echo(finalState="input-required")),
+        ("three", echo(failOnTurn=1)),
+    ):
+        run = await cli("send", text, "--context-id", context_id, "--url", url, *script)
+        task_id, _ = task_line(run.lines[0])
+        got = await cli("task", "get", task_id, "--json", "--url", url)
+        tasks[text] = (task_id, json.loads(got.out)["status"]["timestamp"])
+    return tasks
+
+
+async def test_task_list_prints_a_contexts_tasks_newest_first_then_the_total(url: str) -> None:
+    context_id = str(uuid.uuid4())
+    tasks = await sent_tasks(url, context_id)
+
+    def row(text: str, state: str, width: int) -> str:
+        task_id, updated = tasks[text]
+        return f"{task_id}  {state.ljust(width)}  {context_id}  {updated}"
+
+    def header(width: int) -> str:
+        return f"{'ID'.ljust(36)}  {'STATE'.ljust(width)}  {'CONTEXT'.ljust(36)}  UPDATED"
+
+    listed = await cli("task", "list", "--context-id", context_id, "--url", url)
+    assert listed.lines == [
+        header(14),
+        row("three", "failed", 14),
+        row("two", "input-required", 14),
+        row("one", "completed", 14),
+        "3 tasks",
+    ]
+    assert (listed.code, listed.err) == (0, "")
+
+    first = await cli("task", "list", "--context-id", context_id, "--limit", "2", "--url", url)
+    *table, last = first.lines
+    assert table == [header(14), row("three", "failed", 14), row("two", "input-required", 14)]
+    match = re.fullmatch(r"2 of 3 tasks; next page: (a2a-gateway task list .*)", last)
+    assert match, last
+    token = match[1].split("--page-token ")[1].split(" ")[0]
+    assert match[1] == (
+        f"a2a-gateway task list --context-id {context_id} --limit 2 --page-token {token} "
+        f"--url {url}"
+    )
+    assert (first.code, first.err) == (0, "")
+    second = await cli(*match[1].split()[1:])
+    assert second.lines == [header(9), row("one", "completed", 9), "1 of 3 tasks"]
+    assert (second.code, second.err) == (0, "")
+
+    for state, text, shown in (
+        ("input-required", "two", "input-required"),
+        ("TASK_STATE_FAILED", "three", "failed"),
+        ("COMPLETED", "one", "completed"),
+    ):
+        only = await cli("task", "list", "--context-id", context_id, "--state", state, "--url", url)
+        width = max(len(shown), len("STATE"))
+        assert only.lines == [header(width), row(text, shown, width), "1 task"]
+        assert (only.code, only.err) == (0, "")
+
+
+async def test_task_list_with_a_bad_state_prints_the_json_rpc_error_and_exits_2(url: str) -> None:
+    run = await cli("task", "list", "--state", "finished", "--url", url)
+    assert (run.code, run.out) == (2, "")
+    states = ", ".join(
+        f"TASK_STATE_{state}"
+        for state in (
+            "SUBMITTED", "WORKING", "INPUT_REQUIRED", "COMPLETED", "CANCELED", "FAILED", "REJECTED",
+            "AUTH_REQUIRED",
+        )
+    )  # fmt: skip
+    violation = {
+        "field": "status",
+        "description": f"unknown state 'TASK_STATE_FINISHED'; one of {states}",
+    }
+    bad_request = {
+        "@type": "type.googleapis.com/google.rpc.BadRequest",
+        "fieldViolations": [violation],
+    }
+    assert run.err == (
+        "error -32602: Invalid parameters for ListTasks\n"
+        f"data: {orjson.dumps([bad_request]).decode()}\n"
+    )
+
+    # A page size out of range is refused before any request.
+    usage = await cli("task", "list", "--limit", "101", "--url", url)
+    assert (usage.code, usage.out) == (2, "")
+    assert usage.err.endswith(
+        "a2a-gateway task list: error: argument --limit: must be 1 to 100, got 101\n"
+    )
+
+
+async def request_counts(http: httpx.AsyncClient, url: str) -> dict[str, float]:
+    """The gateway's count of answered requests (`a2a_requests_total{code="ok"}`), by method."""
+    response = await http.get(f"{url}metrics")
+    counts = {}
+    for line in response.text.splitlines():
+        match = re.fullmatch(r'a2a_requests_total\{code="ok",method="([^"]+)"\} (\S+)', line)
+        if match:
+            counts[match[1]] = float(match[2])
+    return counts
+
+
+async def test_send_speaks_a2a_1_0_to_a_server_whose_card_offers_it(url: str) -> None:
+    methods = ("SendStreamingMessage", "SendMessage", "message/stream", "message/send")
+    async with httpx.AsyncClient() as http:
+        card = (await http.get(f"{url}.well-known/agent-card.json")).json()
+        assert {"url": url, "protocolBinding": "JSONRPC", "protocolVersion": "1.0"} in card[
+            "supportedInterfaces"
+        ]
+        before = await request_counts(http, url)
+        streamed = await cli("send", "hello world", "--url", url, *echo(chunks=2))
+        middle = await request_counts(http, url)
+        sent = await cli("send", "--no-stream", "hi", "--url", url)
+        after = await request_counts(http, url)
+    assert [middle.get(m, 0) - before.get(m, 0) for m in methods] == [1, 0, 0, 0]
+    assert [after.get(m, 0) - middle.get(m, 0) for m in methods] == [0, 1, 0, 0]
+    task_id, context_id = task_line(streamed.lines[0])
+    header = f"task {task_id} (context {context_id})"
+    assert streamed.lines == [header, "submitted", "working", "hello world", "completed"]
+    assert (streamed.code, streamed.err) == (0, "")
+    assert sent.lines[1:] == ["hi", "completed"]
+    assert (sent.code, sent.err) == (0, "")
 
 
 async def test_send_to_an_unknown_agent_prints_the_error_with_its_http_status(url: str) -> None:

@@ -22,6 +22,8 @@ from gateway.client.display import (
     task_lines,
     unreadable,
 )
+from gateway.client.listing import list_lines
+from gateway.client.v1 import task_from_v1
 from protocol import INTERRUPTED_STATES, TERMINAL_STATES, TaskState
 
 TASK: dict[str, Any] = {
@@ -364,3 +366,48 @@ def test_unreadable_names_the_field_a_result_lacks_or_has_of_another_type(
     result: Any, task: bool, reason: str | None
 ) -> None:
     assert unreadable(result, task=task) == reason
+
+
+def listed(task_id: str, state: str, updated: str | None = None) -> dict[str, Any]:
+    """A task as ListTasks returns it (1.0), in the shape `task list` reads it (0.2.5's)."""
+    status = {"state": state, **({"timestamp": updated} if updated else {})}
+    task: dict[str, Any] = task_from_v1({"id": task_id, "contextId": "ctx-1", "status": status})
+    return task
+
+
+def test_task_list_prints_a_table_then_the_total() -> None:
+    tasks = [
+        listed("task-3", "TASK_STATE_INPUT_REQUIRED", "2025-06-01T12:00:03.120Z"),
+        listed("task-22", "TASK_STATE_COMPLETED", "2025-06-01T12:00:02.001Z"),
+        listed("t1", "TASK_STATE_UNSPECIFIED"),
+    ]
+    assert list_lines(tasks, 3, None) == [
+        "ID       STATE           CONTEXT  UPDATED",
+        "task-3   input-required  ctx-1    2025-06-01T12:00:03.120Z",
+        "task-22  completed       ctx-1    2025-06-01T12:00:02.001Z",
+        "t1       unknown         ctx-1    -",
+        "3 tasks",
+    ]
+
+
+def test_task_list_names_the_command_of_the_next_page() -> None:
+    tasks = [listed("t1", "TASK_STATE_FAILED", "2025-06-01T12:00:03.120Z")]
+    follow = "a2a-gateway task list --limit 1 --page-token tok1"
+    assert list_lines(tasks, 2, follow) == [
+        "ID  STATE   CONTEXT  UPDATED",
+        "t1  failed  ctx-1    2025-06-01T12:00:03.120Z",
+        "1 of 2 tasks; next page: a2a-gateway task list --limit 1 --page-token tok1",
+    ]
+    # The last page; a server that does not count; nothing at all.
+    assert list_lines(tasks, 2, None)[-1] == "1 of 2 tasks"
+    assert list_lines(tasks, None, None)[-1] == "1 task"
+    assert list_lines([], 0, None) == ["0 tasks"]
+
+
+def test_task_list_prints_no_control_character_from_the_server() -> None:
+    task = listed("t\x1b[2J1", "TASK_STATE_\x9bWORKING", "now\x07")
+    assert list_lines([task], 1, "a2a-gateway task list --page-token \x1b]0;x\x07") == [
+        "ID     STATE    CONTEXT  UPDATED",
+        "t[2J1  working  ctx-1    now",
+        "1 task; next page: a2a-gateway task list --page-token ]0;x",
+    ]

@@ -1,18 +1,22 @@
 // The web console: pick an agent, send a message (non-blocking `message/send`), then draw the task from its
-// browser event stream. No framework and no build step: the browser loads these modules as they are.
+// browser event stream; beside it, the gateway's list of the caller's tasks (A2A 1.0 `ListTasks`). No
+// framework and no build step: the browser loads these modules as they are.
 
 import { Credential } from "./credential.js";
 import { element } from "./dom.js";
 import { RecentTasks, titleOf } from "./recent.js";
 import { RpcClient, RpcError, newId } from "./rpc.js";
 import { TaskStream } from "./stream.js";
-import { TERMINAL, TaskView } from "./task-view.js";
+import { TaskList, pageSizeFrom } from "./task-list.js";
+import { INTERRUPTED, TERMINAL, TaskView } from "./task-view.js";
 
 // The pasted credential, an API key or a JWT.
 const CREDENTIAL = "a2a-console.api-key";
 const AGENT = "a2a-console.agent";
 // Consecutive times EventSource may give up on one task before the page stops and says so.
 const MAX_GIVE_UPS = 8;
+// ListTasks is an A2A 1.0 method: the gateway serves it to requests that ask for 1.0.
+const V1 = { "A2A-Version": "1.0" };
 const STREAM_LABELS = {
   connecting: "Connecting…",
   live: "Live",
@@ -42,9 +46,17 @@ const ui = {
   cancel: byId("cancel"),
   taskError: byId("task-error"),
   timeline: byId("timeline"),
-  recent: byId("recent-tasks"),
-  recentEmpty: byId("recent-empty"),
-  clearRecent: byId("clear-recent"),
+  taskList: {
+    list: byId("task-list"),
+    empty: byId("task-list-empty"),
+    error: byId("task-list-error"),
+    summary: byId("task-list-summary"),
+    more: byId("task-list-more"),
+    filters: byId("task-list-filters"),
+    state: byId("task-list-state"),
+    context: byId("task-list-context"),
+    refresh: byId("task-list-refresh"),
+  },
 };
 
 function stored(key) {
@@ -74,7 +86,15 @@ class Console {
     this.config = config;
     this.credential = new Credential(config.auth);
     this.rpc = new RpcClient({ credential: this.credential });
+    // Which agent (and first words) each task sent from this browser had: ListTasks does not say.
     this.recent = new RecentTasks();
+    this.tasks = new TaskList(ui.taskList, {
+      load: (params) => this.rpc.call(this._endpoint(ui.agent.value), "ListTasks", params, { headers: V1 }),
+      onOpen: (taskId) => this.show(taskId),
+      describe,
+      temporalHref: (taskId) => this._temporalHref(taskId),
+      pageSize: pageSizeFrom(window.location.search),
+    });
     // The task on screen: {taskId, agent, view, stream, giveUps}.
     this.session = null;
     this.sending = false;
@@ -91,6 +111,7 @@ class Console {
       ui.credential.addEventListener("input", () => {
         this.credential.value = ui.credential.value.trim();
         store(CREDENTIAL, this.credential.value);
+        this.tasks.refreshSoon(500);
       });
     }
     ui.composer.addEventListener("submit", (event) => {
@@ -105,14 +126,35 @@ class Console {
     });
     ui.cancel.addEventListener("click", () => this.cancel());
     ui.newTask.addEventListener("click", () => this.leave());
-    ui.clearRecent.addEventListener("click", () => {
-      this.recent.clear();
-      this._renderRecent();
-    });
-    this._renderRecent();
+    window.addEventListener("hashchange", () => this._openFromHash());
     this._controls();
+    this.tasks.start();
+    this._openFromHash();
+  }
+
+  /** `#task=<id>` opens that task (loaded from its event log, streaming while it runs); no task in the
+   * hash goes back to starting a new one. */
+  _openFromHash() {
     const wanted = new URLSearchParams(window.location.hash.slice(1)).get("task");
-    if (wanted) this.open(wanted, this.recent.get(wanted)?.agent || this.config.defaultAgent);
+    if (!wanted) {
+      if (this.session) this.leave();
+      return;
+    }
+    if (wanted !== this.session?.taskId) this.open(wanted, this._agentOf(wanted));
+  }
+
+  /** Opens a task picked from the list, by way of the address (`#task=<id>`): Back returns to the last. */
+  show(taskId) {
+    const hash = `#task=${encodeURIComponent(taskId)}`;
+    if (window.location.hash === hash) this.open(taskId, this._agentOf(taskId));
+    else window.location.hash = hash;
+  }
+
+  /** The agent a task was sent to from this browser; else the default one (any agent's endpoint reads
+   * and continues any of the caller's tasks). */
+  _agentOf(taskId) {
+    const agent = this.recent.get(taskId)?.agent;
+    return agent && this._agent(agent) ? agent : this.config.defaultAgent;
   }
 
   _agents() {
@@ -198,6 +240,7 @@ class Console {
         configuration: { blocking: false },
       });
       ui.message.value = "";
+      this.tasks.refreshSoon(300);
       if (followUp) {
         followUp.view.userMessageSent(message);
         if (followUp === this.session && !followUp.stream.active) followUp.stream.open();
@@ -238,7 +281,7 @@ class Console {
     if (task) session.view.applyTask(task);
     session.stream.open(null);
     window.history.replaceState(null, "", `#task=${encodeURIComponent(taskId)}`);
-    this._renderRecent();
+    this.tasks.setCurrent(taskId);
     this._controls();
   }
 
@@ -248,7 +291,7 @@ class Console {
     this.session = null;
     ui.task.hidden = true;
     window.history.replaceState(null, "", window.location.pathname + window.location.search);
-    this._renderRecent();
+    this.tasks.setCurrent(null);
     this._controls();
     ui.message.focus();
   }
@@ -275,7 +318,13 @@ class Console {
   }
 
   _stateChanged(session, state) {
-    if (this.recent.update(session.taskId, state)) this._renderRecent();
+    this.recent.update(session.taskId, state);
+    // The turn or the task (and its stream) ended: the list asks the gateway again, unless it already
+    // shows the task so (a finished task opened from the list replays to the state listed).
+    if ((TERMINAL.has(state) || INTERRUPTED.has(state)) && !this.tasks.shows(session.taskId, state)) {
+      this.tasks.refreshSoon();
+    }
+    this.tasks.updateState(session.taskId, state);
     if (session === this.session) this._controls();
   }
 
@@ -345,51 +394,6 @@ class Console {
   _error(text) {
     ui.error.hidden = !text;
     ui.error.textContent = text || "";
-  }
-
-  _renderRecent() {
-    const entries = this.recent.entries;
-    ui.recentEmpty.hidden = entries.length > 0;
-    ui.clearRecent.hidden = entries.length === 0;
-    ui.recent.replaceChildren(...entries.map((entry) => this._recentItem(entry)));
-  }
-
-  _recentItem(entry) {
-    const href = this._temporalHref(entry.id);
-    const current = this.session?.taskId === entry.id;
-    const updated = entry.updated ? new Date(entry.updated) : null;
-    return element(
-      "li",
-      { "data-testid": "recent-task", "data-task-id": entry.id, "aria-current": current ? "true" : null },
-      element(
-        "button",
-        {
-          type: "button",
-          class: "open",
-          title: `Open task ${entry.id}`,
-          onclick: () => this.open(entry.id, entry.agent),
-        },
-        element("span", { class: "title" }, entry.title || entry.id),
-        element(
-          "span",
-          { class: "details" },
-          element(
-            "span",
-            { class: "state", "data-state": entry.state, "data-testid": "recent-state" },
-            entry.state,
-          ),
-          element("span", {}, entry.agent),
-          updated && !Number.isNaN(updated.getTime()) ? element("span", {}, updated.toLocaleString()) : null,
-        ),
-      ),
-      href
-        ? element(
-            "a",
-            { href, target: "_blank", rel: "noopener", "data-testid": "recent-temporal-link" },
-            "Workflow in the Temporal UI",
-          )
-        : null,
-    );
   }
 }
 

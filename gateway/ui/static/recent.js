@@ -1,4 +1,5 @@
-// The tasks this browser started, newest first, in localStorage: reopened from the list after a reload.
+// The tasks this browser started, newest first, in localStorage: the agent each was sent to (the gateway's
+// task list does not say), for reopening one from the list or the address after a reload.
 
 const KEY = "a2a-console.recent-tasks";
 const LIMIT = 30;

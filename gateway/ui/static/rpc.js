@@ -22,17 +22,18 @@ export function newId() {
 }
 
 /** Calls one method of one agent endpoint, with a deadline; `credential.headers()` (credential.js), read
- * at each call, authenticates it. */
+ * at each call, authenticates it. `headers` adds to the request's (`A2A-Version` for a 1.0 method). */
 export class RpcClient {
   constructor({ credential = null, timeoutMs = 30000 } = {}) {
     this.credential = credential;
     this.timeoutMs = timeoutMs;
   }
 
-  async call(endpoint, method, params) {
+  async call(endpoint, method, params, { headers: extra = {} } = {}) {
     const headers = {
       "content-type": "application/json",
       accept: "application/json",
+      ...extra,
       ...this.credential?.headers(),
     };
     const body = JSON.stringify({ jsonrpc: "2.0", id: newId(), method, params });
