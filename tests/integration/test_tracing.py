@@ -153,8 +153,9 @@ async def test_message_send_is_one_trace_from_http_to_redis(
         "StartUpdateWithStartWorkflow:TaskWorkflow",
         "message/send",
     ]
-    # The agent's events (created, working, the reply, completed) are one Lua step each, and the
-    # context list one pipeline, all within the activity. (redis-py answers a NOSCRIPT by loading
+    # The agent's events (created, working, the reply, completed) are one Lua step each, the three
+    # status changes one more each (the owner's task index), and the context list one pipeline, all
+    # within the activity. (redis-py answers a NOSCRIPT by loading
     # the script and calling again: that first, failed call is not a write.)
     writes = [
         (span.name, (span.attributes or {}).get("db.system"))
@@ -163,7 +164,7 @@ async def test_message_send_is_one_trace_from_http_to_redis(
         and span.status.status_code is not trace.StatusCode.ERROR
         and _ancestors(span, by_id)[0] == f"RunActivity:{RUN_AGENT}"
     ]
-    assert sorted(writes) == [("EVALSHA", "redis")] * 4 + [("RPUSH EXPIRE", "redis")]
+    assert sorted(writes) == [("EVALSHA", "redis")] * 7 + [("RPUSH EXPIRE", "redis")]
     # Nothing of this task's run went into another trace.
     strays = [
         span.name
@@ -269,13 +270,14 @@ async def test_gateway_and_worker_processes_export_one_trace_over_otlp_and_log_j
     assert (request.service, request.parent_span_id) == ("a2a-gateway", PARENT_SPAN_ID)
     assert request.attributes["a2a.task_id"] == task["id"]
     assert activity.service == "a2a-worker"
-    # The four events of the turn, each one Lua step (a NOSCRIPT answer, retried, is not a write).
+    # The four events of the turn, each one Lua step, and the three status changes' index updates
+    # (a NOSCRIPT answer, retried, is not a write).
     writes = [
         span.service
         for span in collector.spans
         if span.name == "EVALSHA" and span.parent_span_id == activity.span_id and not span.failed
     ]
-    assert writes == ["a2a-worker"] * 4
+    assert writes == ["a2a-worker"] * 7
     (access,) = [line for line in gateway_lines if '"POST / HTTP/1.1" 200' in line["message"]]
     assert access["logger"] == "uvicorn.access"
     assert (access["trace_id"], access["span_id"]) == (TRACE_ID, request.span_id)
