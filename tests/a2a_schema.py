@@ -26,11 +26,16 @@ RESPONSE_TYPES = {
 
 
 @functools.cache
-def _validator(definition: str) -> Draft7Validator:
-    schema = json.loads(SCHEMA_PATH.read_text())
+def schema_validator(path: Path, definition: str) -> Draft7Validator:
+    """A validator of `definition` in the JSON schema at `path`."""
+    schema = json.loads(path.read_text())
     return Draft7Validator(
         {"$ref": f"#/definitions/{definition}", "definitions": schema["definitions"]}
     )
+
+
+def _validator(definition: str) -> Draft7Validator:
+    return schema_validator(SCHEMA_PATH, definition)
 
 
 def assert_valid(instance: Any, definition: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import json
 import sys
 import sysconfig
 import tempfile
@@ -16,7 +15,8 @@ from typing import Any
 
 from google.protobuf import json_format
 from grpc_tools import protoc  # type: ignore[import-untyped]
-from jsonschema import Draft7Validator
+
+from tests.a2a_schema import schema_validator
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 PROTO = "a2a-v1.0.1.proto"
@@ -73,16 +73,9 @@ def v1_part(card: dict[str, Any]) -> dict[str, Any]:
     return v1
 
 
-@functools.cache
-def _v03_validator(definition: str) -> Draft7Validator:
-    schema = json.loads((SCHEMA_DIR / "a2a-v0.3.0.schema.json").read_text())
-    return Draft7Validator(
-        {"$ref": f"#/definitions/{definition}", "definitions": schema["definitions"]}
-    )
-
-
 def assert_valid_v03(instance: Any, definition: str) -> None:
-    errors = sorted(_v03_validator(definition).iter_errors(instance), key=lambda e: list(e.path))
+    validator = schema_validator(SCHEMA_DIR / "a2a-v0.3.0.schema.json", definition)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
     assert not errors, f"not a valid 0.3 {definition}: " + "; ".join(
         f"{list(e.path)}: {e.message}" for e in errors[:5]
     )

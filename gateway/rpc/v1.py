@@ -26,6 +26,7 @@ from protocol import (
     MessageSendConfiguration,
     MessageSendParams,
     PushNotificationConfig,
+    TaskEndedError,
     TaskIdParams,
     TaskPushNotificationConfig,
     TaskQueryParams,
@@ -94,11 +95,19 @@ class V1Methods:
         return dataclasses.replace(call, version=V1, view=self._view)
 
     async def send_message(self, params: SendMessageRequest, call: Call) -> dict[str, Any]:
-        task = await self._core.on_message_send(_send_params(params), self._call(call))
+        try:
+            task = await self._core.on_message_send(_send_params(params), self._call(call))
+        except TaskEndedError as err:
+            raise UnsupportedOperationError(err.message) from err
         return {"task": task_to_v1(task)}
 
     async def send_streaming_message(self, params: SendMessageRequest, call: Call) -> ASGIApp:
-        stream: ASGIApp = await self._core.on_message_stream(_send_params(params), self._call(call))
+        try:
+            stream: ASGIApp = await self._core.on_message_stream(
+                _send_params(params), self._call(call)
+            )
+        except TaskEndedError as err:
+            raise UnsupportedOperationError(err.message) from err
         return stream
 
     async def get_task(self, params: GetTaskRequest, call: Call) -> dict[str, Any]:

@@ -358,6 +358,8 @@ def _raise_update_rejection(err: WorkflowUpdateFailedError) -> NoReturn:
     if isinstance(cause, ApplicationError):
         if cause.type == NOT_CANCELABLE:
             raise TaskNotCancelableError(cause.message) from err
-        if cause.type in (NOT_ACCEPTING_MESSAGES, TASK_BUSY, CONTEXT_MISMATCH):
+        if cause.type == NOT_ACCEPTING_MESSAGES:
+            raise TaskEndedError(cause.message) from err
+        if cause.type in (TASK_BUSY, CONTEXT_MISMATCH):
             raise InvalidParamsError(cause.message) from err
     raise err
