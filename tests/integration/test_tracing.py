@@ -29,6 +29,7 @@ from tests.integration.fake_claude import Stream, fake_claude
 from tests.integration.otlp import otlp_collector
 from tests.integration.sse import echo_message, rpc_body
 from tests.integration.test_worker_crash import start_worker
+from tests.waiting import eventually
 from workers import WorkerSettings, create_worker
 from workers.agents import ClaudeAgent, ClaudeOptions
 from workflows.task import RUN_AGENT
@@ -125,7 +126,14 @@ async def test_message_send_is_one_trace_from_http_to_redis(
     task = response.json()["result"]
     assert task["status"]["state"] == "completed"
 
-    finished = spans.get_finished_spans()
+    # The reply can reach the client before the activity's last index write returns: its span
+    # ends a moment later.
+    finished = await eventually(
+        spans.get_finished_spans,
+        10,
+        what="the agent activity's span to end",
+        until=lambda done: any(span.name == f"RunActivity:{RUN_AGENT}" for span in done),
+    )
     ours = [span for span in finished if span.context.trace_id == int(TRACE_ID, 16)]
     by_id = {span.context.span_id: span for span in ours}
 
