@@ -13,6 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from config.agents import AgentsConfig
 from config.telemetry import tracing_enabled
 from config.webhook_policy import Resolver, WebhookPolicy
+from content import ContentStore
 from gateway.access.admission import Admission
 from gateway.access.auth import Authenticator
 from gateway.access.rate_limit import RateLimiter
@@ -84,7 +85,12 @@ async def open_runtime(parts: Parts) -> Runtime:
     hub = Hub(settings.redis_url, buffer_events=settings.stream_buffer_events)
     await hub.start(connect_wait=timeout)
     tasks = TemporalTasks(
-        temporal, store, TurnEnds(hub, log, timeout=timeout), settings, settings.push_policy()
+        temporal,
+        store,
+        ContentStore(redis, ttl_seconds=settings.retention_seconds),
+        TurnEnds(hub, log, timeout=timeout),
+        settings,
+        settings.push_policy(),
     )
     tenancy = Tenancy(tasks, enabled=parts.auth.enabled)
     streams = Streams(

@@ -41,6 +41,10 @@ class GatewaySettings(BaseSettings):
     call_timeout_seconds: float = Field(default=10.0, gt=0)
     agent_heartbeat_timeout_seconds: float = Field(default=10.0, gt=0)
     max_agent_attempts: int = Field(default=5, ge=1)
+    # A task's workflow run whose history grows past this continues as new (same task, same id).
+    workflow_history_max_bytes: int = Field(default=2 * 1024 * 1024, ge=16 * 1024)
+    # A task whose first message does not reach its workflow this long after the start ends failed.
+    first_message_timeout_seconds: float = Field(default=60.0, gt=0)
     # Snapshots refilled from the workflow expire after this long (as the worker's retention).
     retention_seconds: int = Field(default=7 * 24 * 3600, ge=1)
     # The Temporal UI's address, for the web console's links to a task's workflow (none: no links).

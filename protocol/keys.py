@@ -47,6 +47,12 @@ def context_tasks_key(context_id: str, principal: str | None = None) -> str:
     return f"{PREFIX}:context:{{{_scope(principal)}{context_id}}}:tasks"
 
 
+def task_content_key(task_id: str, digest: str) -> str:
+    """One piece of the task's content (a message, an artifact, its metadata), by the SHA-256 of its
+    JSON: what Temporal's payloads refer to (`protocol.records`)."""
+    return f"{PREFIX}:task:{{{task_id}}}:content:{digest}"
+
+
 def task_push_key(task_id: str) -> str:
     """A hash of the task's push notification configs: config id -> stored config JSON."""
     return f"{PREFIX}:task:{{{task_id}}}:push"

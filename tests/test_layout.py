@@ -12,20 +12,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = ("protocol", "config", "workflows", "workers", "gateway")
+OURS = ("protocol", "config", "content", "workflows", "workers", "gateway")
 SERVER_BASE = {"protocol", "config", "gateway.settings"}
 # Unit -> the other units it may import (a unit always imports itself). A unit is a top-level package,
 # or a module or sub-package of `gateway`.
 ALLOWED: dict[str, set[str]] = {
     "protocol": set(),
     "config": {"protocol"},
+    "content": {"protocol"},
     "workflows": {"protocol"},
-    "workers": {"protocol", "config", "workflows"},
+    "workers": {"protocol", "config", "content", "workflows"},
     "gateway.settings": {"protocol", "config", "workflows"},
     "gateway.metrics": {"protocol"},
     "gateway.responses": {"protocol"},
     "gateway.cards": {"protocol", "config"},
-    "gateway.tasks": SERVER_BASE | {"workflows"},
+    "gateway.tasks": SERVER_BASE | {"content", "workflows"},
     "gateway.access": SERVER_BASE | {"gateway.responses", "gateway.tasks"},
     "gateway.streaming": SERVER_BASE | {"gateway.access", "gateway.metrics", "gateway.responses"},
     "gateway.rpc": SERVER_BASE
@@ -41,6 +42,7 @@ ALLOWED: dict[str, set[str]] = {
     "gateway.probes": {"protocol", "gateway.responses"},
     "gateway.runtime": SERVER_BASE
     | {
+        "content",
         "workflows",
         "gateway.access",
         "gateway.cards",

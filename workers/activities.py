@@ -1,4 +1,7 @@
-"""The activities Temporal runs for the task workflow: an agent's turn, and publishing an event."""
+"""The activities Temporal runs for the task workflow: an agent's turn, and publishing an event.
+
+Both read the task from the content store by the record the workflow passes, and store what they add
+before they return its references."""
 
 from __future__ import annotations
 
@@ -10,10 +13,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from config.telemetry import annotate_task
+from content import ContentMissingError, ContentStore, metadata_json, wire_json
 from protocol import (
     Artifact,
     Message,
@@ -26,6 +31,7 @@ from protocol import (
     timestamp,
     with_metadata,
 )
+from protocol.records import ArtifactRef, StatusRecord, TaskRecord
 from workers.agents import Agent, AgentReply
 from workers.metrics import WorkerMetrics
 from workers.publisher import EventPublisher
@@ -39,17 +45,22 @@ class AgentTurn:
     def __init__(
         self,
         publisher: EventPublisher,
+        contents: ContentStore,
         input: RunAgentInput,
+        task: Task,
         *,
         context_messages: int = 0,
         metrics: WorkerMetrics | None = None,
     ) -> None:
         self._publisher = publisher
+        self._contents = contents
         self._input = input
         self._metrics = metrics if metrics is not None else WorkerMetrics.noop()
         self._started = time.monotonic()
         self._context_limit = context_messages
-        self._task = input.task
+        # The task as it was before this turn (`input.task` read from the content store).
+        self._before = task
+        self._task = task
         self._artifact_ids: list[str] = []
         self._chunks_sent = 0
         # The messages of this turn's progress updates, which the history keeps.
@@ -62,7 +73,7 @@ class AgentTurn:
     @property
     def message(self) -> Message:
         """The user message that started this turn: the last one in the history."""
-        return (self._input.task.history or [])[-1]
+        return (self._before.history or [])[-1]
 
     @property
     def partial_state(self) -> dict[str, Any]:
@@ -120,18 +131,32 @@ class AgentTurn:
         activity.heartbeat(self.partial_state)
 
     async def finish(self, reply: AgentReply) -> TurnOutcome:
+        """Store what the turn produced, publish its end, and return it as references."""
         message = self._agent_message(reply.message) if reply.message else None
         status = TaskStatus(state=reply.state, timestamp=_now(), message=message)
         if reply.metadata:
             self._task = with_metadata(self._task, reply.metadata)
+        artifacts = [a for a in self._task.artifacts or [] if a.artifactId in self._artifact_ids]
+        # One write: the steps, the artifacts, the status message, the metadata, in that order.
+        pieces = [wire_json(m) for m in [*self._steps, *artifacts, *([message] if message else [])]]
+        if reply.metadata:
+            pieces.append(metadata_json(self._task.metadata or {}))
+        refs = await self._contents.put(self._task.id, pieces)
+        steps = refs[: len(self._steps)]
+        artifact_refs = [
+            ArtifactRef(artifactId=a.artifactId, content=ref)
+            for a, ref in zip(artifacts, refs[len(steps) :], strict=False)
+        ]
+        after = len(steps) + len(artifacts)
+        status_record = StatusRecord.of(status, refs[after] if message else None)
+        metadata = refs[-1] if reply.metadata else None
         self._task = apply_event(self._task, TaskEvent.status_changed(self._task, status))
         await self._publisher.publish(
             TaskEvent.completed(self._task), self._task, owner=self._input.owner
         )
         self._metrics.turn_finished(reply.state, time.monotonic() - self._started)
-        artifacts = [a for a in self._task.artifacts or [] if a.artifactId in self._artifact_ids]
         return TurnOutcome(
-            status=status, artifacts=artifacts, metadata=reply.metadata, steps=self._steps
+            status=status_record, artifacts=artifact_refs, metadata=metadata, steps=steps
         )
 
     async def _publish(self, event: TaskEvent) -> None:
@@ -156,6 +181,7 @@ class TaskActivities:
     def __init__(
         self,
         publisher: EventPublisher,
+        contents: ContentStore,
         agents: Mapping[str, Agent],
         *,
         heartbeat_interval: float = 1.0,
@@ -163,6 +189,7 @@ class TaskActivities:
         metrics: WorkerMetrics | None = None,
     ) -> None:
         self._publisher = publisher
+        self._contents = contents
         self._agents = agents
         self._heartbeat_interval = heartbeat_interval
         self._context_messages = context_messages
@@ -176,8 +203,14 @@ class TaskActivities:
             raise ApplicationError(
                 f"This worker serves no agent named '{input.agent}'", non_retryable=True
             )
+        task = await self._read(input.task, strict=True)
         turn = AgentTurn(
-            self._publisher, input, context_messages=self._context_messages, metrics=self._metrics
+            self._publisher,
+            self._contents,
+            input,
+            task,
+            context_messages=self._context_messages,
+            metrics=self._metrics,
         )
         # Heartbeats also flow while the agent waits on something slow, so cancellation and a dead
         # worker are both noticed within a heartbeat interval.
@@ -197,13 +230,25 @@ class TaskActivities:
                 await beating
 
     @activity.defn(name=PUBLISH_EVENT)
-    async def publish_event(self, input: PublishEventInput) -> None:
-        if input.event.task is None:
+    async def publish_event(self, input: PublishEventInput) -> StatusRecord:
+        """End the task in `input.status`: store its message, publish the task's final event."""
+        annotate_task(input.task.id, input.task.contextId)
+        # What the store lost is left out: the task's end is published whatever else is gone.
+        task = await self._read(input.task, strict=False)
+        record = await self._contents.put_status(task.id, input.status)
+        task = apply_event(task, TaskEvent.status_changed(task, input.status))
+        await self._publisher.publish(TaskEvent.completed(task), task, owner=input.owner)
+        return record
+
+    async def _read(self, record: TaskRecord, *, strict: bool) -> Task:
+        """The task `record` describes. What can never be read (gone from the store, or stored in a
+        shape that no longer parses) fails the activity for good instead of retrying it."""
+        try:
+            return await self._contents.task(record, strict=strict)
+        except (ContentMissingError, ValidationError, ValueError) as err:
             raise ApplicationError(
-                "publish_event needs an event that carries the task", non_retryable=True
-            )
-        annotate_task(input.event.task.id, input.event.task.contextId)
-        await self._publisher.publish(input.event, input.event.task, owner=input.owner)
+                f"Task '{record.id}' cannot be read: {err}", non_retryable=True
+            ) from err
 
     async def _heartbeat(self, turn: AgentTurn) -> None:
         # The first after an interval, not at once: a turn shorter than that sends none (each is a

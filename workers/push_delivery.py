@@ -13,7 +13,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from config.telemetry import annotate_task
-from protocol import PROTOCOL_VERSION, StoredPushConfig, Task, task_push_key, task_snapshot_key
+from content import ContentStore
+from protocol import (
+    PROTOCOL_VERSION,
+    StoredPushConfig,
+    Task,
+    TaskStatus,
+    task_push_key,
+    task_snapshot_key,
+)
 from protocol.v1 import task_to_v1
 from workers.metrics import WorkerMetrics
 from workers.webhook_sender import DeliveryOutcome, WebhookSender
@@ -27,6 +35,7 @@ class PushActivities:
     def __init__(
         self,
         redis: Redis,
+        contents: ContentStore,
         sender: WebhookSender,
         *,
         timeout: float = 10.0,
@@ -34,6 +43,7 @@ class PushActivities:
         metrics: WorkerMetrics | None = None,
     ) -> None:
         self._redis = redis
+        self._contents = contents
         self._sender = sender
         self._timeout = timeout
         # Outcomes of every attempt by this worker: delivered, retry, rejected, refused, deleted.
@@ -49,11 +59,12 @@ class PushActivities:
         info = activity.info()
         async with asyncio.timeout(self._timeout):
             raw_config, raw_task = await self._read(task_id, input.config_id)
-        if raw_config is None:
-            self._record("deleted", task_id, input.config_id, info.attempt, "config deleted")
-            return "deleted"
+            if raw_config is None:
+                self._record("deleted", task_id, input.config_id, info.attempt, "config deleted")
+                return "deleted"
+            status = await self._contents.status(task_id, input.context_id, input.status)
         stored = StoredPushConfig.model_validate_json(raw_config)
-        body = notification_body(input, raw_task, stored.version)
+        body = notification_body(input, status, raw_task, stored.version)
         result = await self._sender.send(stored.config, body)
         self._record(result.outcome.value, task_id, input.config_id, info.attempt, result.detail)
         if result.outcome is DeliveryOutcome.DELIVERED:
@@ -88,16 +99,19 @@ class PushActivities:
 
 
 def notification_body(
-    input: PushDeliveryInput, snapshot: bytes | None, version: str = PROTOCOL_VERSION
+    input: PushDeliveryInput,
+    status: TaskStatus,
+    snapshot: bytes | None,
+    version: str = PROTOCOL_VERSION,
 ) -> bytes:
     """The task's snapshot with the notified status: the snapshot as it is when the notification
     goes out at once, and the task as far as Redis knows it when a retry finds it moved on. Without a
     snapshot (Redis lost it), the task's ids and the status. In `version`'s shape: the Task itself
     for 0.2.5 and 0.3, a `StreamResponse` carrying it for 1.0 (spec §4.3.3)."""
     if snapshot is None:
-        task = Task(id=input.task_id, contextId=input.context_id, status=input.status)
+        task = Task(id=input.task_id, contextId=input.context_id, status=status)
     else:
-        task = Task.model_validate_json(snapshot).model_copy(update={"status": input.status})
+        task = Task.model_validate_json(snapshot).model_copy(update={"status": status})
     if version.startswith("1."):
         return orjson.dumps({"task": task_to_v1(task.to_wire())})
     return orjson.dumps(task.to_wire())

@@ -13,6 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from config.agents import AgentConfig, AgentsConfigError
 from config.webhook_policy import Resolver, WebhookPolicy, system_resolver
+from content import ContentStore
 from workers.activities import TaskActivities
 from workers.agents import Agent, ClaudeAgent, ClaudeOptions, EchoAgent, EchoOptions
 from workers.metrics import WorkerMetrics
@@ -65,8 +66,10 @@ def create_worker(
         ttl_seconds=settings.retention_seconds,
         metrics=metrics,
     )
+    contents = ContentStore(redis, ttl_seconds=settings.retention_seconds)
     activities = TaskActivities(
         publisher,
+        contents,
         {settings.agent: build_agent(settings.agent, config, anthropic_api_key=settings.api_key())},
         heartbeat_interval=settings.heartbeat_seconds,
         context_messages=settings.context_messages,
@@ -75,6 +78,7 @@ def create_worker(
     policy = WebhookPolicy.parse(settings.push_allow_http, settings.push_allowlist)
     push = PushActivities(
         redis,
+        contents,
         WebhookSender(policy, resolver=resolver, timeout=settings.push_timeout_seconds),
         outcomes=push_outcomes,
         metrics=metrics,

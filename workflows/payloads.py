@@ -1,4 +1,7 @@
-"""What the task workflow, its updates and its activities take and return (Temporal payloads)."""
+"""What the task workflow, its updates and its activities take and return (Temporal payloads).
+
+None carries content: messages, artifacts and metadata travel as references to the content store
+(`protocol.records`), so every payload stays small whatever the task holds."""
 
 from __future__ import annotations
 
@@ -6,7 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from protocol import Artifact, Message, Task, TaskEvent, TaskStatus
+from protocol import TaskStatus
+from protocol.records import ArtifactRef, ContentRef, StatusRecord, TaskRecord
 
 
 class PushPolicy(BaseModel):
@@ -34,10 +38,21 @@ class TaskWorkflowInput(BaseModel):
     turn_timeout_seconds: float = 3600.0
     max_agent_attempts: int = 5
     search_attributes: bool = True
+    # A run whose history grows past this continues as new (same task, same workflow id).
+    continue_as_new_after_bytes: int = 2 * 1024 * 1024
+    # A task whose first message has not arrived this long after its start ends failed.
+    first_message_timeout_seconds: float = 60.0
+    # Set when a run continues as new: the task as the previous run left it.
+    record: TaskRecord | None = None
+    turns_ended: int = 0
 
 
 class SendMessageInput(BaseModel):
-    message: Message
+    message_id: str
+    # The contextId the message names, if any (it must be the task's).
+    context_id: str | None = None
+    # The message itself, in the content store.
+    content: ContentRef
     # False: the update returns as soon as the message is accepted, before the turn runs.
     blocking: bool = True
 
@@ -51,7 +66,7 @@ class RunAgentInput(BaseModel):
     # The task's owner (with gateway auth): its context is the owner's alone.
     owner: str | None = None
     # The task as it was before this turn; the turn's user message is the last of its history.
-    task: Task
+    task: TaskRecord
     # The `working` status the workflow recorded for this turn; the activity publishes it as is.
     working: TaskStatus
     artifact_id: str
@@ -59,16 +74,20 @@ class RunAgentInput(BaseModel):
 
 
 class TurnOutcome(BaseModel):
-    status: TaskStatus
-    artifacts: list[Artifact] = []
-    # What the agent adds to the Task's metadata.
-    metadata: dict[str, Any] | None = None
+    status: StatusRecord
+    artifacts: list[ArtifactRef] = []
+    # The Task's metadata after the turn, when the agent added to it.
+    metadata: ContentRef | None = None
     # The messages of the turn's progress updates (tool calls...), in order: the history keeps them.
-    steps: list[Message] = []
+    steps: list[ContentRef] = []
 
 
 class PublishEventInput(BaseModel):
-    event: TaskEvent
+    """End the task in `status` (a failure or cancel the workflow decided): the activity publishes
+    the task's final event and stores the status message; it returns the status's record."""
+
+    task: TaskRecord
+    status: TaskStatus
     # The task's owner, whose task index the event updates (None: the shared index; also what runs
     # recorded before this field existed replay with).
     owner: str | None = None
@@ -81,7 +100,7 @@ class PushDeliveryInput(BaseModel):
 
     task_id: str
     context_id: str
-    status: TaskStatus
+    status: StatusRecord
     config_id: str
 
 

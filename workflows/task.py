@@ -1,8 +1,10 @@
 """The task workflow: one A2A task = one workflow run, whose id is the task id.
 
-The workflow holds the Task as its state and is its source of truth. Each user message is one turn: the
-`run_agent` activity streams the agent's output to Redis and returns the turn's outcome. Deterministic code
-only; every side effect lives in `workers/`.
+The workflow holds the task's record as its state and is its source of truth: ids, states, and the
+order of its messages and artifacts, whose content lives in the content store (`protocol.records`).
+Each user message is one turn: the `run_agent` activity reads the task from the store, streams the
+agent's output to Redis and returns the turn's outcome as references. A run whose history grows large
+continues as new. Deterministic code only; every side effect lives in `workers/`.
 """
 
 from __future__ import annotations
@@ -20,15 +22,12 @@ with workflow.unsafe.imports_passed_through():
         INTERRUPTED_STATES,
         TERMINAL_STATES,
         Message,
-        Task,
-        TaskEvent,
         TaskState,
         TaskStatus,
         TextPart,
-        apply_event,
         timestamp,
-        with_metadata,
     )
+    from protocol.records import StatusRecord, TaskRecord, current_details
     from workflows.payloads import (
         CancelTaskInput,
         PublishEventInput,
@@ -48,7 +47,11 @@ CONTEXT_ID_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AContextId")
 AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AAgent")
 STATE_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AState")
 SEARCH_ATTRIBUTES = (CONTEXT_ID_ATTRIBUTE, AGENT_ATTRIBUTE, STATE_ATTRIBUTE)
-DETAILS_MAX_CHARS = 200
+# How long a failure's reason may be in the task's status message.
+REASON_MAX_CHARS = 2000
+# Attempts of `publish_event` (about five minutes with its backoff) before the workflow ends the task
+# without it: the task's end is then in Temporal only.
+PUBLISH_ATTEMPTS = 30
 # Workflows that ran before an operator's cancel ended a turn `canceled` (not `failed`) replay as they ran.
 OPERATOR_CANCEL_PATCH = "operator-cancel-is-canceled"
 
@@ -67,14 +70,7 @@ def task_queue_for(agent: str) -> str:
     return f"a2a-agent-{agent}"
 
 
-def current_details(status: TaskStatus) -> str:
-    """The workflow's current details in the Temporal UI: the A2A state, then the start of the status
-    message (what an input-required task asks, why a task failed)."""
-    parts = status.message.parts if status.message is not None else []
-    text = " ".join(" ".join(p.text for p in parts if isinstance(p, TextPart)).split())
-    if len(text) > DETAILS_MAX_CHARS:
-        text = text[: DETAILS_MAX_CHARS - 1].rstrip() + "…"
-    return f"{status.state.value}: {text}" if text else status.state.value
+__all__ = ["TaskWorkflow", "current_details", "task_queue_for", "workflow_id_for"]
 
 
 @workflow.defn(name="TaskWorkflow")
@@ -82,34 +78,34 @@ class TaskWorkflow:
     @workflow.init
     def __init__(self, input: TaskWorkflowInput) -> None:
         self._input = input
-        self._task = Task(
+        self._task = input.record or TaskRecord(
             id=input.task_id,
             contextId=input.context_id,
-            status=TaskStatus(state=TaskState.SUBMITTED, timestamp=timestamp(workflow.now())),
-            history=[],
+            status=StatusRecord.of(
+                TaskStatus(state=TaskState.SUBMITTED, timestamp=timestamp(workflow.now()))
+            ),
         )
-        workflow.set_current_details(current_details(self._task.status))
+        workflow.set_current_details(self._task.status.details)
         self._pending_messages = 0
-        self._turns_ended = 0
+        self._turns_ended = input.turns_ended
         self._cancel_requested = False
         self._agent_call: workflow.ActivityHandle[TurnOutcome] | None = None
         # Push notification config ids, in the order they were set; per config, the notifications
         # waiting for delivery (delivered one at a time, in order).
         self._push_configs: dict[str, None] = dict.fromkeys(input.push_configs)
-        self._push_queues: dict[str, list[TaskStatus]] = {}
+        self._push_queues: dict[str, list[StatusRecord]] = {}
         # The running sender of each queue (held so that it is not garbage-collected mid-delivery).
         self._push_senders: dict[str, asyncio.Task[None]] = {}
 
     @workflow.run
-    async def run(self, input: TaskWorkflowInput) -> TaskStatus:
-        """Returns the final status: the whole Task (history and artifacts) can exceed a payload's 2 MiB;
-        the `get_task` query and the Redis snapshot have it."""
+    async def run(self, input: TaskWorkflowInput) -> StatusRecord:
+        """Returns the final status; the `get_task` query has the task's record, the Redis snapshot
+        the Task itself."""
         try:
             while self._task.status.state not in TERMINAL_STATES:
-                await workflow.wait_condition(
-                    lambda: self._pending_messages > 0 or self._cancel_requested
-                )
-                if self._cancel_requested:
+                if self._long_history() and await self._quiet():
+                    workflow.continue_as_new(self._next_run_input())
+                if not await self._next_message():
                     break
                 self._pending_messages -= 1
                 await self._run_turn()
@@ -125,7 +121,7 @@ class TaskWorkflow:
         return self._task.status
 
     @workflow.query
-    def get_task(self) -> Task:
+    def get_task(self) -> TaskRecord:
         return self._task
 
     @workflow.query
@@ -146,16 +142,11 @@ class TaskWorkflow:
         self._push_configs.pop(config_id, None)
 
     @workflow.update
-    async def send_message(self, input: SendMessageInput) -> Task | None:
-        """Deliver a user message. Non-blocking: returns the task as accepted. Blocking: returns None when
-        the turn has ended; the caller reads the Task from the turn's final event (or snapshot) in Redis
-        (returning it here would put history and artifacts in one Temporal payload, capped at 2 MiB)."""
-        message = input.message.model_copy(
-            update={"taskId": self._task.id, "contextId": self._task.contextId}
-        )
-        self._task = self._task.model_copy(
-            update={"history": [*(self._task.history or []), message]}
-        )
+    async def send_message(self, input: SendMessageInput) -> TaskRecord | None:
+        """Deliver a user message (stored in the content store by the caller). Non-blocking: returns
+        the task's record as accepted. Blocking: returns None when the turn has ended; the caller reads
+        the Task from the turn's final event (or snapshot) in Redis."""
+        self._task = self._task.with_message(input.content)
         self._pending_messages += 1
         if not input.blocking:
             return self._task
@@ -169,9 +160,9 @@ class TaskWorkflow:
     def _validate_send_message(self, input: SendMessageInput) -> None:
         state = self._task.status.state
         task_id = self._task.id
-        if input.message.contextId not in (None, self._task.contextId):
+        if input.context_id not in (None, self._task.contextId):
             raise ApplicationError(
-                f"Message contextId '{input.message.contextId}' does not match task '{task_id}' "
+                f"Message contextId '{input.context_id}' does not match task '{task_id}' "
                 f"(contextId '{self._task.contextId}').",
                 type=CONTEXT_MISMATCH,
             )
@@ -210,11 +201,60 @@ class TaskWorkflow:
                 type=NOT_CANCELABLE,
             )
 
+    async def _next_message(self) -> bool:
+        """Wait for a message to run (True) or a cancel (False). A task whose first message never
+        arrived (its start succeeded, the update carrying the message did not) ends failed."""
+        waiting = lambda: self._pending_messages > 0 or self._cancel_requested  # noqa: E731
+        if self._task.history:
+            await workflow.wait_condition(waiting)
+        else:
+            try:
+                await workflow.wait_condition(
+                    waiting, timeout=timedelta(seconds=self._input.first_message_timeout_seconds)
+                )
+            except TimeoutError:
+                await self._finish(
+                    self._failed(
+                        "no message arrived within "
+                        f"{self._input.first_message_timeout_seconds:g} s of the task's start"
+                    )
+                )
+                return False
+        return not self._cancel_requested
+
+    def _long_history(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_size() > self._input.continue_as_new_after_bytes
+        )
+
+    async def _quiet(self) -> bool:
+        """Wait until no handler runs and no notification waits; False if a message or a cancel
+        arrived meanwhile (the run carries on with it)."""
+        await workflow.wait_condition(
+            lambda: (
+                (workflow.all_handlers_finished() and not self._push_queues)
+                or self._pending_messages > 0
+                or self._cancel_requested
+            )
+        )
+        return not (self._pending_messages or self._cancel_requested)
+
+    def _next_run_input(self) -> TaskWorkflowInput:
+        return self._input.model_copy(
+            update={
+                "record": self._task,
+                "turns_ended": self._turns_ended,
+                "push_configs": list(self._push_configs),
+            }
+        )
+
     async def _run_turn(self) -> None:
         working = TaskStatus(state=TaskState.WORKING, timestamp=self._now())
         first_turn = self._turns_ended == 0
         before = self._task
-        self._set_task(apply_event(self._task, TaskEvent.status_changed(self._task, working)))
+        self._set_task(self._task.with_status(StatusRecord.of(working)))
         self._agent_call = workflow.start_activity(
             RUN_AGENT,
             RunAgentInput(
@@ -251,37 +291,46 @@ class TaskWorkflow:
         finally:
             self._agent_call = None
         task = self._task
-        if outcome.metadata:
-            task = with_metadata(task, outcome.metadata)
-        if outcome.steps:
-            task = task.model_copy(update={"history": [*(task.history or []), *outcome.steps]})
+        if outcome.metadata is not None:
+            task = task.model_copy(update={"metadata": outcome.metadata})
+        for step in outcome.steps:
+            task = task.with_message(step)
         for artifact in outcome.artifacts:
-            task = apply_event(
-                task, TaskEvent.progress(task, artifact, append=False, last_chunk=True)
-            )
+            task = task.with_artifact(artifact)
         # The activity already published this final state (and wrote the snapshot) before returning.
-        self._set_task(apply_event(task, TaskEvent.status_changed(task, outcome.status)))
+        self._set_task(task.with_status(outcome.status))
         self._turns_ended += 1
 
     async def _finish(self, status: TaskStatus) -> None:
         """End the task in `status` after a failure or cancel, and publish it (the agent did not).
 
         The state changes only once the event is in Redis, so a caller woken by it finds the log final.
+        When Redis cannot be reached for several minutes, the task ends in Temporal alone.
         """
-        task = apply_event(self._task, TaskEvent.status_changed(self._task, status))
-        await workflow.execute_activity(
-            PUBLISH_EVENT,
-            PublishEventInput(event=TaskEvent.completed(task), owner=self._input.owner),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
-        )
-        self._set_task(task)
+        try:
+            record: StatusRecord = await workflow.execute_activity(
+                PUBLISH_EVENT,
+                PublishEventInput(task=self._task, status=status, owner=self._input.owner),
+                result_type=StatusRecord,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(
+                    maximum_interval=timedelta(seconds=10), maximum_attempts=PUBLISH_ATTEMPTS
+                ),
+            )
+        except ActivityError as err:
+            workflow.logger.error("Task %s ended unpublished: %s", self._task.id, err.cause or err)
+            record = StatusRecord.of(status)
+        self._set_task(self._task.with_status(record))
         self._turns_ended += 1
 
     def _failed_status(self, err: ActivityError) -> TaskStatus:
         cause = err.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-        text = f"Agent '{self._input.agent}' failed: {reason}"
+        return self._failed(f"Agent '{self._input.agent}' failed: {reason}")
+
+    def _failed(self, text: str) -> TaskStatus:
+        if len(text) > REASON_MAX_CHARS:
+            text = text[: REASON_MAX_CHARS - 1] + "…"
         return TaskStatus(
             state=TaskState.FAILED,
             timestamp=self._now(),
@@ -294,11 +343,11 @@ class TaskWorkflow:
             ),
         )
 
-    def _set_task(self, task: Task) -> None:
+    def _set_task(self, task: TaskRecord) -> None:
         state = task.status.state
         changed = state != self._task.status.state
         if changed:
-            workflow.set_current_details(current_details(task.status))
+            workflow.set_current_details(task.status.details)
             if self._input.search_attributes:
                 workflow.upsert_search_attributes([STATE_ATTRIBUTE.value_set(state.value)])
         self._task = task
@@ -308,7 +357,7 @@ class TaskWorkflow:
             for config_id in self._push_configs:
                 self._enqueue(config_id, task.status)
 
-    def _enqueue(self, config_id: str, status: TaskStatus) -> None:
+    def _enqueue(self, config_id: str, status: StatusRecord) -> None:
         queue = self._push_queues.get(config_id)
         if queue is not None:
             queue.append(status)

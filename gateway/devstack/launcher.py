@@ -157,7 +157,13 @@ def _start_engines(
     if redis_url is None:
         with open(logs / "redis.log", "ab") as log:
             started.append(
-                start_redis(host=ports.host, port=ports.redis_port, data_dir=data_dir, log=log)
+                start_redis(
+                    host=ports.host,
+                    port=ports.redis_port,
+                    data_dir=data_dir,
+                    log=log,
+                    persist=True,
+                )
             )
         redis_url = f"redis://{ports.host}:{ports.redis_port}/0"
     return {**os.environ, "TEMPORAL_ADDRESS": temporal_address, "REDIS_URL": redis_url}

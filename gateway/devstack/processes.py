@@ -176,15 +176,18 @@ def start_redis(
     port: int,
     data_dir: Path,
     log: IO[bytes] | int | None = subprocess.DEVNULL,
+    persist: bool = False,
 ) -> ManagedProcess:
-    """A throwaway Redis that keeps nothing on disk."""
+    """A Redis on loopback: throwaway, or (`persist`) keeping its data in `data_dir`'s append-only
+    file, as the dev stack does: the tasks' content lives there, and Temporal's dev database keeps
+    their workflows across restarts."""
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
         redis_binary(),
         "--bind", host,
         "--port", str(port),
         "--save", "",
-        "--appendonly", "no",
+        "--appendonly", "yes" if persist else "no",
         "--dir", str(data_dir),
     ]  # fmt: skip
     server = ManagedProcess("Redis", args, log=log)

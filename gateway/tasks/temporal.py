@@ -24,6 +24,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from content import ContentStore
 from gateway.settings import GatewaySettings
 from gateway.tasks.store import TaskStore
 from gateway.tasks.turns import TurnLog, end_of_turn
@@ -38,6 +39,7 @@ from protocol import (
     TaskNotFoundError,
     TextPart,
 )
+from protocol.records import TaskRecord
 from workflows.payloads import (
     CancelTaskInput,
     PushDeliveryInput,
@@ -84,12 +86,14 @@ class TemporalTasks:
         self,
         temporal: Client,
         store: TaskStore,
+        contents: ContentStore,
         log: TurnLog,
         settings: GatewaySettings,
         push: PushPolicy,
     ) -> None:
         self._temporal = temporal
         self._store = store
+        self._contents = contents
         self._log = log
         self._settings = settings
         self._push = push
@@ -108,14 +112,14 @@ class TemporalTasks:
         """Start the task's workflow with its first message; the task once the turn ends (`blocking`)
         or once the message is accepted."""
         start = self._start_operation(route, task_id, context_id, message, owner, push_configs)
-        update = SendMessageInput(message=message, blocking=blocking)
+        update = await self._message_input(task_id, message, blocking)
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
                 if not blocking:
-                    accepted: Task | None = await self._temporal.execute_update_with_start_workflow(
+                    accepted = await self._temporal.execute_update_with_start_workflow(
                         TaskWorkflow.send_message, update, start_workflow_operation=start
                     )
-                    return accepted or await self.current_task(task_id)
+                    return await self._accepted(task_id, accepted)
                 handle = await self._temporal.start_update_with_start_workflow(
                     TaskWorkflow.send_message,
                     update,
@@ -156,6 +160,8 @@ class TemporalTasks:
                 heartbeat_timeout_seconds=settings.agent_heartbeat_timeout_seconds,
                 max_agent_attempts=settings.max_agent_attempts,
                 search_attributes=settings.search_attributes,
+                continue_as_new_after_bytes=settings.workflow_history_max_bytes,
+                first_message_timeout_seconds=settings.first_message_timeout_seconds,
                 owner=owner,
                 push=self._push,
                 push_configs=push_configs,
@@ -174,7 +180,7 @@ class TemporalTasks:
         # The client may have seen the turn end in Redis a few milliseconds before the workflow records
         # it; until then the workflow calls itself busy, and the message is offered again.
         catching_up = seen is not None and seen.status.state in INTERRUPTED_STATES
-        update = SendMessageInput(message=message, blocking=blocking)
+        update = await self._message_input(task_id, message, blocking)
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
                 return await self._offer(task_id, update, retry_busy=catching_up)
@@ -184,6 +190,25 @@ class TemporalTasks:
             _raise_update_rejection(err)
         except RPCError as err:
             raise _no_more_messages(task_id, await self._closed_task(task_id, err)) from err
+
+    async def _message_input(
+        self, task_id: str, message: Message, blocking: bool
+    ) -> SendMessageInput:
+        """The update that delivers `message`, once the message is in the content store."""
+        async with asyncio.timeout(self._settings.call_timeout_seconds):
+            content = await self._contents.put_message(task_id, message)
+        return SendMessageInput(
+            message_id=message.messageId,
+            context_id=message.contextId,
+            content=content,
+            blocking=blocking,
+        )
+
+    async def _accepted(self, task_id: str, record: TaskRecord | None) -> Task:
+        """The task as a non-blocking send's update accepted it."""
+        if record is None:
+            return await self.current_task(task_id)
+        return await self._contents.task(record, strict=False)
 
     async def accepting_messages(self, task_id: str) -> Task | None:
         """The task as Redis last saw it (None: Redis does not know it); -32602 when that is
@@ -211,18 +236,23 @@ class TemporalTasks:
             TaskWorkflow.send_message, update, wait_for_stage=WorkflowUpdateStage.ACCEPTED
         )
         if after is None:
-            return await handle.result() or await self.current_task(task_id)
+            return await self._accepted(task_id, await handle.result())
         return await self._end_of_turn(task_id, handle, after)
 
     async def _end_of_turn(
-        self, task_id: str, update: WorkflowUpdateHandle[Task | None], after: str
+        self, task_id: str, update: WorkflowUpdateHandle[TaskRecord | None], after: str
     ) -> Task:
         # temporalio has no public "is the outcome known": a handle that was rejected on arrival (or
         # is done) holds its outcome, and `result()` then makes no call. Without looking, the rejection
         # would come from the poll, UPDATE_POLL_AFTER_SECONDS later.
         known = getattr(update, "_known_outcome", None) is not None
+
+        async def result() -> Task | None:
+            # A blocking update's outcome carries no task.
+            return None if await update.result() is None else await self.current_task(task_id)
+
         outcome = await end_of_turn(
-            lambda: self._log.wait_final(task_id, after), update.result, known=known
+            lambda: self._log.wait_final(task_id, after), result, known=known
         )
         return outcome or await self.current_task(task_id)
 
@@ -252,9 +282,10 @@ class TemporalTasks:
         return task
 
     async def query_task(self, task_id: str) -> Task:
-        """The workflow's own state of the task; -32001 when there is no such workflow."""
-        task: Task = await self._query(task_id, TaskWorkflow.get_task)
-        return task
+        """The workflow's own state of the task, its content read from the content store (what the
+        store lost left out); -32001 when there is no such workflow."""
+        record: TaskRecord = await self._query(task_id, TaskWorkflow.get_task)
+        return await self._contents.task(record, strict=False)
 
     async def owner(self, task_id: str) -> str | None:
         """The principal that created the task (None: created without tenancy); Redis remembers it,
@@ -294,7 +325,7 @@ class TemporalTasks:
         delivery = PushDeliveryInput(
             task_id=task_id,
             context_id=current.contextId,
-            status=current.status,
+            status=await self._contents.put_status(task_id, current.status),
             config_id=config_id,
         )
         async with asyncio.timeout(self._settings.call_timeout_seconds):

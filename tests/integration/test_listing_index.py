@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from content import ContentStore
 from redis.asyncio import Redis
 from redis.crc import key_slot
 from temporalio.testing import ActivityEnvironment
@@ -30,6 +31,7 @@ from protocol import (
     timestamp,
 )
 from protocol.keys import owner_context_tasks_key, owner_state_tasks_key, owner_tasks_key
+from protocol.records import StatusRecord, TaskRecord
 from tests.conftest import HOST, RpcClient
 from tests.integration.sse import echo_message
 from workers.activities import AgentTurn, TaskActivities
@@ -170,24 +172,37 @@ async def test_a_turn_and_the_publish_activity_file_the_task_under_its_owner(
     redis: Redis, publisher: EventPublisher, owner: str
 ) -> None:
     user = Message(role="user", parts=[TextPart(text="hi")], messageId="m1")
-    task = make_task(tid(owner, "turn"), "ctx", TaskState.SUBMITTED, BASE)
-    task = task.model_copy(update={"history": [user]})
+    contents = ContentStore(redis, ttl_seconds=60)
+    task_id = tid(owner, "turn")
+    record = TaskRecord(
+        id=task_id,
+        contextId="ctx",
+        status=StatusRecord(state=TaskState.SUBMITTED, timestamp=at(BASE)),
+        history=[await contents.put_message(task_id, user)],
+    )
     working = TaskStatus(state=TaskState.WORKING, timestamp=at(BASE + 1))
     turn = AgentTurn(
         publisher,
+        contents,
         RunAgentInput(
-            agent="echo", owner=owner, task=task, working=working, artifact_id="a", first_turn=True
+            agent="echo",
+            owner=owner,
+            task=record,
+            working=working,
+            artifact_id="a",
+            first_turn=True,
         ),
+        await contents.task(record),
     )
     await ActivityEnvironment().run(turn.start)
     assert await scores(redis, owner_tasks_key(owner)) == [("turn", BASE + 1)]
     assert await scores(redis, owner_state_tasks_key("working", owner)) == [("turn", BASE + 1)]
-    done = turn.task.model_copy(
-        update={"status": TaskStatus(state=TaskState.CANCELED, timestamp=at(BASE + 2))}
-    )
+    canceled = TaskStatus(state=TaskState.CANCELED, timestamp=at(BASE + 2))
     await ActivityEnvironment().run(
-        TaskActivities(publisher, {}).publish_event,
-        PublishEventInput(event=TaskEvent.completed(done), owner=owner),
+        TaskActivities(publisher, contents, {}).publish_event,
+        PublishEventInput(
+            task=record.with_status(StatusRecord.of(working)), status=canceled, owner=owner
+        ),
     )
     assert await scores(redis, owner_state_tasks_key("canceled", owner)) == [("turn", BASE + 2)]
     assert await scores(redis, owner_context_tasks_key("ctx", owner)) == [("turn", BASE + 2)]

@@ -7,11 +7,13 @@ import uuid
 from typing import Any
 
 import httpx
+from content import ContentStore
 from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from protocol import Message, Task, TaskState, TaskStatus, TextPart, context_tasks_key
+from protocol.records import StatusRecord, TaskRecord
 from tests.integration.eventlog import count, read_until
 from tests.integration.sse import GatewayProcess, echo_message, rpc_body
 from tests.waiting import eventually
@@ -47,15 +49,24 @@ async def test_a_new_task_sees_the_last_messages_of_its_context(
         status=TaskStatus(state=TaskState.SUBMITTED),
         history=[user],
     )
+    contents = ContentStore(redis, ttl_seconds=60)
+    record = TaskRecord(
+        id=task.id,
+        contextId=context_id,
+        status=StatusRecord(state=TaskState.SUBMITTED),
+        history=[await contents.put_message(task.id, user)],
+    )
     turn = AgentTurn(
         EventPublisher(redis, stream_max_length=100, ttl_seconds=60),
+        contents,
         RunAgentInput(
             agent="echo",
-            task=task,
+            task=record,
             working=TaskStatus(state=TaskState.WORKING),
             artifact_id="a",
             first_turn=True,
         ),
+        await contents.task(record),
         context_messages=2,
     )
     await ActivityEnvironment().run(turn.start)
