@@ -8,8 +8,9 @@ harmless), kept for the task's retention: every write and read renews it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel
@@ -19,9 +20,12 @@ from protocol import Artifact, Message, Task, TaskStatus
 from protocol.keys import task_content_key
 from protocol.records import ContentRef, StatusRecord, TaskRecord
 
+_T = TypeVar("_T")
+
 
 class ContentMissingError(Exception):
-    """Content a task refers to is no longer in the store (its retention passed, or Redis lost it)."""
+    """Content a task refers to is no longer in the store (its retention passed, or Redis lost it),
+    or no longer parses."""
 
 
 class ContentStore:
@@ -65,36 +69,46 @@ class ContentStore:
 
     async def task(self, record: TaskRecord, *, strict: bool = True) -> Task:
         """The Task `record` describes, read from the store. `strict`: ContentMissingError when any
-        of it is gone; otherwise what is gone is left out (a message, an artifact, the metadata)."""
+        of it is gone or does not parse; otherwise that piece is left out (a message, an artifact,
+        the metadata)."""
         found = await self.get(record.id, record.refs())
-        if strict and len(found) < len({ref.digest for ref in record.refs()}):
-            missing = len({ref.digest for ref in record.refs()}) - len(found)
-            raise ContentMissingError(
-                f"{missing} piece(s) of task '{record.id}' are no longer in the content store "
-                "(past the task's retention, or lost by Redis)"
+
+        def piece(ref: ContentRef, parse: Callable[[bytes], _T]) -> _T | None:
+            raw = found.get(ref.digest)
+            if raw is None:
+                problem = "is no longer in the content store (past its retention, or lost by Redis)"
+            else:
+                try:
+                    return parse(raw)
+                except ValueError as err:
+                    problem = f"does not parse: {err}"
+            if strict:
+                raise ContentMissingError(
+                    f"Content {ref.digest[:12]} of task '{record.id}' {problem}"
+                )
+            return None
+
+        def message(raw: bytes) -> Message:
+            # Stored as the client sent it; in the task, every message names the task and its context.
+            return Message.model_validate_json(raw).model_copy(
+                update={"taskId": record.id, "contextId": record.contextId}
             )
-        history = [
-            self._message(record, found[ref.digest])
-            for ref in record.history
-            if ref.digest in found
-        ]
+
+        history = [m for m in (piece(ref, message) for ref in record.history) if m is not None]
         artifacts = [
-            Artifact.model_validate_json(found[a.content.digest])
-            for a in record.artifacts
-            if a.content.digest in found
+            a
+            for a in (piece(a.content, Artifact.model_validate_json) for a in record.artifacts)
+            if a is not None
         ]
-        metadata = None
-        if record.metadata is not None and record.metadata.digest in found:
-            metadata = orjson.loads(found[record.metadata.digest])
+        metadata = None if record.metadata is None else piece(record.metadata, _object)
         status_ref = record.status.message
-        message = None
-        if status_ref is not None and status_ref.digest in found:
-            message = self._message(record, found[status_ref.digest])
         return Task(
             id=record.id,
             contextId=record.contextId,
             status=TaskStatus(
-                state=record.status.state, timestamp=record.status.timestamp, message=message
+                state=record.status.state,
+                timestamp=record.status.timestamp,
+                message=None if status_ref is None else piece(status_ref, message),
             ),
             history=history,
             artifacts=artifacts or None,
@@ -102,23 +116,18 @@ class ContentStore:
         )
 
     async def status(self, task_id: str, context_id: str, record: StatusRecord) -> TaskStatus:
-        """The status `record` describes (without its message when the store lost it)."""
+        """The status `record` describes (without its message when the store lost it, or it does
+        not parse)."""
         message = None
         if record.message is not None:
             found = await self.get(task_id, [record.message])
             raw = found.get(record.message.digest)
-            if raw is not None:
-                message = Message.model_validate_json(raw).model_copy(
-                    update={"taskId": task_id, "contextId": context_id}
-                )
+            with contextlib.suppress(ValueError):
+                if raw is not None:
+                    message = Message.model_validate_json(raw).model_copy(
+                        update={"taskId": task_id, "contextId": context_id}
+                    )
         return TaskStatus(state=record.state, timestamp=record.timestamp, message=message)
-
-    @staticmethod
-    def _message(record: TaskRecord, raw: bytes) -> Message:
-        # Stored as the client sent it; in the task, every message names the task and its context.
-        return Message.model_validate_json(raw).model_copy(
-            update={"taskId": record.id, "contextId": record.contextId}
-        )
 
 
 def wire_json(model: BaseModel) -> bytes:
@@ -127,3 +136,10 @@ def wire_json(model: BaseModel) -> bytes:
 
 def metadata_json(metadata: dict[str, Any]) -> bytes:
     return orjson.dumps(metadata)
+
+
+def _object(raw: bytes) -> dict[str, Any]:
+    value = orjson.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value

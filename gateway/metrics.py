@@ -29,6 +29,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Methods are labelled by name only when they are A2A's: a client cannot mint label values.
 OTHER_METHOD = "other"
 OK = "ok"
+# The outcome of a request whose client went away before its body had arrived (no JSON-RPC error: nobody
+# was left to answer).
+CLIENT_DISCONNECTED = "client_disconnected"
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -50,7 +53,8 @@ class GatewayMetrics:
         registry = self.registry
         self.requests = Counter(
             "a2a_requests",
-            "JSON-RPC requests by method and outcome (ok, or the JSON-RPC error code)",
+            "JSON-RPC requests by method and outcome (ok, the JSON-RPC error code, or "
+            "client_disconnected: the client went away before its body arrived)",
             ["method", "code"],
             registry=registry,
         )

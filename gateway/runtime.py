@@ -84,14 +84,9 @@ async def open_runtime(parts: Parts) -> Runtime:
     log = EventLog(redis, timeout=timeout)
     hub = Hub(settings.redis_url, buffer_events=settings.stream_buffer_events)
     await hub.start(connect_wait=timeout)
-    tasks = TemporalTasks(
-        temporal,
-        store,
-        ContentStore(redis, ttl_seconds=settings.retention_seconds),
-        TurnEnds(hub, log, timeout=timeout),
-        settings,
-        settings.push_policy(),
-    )
+    contents = ContentStore(redis, ttl_seconds=settings.retention_seconds)
+    turns = TurnEnds(hub, log, timeout=timeout)
+    tasks = TemporalTasks(temporal, store, contents, turns, settings, settings.push_policy())
     tenancy = Tenancy(tasks, enabled=parts.auth.enabled)
     streams = Streams(
         hub,

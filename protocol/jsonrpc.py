@@ -186,6 +186,22 @@ class PayloadTooLargeError(A2AError):
     http_status = 413
 
 
+class MethodNotAllowedError(A2AError):
+    """An HTTP method other than POST on a JSON-RPC endpoint: HTTP 405 with `Allow: POST`."""
+
+    code = -32600
+    default_message = "Request payload validation error: JSON-RPC requests use POST"
+    http_status = 405
+
+
+class UnsupportedMediaTypeError(A2AError):
+    """A body declared as something other than JSON: HTTP 415, before the body is read."""
+
+    code = -32600
+    default_message = "Request payload validation error: the body must be JSON"
+    http_status = 415
+
+
 def success_response(request_id: RequestId, result: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
 

@@ -35,9 +35,10 @@ def _scope(principal: str | None) -> str:
 
 
 def message_task_key(message_id: str, principal: str | None = None) -> str:
-    """The task that a `message/stream` request's message started: a retried request carrying
-    `Last-Event-ID` resumes that task's stream instead of starting another task. Scoped by the
-    caller, so one principal cannot reach another's task by reusing its message id."""
+    """The task a message went to (the one it started, or the one it continued): a send that repeats
+    the message id gets that task, and its message is delivered once; a retried stream carrying
+    `Last-Event-ID` resumes that task's stream. Scoped by the caller, so one principal cannot reach
+    another's task by reusing its message id."""
     return f"{PREFIX}:message:{{{_scope(principal)}{message_id}}}:task"
 
 

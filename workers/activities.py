@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -245,7 +244,7 @@ class TaskActivities:
         shape that no longer parses) fails the activity for good instead of retrying it."""
         try:
             return await self._contents.task(record, strict=strict)
-        except (ContentMissingError, ValidationError, ValueError) as err:
+        except ContentMissingError as err:
             raise ApplicationError(
                 f"Task '{record.id}' cannot be read: {err}", non_retryable=True
             ) from err

@@ -31,13 +31,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.payloads import (
         CancelTaskInput,
         PublishEventInput,
-        PushDeliveryInput,
         RunAgentInput,
         SendMessageInput,
         TaskWorkflowInput,
         TurnOutcome,
     )
-    from workflows.push_workflow import deliver
+    from workflows.push_workflow import Notifications
 
 RUN_AGENT = "run_agent"
 PUBLISH_EVENT = "publish_event"
@@ -87,15 +86,13 @@ class TaskWorkflow:
         )
         workflow.set_current_details(self._task.status.details)
         self._pending_messages = 0
+        self._in_turn = False
         self._turns_ended = input.turns_ended
         self._cancel_requested = False
         self._agent_call: workflow.ActivityHandle[TurnOutcome] | None = None
-        # Push notification config ids, in the order they were set; per config, the notifications
-        # waiting for delivery (delivered one at a time, in order).
-        self._push_configs: dict[str, None] = dict.fromkeys(input.push_configs)
-        self._push_queues: dict[str, list[StatusRecord]] = {}
-        # The running sender of each queue (held so that it is not garbage-collected mid-delivery).
-        self._push_senders: dict[str, asyncio.Task[None]] = {}
+        self._push = Notifications(
+            self._task.id, self._task.contextId, input.push_configs, input.push
+        )
 
     @workflow.run
     async def run(self, input: TaskWorkflowInput) -> StatusRecord:
@@ -108,16 +105,18 @@ class TaskWorkflow:
                 if not await self._next_message():
                     break
                 self._pending_messages -= 1
-                await self._run_turn()
+                self._in_turn = True
+                try:
+                    await self._run_turn()
+                finally:
+                    self._in_turn = False
         except asyncio.CancelledError:
             # Cancelled from the Temporal UI or CLI rather than through tasks/cancel: same outcome.
             self._cancel_requested = True
         if self._task.status.state not in TERMINAL_STATES:
             await self._finish(TaskStatus(state=TaskState.CANCELED, timestamp=self._now()))
         # The workflow stays open until its notifications are delivered (or given up on).
-        await workflow.wait_condition(
-            lambda: not self._push_queues and workflow.all_handlers_finished()
-        )
+        await workflow.wait_condition(lambda: self._push.idle and workflow.all_handlers_finished())
         return self._task.status
 
     @workflow.query
@@ -132,20 +131,29 @@ class TaskWorkflow:
     def push_configured(self, config_id: str) -> None:
         """A push notification config was set (stored in Redis by the gateway). A terminal task
         notifies it at once."""
-        known = config_id in self._push_configs
-        self._push_configs[config_id] = None
-        if not known and self._task.status.state in TERMINAL_STATES:
-            self._enqueue(config_id, self._task.status)
+        if self._push.add(config_id) and self._task.status.state in TERMINAL_STATES:
+            self._push.notify(self._task.status, config_id)
 
     @workflow.signal
     def push_removed(self, config_id: str) -> None:
-        self._push_configs.pop(config_id, None)
+        self._push.remove(config_id)
 
     @workflow.update
     async def send_message(self, input: SendMessageInput) -> TaskRecord | None:
         """Deliver a user message (stored in the content store by the caller). Non-blocking: returns
         the task's record as accepted. Blocking: returns None when the turn has ended; the caller reads
         the Task from the turn's final event (or snapshot) in Redis."""
+        if self._repeated(input):
+            # A client's retry of a message already here: delivered once, answered like the first.
+            if not input.blocking:
+                return self._task
+            await workflow.wait_condition(
+                lambda: (
+                    (self._pending_messages == 0 and not self._in_turn)
+                    or self._task.status.state in TERMINAL_STATES
+                )
+            )
+            return None
         self._task = self._task.with_message(input.content)
         self._pending_messages += 1
         if not input.blocking:
@@ -158,6 +166,8 @@ class TaskWorkflow:
 
     @send_message.validator
     def _validate_send_message(self, input: SendMessageInput) -> None:
+        if self._repeated(input):
+            return
         state = self._task.status.state
         task_id = self._task.id
         if input.context_id not in (None, self._task.contextId):
@@ -182,6 +192,10 @@ class TaskWorkflow:
                 f"Task '{task_id}' is {state.value}; it accepts a message only when input-required.",
                 type=TASK_BUSY,
             )
+
+    def _repeated(self, input: SendMessageInput) -> bool:
+        """The same message (same JSON, so same id) is in the history already."""
+        return input.content in self._task.history
 
     @workflow.update
     async def cancel(self, input: CancelTaskInput) -> None:
@@ -234,7 +248,7 @@ class TaskWorkflow:
         arrived meanwhile (the run carries on with it)."""
         await workflow.wait_condition(
             lambda: (
-                (workflow.all_handlers_finished() and not self._push_queues)
+                (workflow.all_handlers_finished() and self._push.idle)
                 or self._pending_messages > 0
                 or self._cancel_requested
             )
@@ -246,7 +260,7 @@ class TaskWorkflow:
             update={
                 "record": self._task,
                 "turns_ended": self._turns_ended,
-                "push_configs": list(self._push_configs),
+                "push_configs": list(self._push.configs),
             }
         )
 
@@ -354,36 +368,7 @@ class TaskWorkflow:
         if changed and (
             self._input.push.every_status or state in TERMINAL_STATES or state in INTERRUPTED_STATES
         ):
-            for config_id in self._push_configs:
-                self._enqueue(config_id, task.status)
-
-    def _enqueue(self, config_id: str, status: StatusRecord) -> None:
-        queue = self._push_queues.get(config_id)
-        if queue is not None:
-            queue.append(status)
-            return
-        self._push_queues[config_id] = [status]
-        self._push_senders[config_id] = asyncio.create_task(self._drain(config_id))
-
-    async def _drain(self, config_id: str) -> None:
-        """Deliver the config's notifications one at a time, in order. The queue goes away when it is
-        empty, whatever happens: the workflow ends only once every queue has."""
-        queue = self._push_queues[config_id]
-        try:
-            while queue:
-                status = queue[0]
-                if config_id in self._push_configs:
-                    delivery = PushDeliveryInput(
-                        task_id=self._task.id,
-                        context_id=self._task.contextId,
-                        status=status,
-                        config_id=config_id,
-                    )
-                    await deliver(delivery, self._input.push)
-                queue.pop(0)
-        finally:
-            del self._push_queues[config_id]
-            del self._push_senders[config_id]
+            self._push.notify(task.status)
 
     def _now(self) -> str:
         return timestamp(workflow.now())

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.types import ASGIApp
@@ -25,7 +24,6 @@ from protocol import (
     InternalError,
     InvalidParamsError,
     InvalidRequestError,
-    JSONParseError,
     MethodNotFoundError,
     RequestId,
     UnsupportedOperationError,
@@ -33,6 +31,7 @@ from protocol import (
     error_response,
     success_response,
 )
+from protocol.limits import check_params, read_json
 from protocol.v1 import V1, V1_METHOD_PARAMS, GetExtendedAgentCardRequest, error_to_v1
 
 logger = logging.getLogger(__name__)
@@ -95,10 +94,8 @@ class Outcome:
 
 
 def parse_body(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise JSONParseError(f"Invalid JSON payload: {err}") from err
+    """The body parsed (-32700 when it is not JSON)."""
+    return read_json(body)
 
 
 def _valid_id(value: Any) -> bool:
@@ -204,9 +201,11 @@ class Dispatcher:
 
 
 def validate_params(method: str, model: type[BaseModel], raw_params: Any) -> Any:
-    """`raw_params` read into `model` (-32602 naming every bad field)."""
+    """`raw_params` read into `model` (-32602 naming every bad field), once its fields are within the
+    input limits (`protocol.limits`; -32602 naming each one over)."""
     if not isinstance(raw_params, dict):
         raise InvalidParamsError("Invalid parameters: 'params' must be an object")
+    check_params(method, raw_params)
     try:
         params = model.model_validate(raw_params)
     except ValidationError as err:

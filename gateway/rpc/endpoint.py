@@ -5,20 +5,22 @@ the body read within its limit, the request dispatched, all as one server span (
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
 
 from opentelemetry import trace
 from starlette.datastructures import URL
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config.telemetry import annotate_task, caller_context, remember_span
 from gateway.access.admission import Admission
+from gateway.access.auth import Principal
 from gateway.cards import REST_SEGMENT
-from gateway.metrics import OK, GatewayMetrics
+from gateway.metrics import CLIENT_DISCONNECTED, OK, GatewayMetrics
 from gateway.responses import error_http_response, unknown_agent
 from gateway.rpc import rest
 from gateway.rpc.dispatch import BodyTooLarge, Call, Dispatcher, Outcome, read_body
@@ -30,9 +32,13 @@ from protocol import (
     ServerBusyError,
     error_response,
 )
+from protocol.jsonrpc import MethodNotAllowedError, UnsupportedMediaTypeError
 from protocol.v1 import V1
 
+logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
+# A client's Content-Type quoted in a 415 is cut to this many characters.
+_QUOTE_CHARS = 100
 
 
 class RpcEndpoint:
@@ -82,7 +88,7 @@ class RpcEndpoint:
             try:
                 response = await self._respond(request, agent, dispatcher, outcome, rest_path)
             except BaseException:
-                # The client went away mid-body, or the request was cancelled: not a success.
+                # The request was cancelled, or failed in a way nothing above caught: not a success.
                 if outcome.code == OK:
                     outcome.failed(InternalError())
                 raise
@@ -105,10 +111,42 @@ class RpcEndpoint:
         outcome: Outcome,
         rest_path: str | None,
     ) -> ASGIApp:
+        admitted = await self._admitted(request, agent, outcome, rest_path)
+        if isinstance(admitted, Response):
+            return admitted
+        principal, body = admitted
+        response: ASGIApp
+        if rest_path is not None:
+            call = Call(None, principal, request.headers.get("last-event-id"), V1)
+            response = await rest.respond(dispatcher, request, rest_path, body, call, outcome)
+        else:
+            response = await dispatcher.respond(
+                body,
+                principal,
+                request.headers.get("last-event-id"),
+                outcome,
+                requested_version(request),
+            )
+        if isinstance(response, ErrorStream):
+            outcome.code = str(response.code)
+        elif isinstance(response, EventStream):
+            annotate_task(response.task_id)
+        return response
+
+    async def _admitted(
+        self, request: Request, agent: str, outcome: Outcome, rest_path: str | None
+    ) -> tuple[Principal, bytes] | Response:
+        """The caller and the body it sent, or the answer that refuses them: the caller is admitted
+        first (auth, agent, rate), then the body's declared type checked, then the body read within
+        its limit."""
         limit = self._max_body_bytes
         try:
             principal = await self._admission.admit(request, agent)
+            if rest_path is None or request.method == "POST":
+                check_content_type(request.headers.get("content-type"))
             body = await read_body(request, limit)
+        except ClientDisconnect:
+            return _client_gone(agent, outcome)
         except BodyTooLarge:
             error = PayloadTooLargeError(
                 f"Request payload validation error: body exceeds {limit} bytes"
@@ -130,23 +168,39 @@ class RpcEndpoint:
             if "www-authenticate" in refused.headers:
                 refusal.headers["www-authenticate"] = refused.headers["www-authenticate"]
             return refusal
-        response: ASGIApp
-        if rest_path is not None:
-            call = Call(None, principal, request.headers.get("last-event-id"), V1)
-            response = await rest.respond(dispatcher, request, rest_path, body, call, outcome)
-        else:
-            response = await dispatcher.respond(
-                body,
-                principal,
-                request.headers.get("last-event-id"),
-                outcome,
-                requested_version(request),
-            )
-        if isinstance(response, ErrorStream):
-            outcome.code = str(response.code)
-        elif isinstance(response, EventStream):
-            annotate_task(response.task_id)
-        return response
+        return principal, body
+
+
+def _client_gone(agent: str, outcome: Outcome) -> Response:
+    """The answer to a client that went away before its body arrived: nobody is left to read it, no
+    error is ours, and it is worth no more than a debug line (and its own outcome in the metrics)."""
+    outcome.code = CLIENT_DISCONNECTED
+    logger.debug("A client of agent %s went away before its request's body arrived", agent)
+    return Response(status_code=400, headers={"connection": "close"})
+
+
+def json_media_type(content_type: str | None) -> bool:
+    """Whether a request's Content-Type says JSON: `application/json` or any `application/*+json`
+    (`application/a2a+json`, A2A 1.0's), parameters (`charset=utf-8`) aside. None (no header) passes:
+    many clients send none."""
+    if content_type is None:
+        return True
+    media = content_type.partition(";")[0].strip().lower()
+    return media in ("", "application/json") or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def check_content_type(content_type: str | None) -> None:
+    """415 unless the body is declared JSON, or not declared at all."""
+    if not json_media_type(content_type):
+        quoted = repr(content_type)
+        if len(quoted) > _QUOTE_CHARS:
+            quoted = quoted[: _QUOTE_CHARS - 1] + "…"
+        raise UnsupportedMediaTypeError(
+            f"Request payload validation error: Content-Type {quoted} is not JSON; "
+            "send application/json or application/a2a+json"
+        )
 
 
 def requested_version(request: Request) -> str | None:
@@ -157,7 +211,9 @@ def requested_version(request: Request) -> str | None:
 def _end_span(span: trace.Span, outcome: Outcome) -> None:
     span.update_name(outcome.method)
     span.set_attribute("rpc.method", outcome.method)
-    if outcome.code != OK:
+    if outcome.code == CLIENT_DISCONNECTED:
+        span.set_attribute("error.type", CLIENT_DISCONNECTED)
+    elif outcome.code != OK:
         span.set_attribute("rpc.jsonrpc.error_code", int(outcome.code))
         # Only the server's own failures are span errors; a client's bad request is not.
         if outcome.code in {str(InternalError.code), str(ServerBusyError.code)}:
@@ -206,13 +262,24 @@ class RpcRoutes:
             return await self._endpoint().serve_rest(request, agent, binding["path"])
         agent = endpoint_agent(path, self._default)
         if agent is None:
-            if path != "/" and endpoint_agent(path.rstrip("/"), self._default) is not None:
-                url = URL(scope=scope)
-                return RedirectResponse(url.replace(path=url.path.rstrip("/")), 307)
-            return None
+            if path == "/" or endpoint_agent(path.rstrip("/"), self._default) is None:
+                return None
+            if scope["method"] != "POST":
+                return _not_allowed(scope["method"])
+            url = URL(scope=scope)
+            return RedirectResponse(url.replace(path=url.path.rstrip("/")), 307)
         if scope["method"] != "POST":
-            return PlainTextResponse("Method Not Allowed", 405, headers={"allow": "POST"})
+            return _not_allowed(scope["method"])
         return await self._endpoint().serve(Request(scope, receive), agent)
+
+
+def _not_allowed(method: str) -> Response:
+    """405 for a JSON-RPC endpoint asked with another HTTP method than POST, as a JSON-RPC error."""
+    error = MethodNotAllowedError(
+        f"Request payload validation error: {method} is not allowed on a JSON-RPC endpoint; "
+        "send the request with POST"
+    )
+    return error_http_response(error_response(None, error), error, {"allow": "POST"})
 
 
 # An HTTP+JSON request: below `/rest` (the default agent) or `/agents/{agent}/rest`.

@@ -31,6 +31,7 @@ from protocol import (
     PushNotificationConfig,
     StoredPushConfig,
     Task,
+    TaskEndedError,
     TaskIdParams,
     TaskNotFoundError,
     TaskPushNotificationConfig,
@@ -96,18 +97,44 @@ class AgentMethods:
         }
 
     async def on_message_send(self, params: MessageSendParams, call: Call) -> dict[str, Any]:
+        """Exactly once: a message id the caller sent before gets the task that message went to,
+        and the message is delivered once."""
         config = await self._check_send(params)
         blocking = config.blocking is not False
         message = params.message
+        push = config.pushNotificationConfig
         if message.taskId:
             await self._tenancy.authorize(message.taskId, call.principal)
-            await self._register_push(message.taskId, config.pushNotificationConfig, call.version)
-            task = await self._tasks.send(message.taskId, message, blocking=blocking)
+            task_id, repeated = await self._task_for(message, call)
+            if not repeated:
+                await self._register_push(task_id, push, call.version)
+            try:
+                task = await self._tasks.send(task_id, message, blocking=blocking)
+            except TaskEndedError:
+                if not (repeated and await self._delivered(task_id, message.messageId)):
+                    raise
+                task = await self._tasks.current_task(task_id)
         else:
-            task = await self._start(
-                str(uuid.uuid4()), message, blocking, call, config.pushNotificationConfig
-            )
+            task_id, repeated = await self._task_for(message, call)
+            if repeated:
+                await self._tenancy.authorize(task_id, call.principal)
+            task = await self._start(task_id, message, blocking, call, push, repeated=repeated)
         return with_history_length(task, config.historyLength).to_wire()
+
+    async def _task_for(self, message: Message, call: Call) -> tuple[str, bool]:
+        """The task `message` goes to (its `taskId`, else a new one), and whether the caller sent it
+        before: a repeat goes where the first went."""
+        target = message.taskId or str(uuid.uuid4())
+        scope = self._tenancy.scope(call.principal)
+        previous = await self._store.claim_message(message.messageId, target, scope)
+        if previous is None:
+            return target, False
+        if message.taskId and previous != message.taskId:
+            raise InvalidParamsError(
+                f"messageId '{message.messageId}' was already sent to another task; "
+                "every message needs an id of its own"
+            )
+        return previous, True
 
     async def on_message_stream(self, params: MessageSendParams, call: Call) -> Any:
         """Deliver the message and stream the task's events until the turn ends (PROTOCOL.md §7).
@@ -125,14 +152,13 @@ class AgentMethods:
         try:
             if message.taskId:
                 return await self._stream_follow_up(message, call, position, renderer, push, lease)
-            if position is not None:
-                started = await self._store.stream_message_task(message.messageId, scope)
-                if started is not None:
-                    await self._tenancy.authorize(started, call.principal)
-                    return await self._streams.open(lease, started, position, renderer)
-            task_id = str(uuid.uuid4())
-            await self._store.remember_stream_message(message.messageId, task_id, scope)
-            await self._start(task_id, message, False, call, push)
+            task_id, repeated = await self._task_for(message, call)
+            if repeated:
+                await self._tenancy.authorize(task_id, call.principal)
+                if position is not None:
+                    return await self._streams.open(lease, task_id, position, renderer)
+            # A repeat starts nothing new: the workflow is there, and takes the message once.
+            await self._start(task_id, message, False, call, push, repeated=repeated)
             return await self._streams.open(lease, task_id, "0", renderer, new_turn=True)
         except BaseException:
             lease.release()
@@ -147,9 +173,10 @@ class AgentMethods:
         push: PushNotificationConfig | None,
         lease: Any,
     ) -> Any:
-        task_id = message.taskId or ""
-        await self._tenancy.authorize(task_id, call.principal)
-        if position is not None and await self._delivered(task_id, message.messageId):
+        await self._tenancy.authorize(message.taskId or "", call.principal)
+        task_id, repeated = await self._task_for(message, call)
+        if repeated and await self._delivered(task_id, message.messageId):
+            # A retry: after `Last-Event-ID` when it names one, else the task and its live events.
             return await self._streams.open(lease, task_id, position, renderer)
         await self._register_push(task_id, push, call.version)
         after = await self._log.last_event_id(task_id) or "0"
@@ -242,12 +269,16 @@ class AgentMethods:
         blocking: bool,
         call: Call,
         push: PushNotificationConfig | None,
+        *,
+        repeated: bool = False,
     ) -> Task:
+        """Start the task (`repeated`: again, for a repeated message; a config that came with it was
+        stored the first time)."""
         owner = self._tenancy.scope(call.principal)
-        if owner is not None:
+        if owner is not None and not repeated:
             await self._store.set_owner(task_id, owner)
         push_configs = []
-        if push is not None:
+        if push is not None and not repeated:
             stored = await self._push.save(task_id, push, call.version)
             push_configs.append(stored.config.id or "")
         return await self._tasks.start(
@@ -258,6 +289,7 @@ class AgentMethods:
             blocking=blocking,
             owner=owner,
             push_configs=push_configs,
+            repeated=repeated,
         )
 
     async def find(self, task_id: str, call: Call) -> Task:

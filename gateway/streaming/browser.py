@@ -21,6 +21,7 @@ from gateway.streaming.log import parse_last_event_id
 from gateway.streaming.renderers import BrowserRenderer
 from gateway.streaming.streams import Streams
 from protocol import A2AError, InternalError, TaskNotFoundError, error_response
+from protocol.limits import Violation, id_problem, limit_error
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -50,6 +51,9 @@ class BrowserStreams:
         task_id = request.path_params["task_id"]
         raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
         try:
+            problem = id_problem(task_id)
+            if problem is not None:
+                raise limit_error("Invalid parameters", [Violation("id", problem)])
             position = parse_last_event_id(raw) or "0"
             await self._tenancy.authorize(task_id, principal)
             lease = self._streams.lease(self._tenancy.scope(principal))

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 # The internal type of a snapshot handed to readers in place of log entries (never in the log itself).
 SNAPSHOT = "task.snapshot"
 _ENTRY_ID = re.compile(r"^(0|\d{1,20}-\d{1,20})$")
+# Each part of a stream entry id is a 64-bit unsigned integer in Redis.
+_ENTRY_ID_PART_MAX = 2**64 - 1
 
 # KEYS: snapshot, stream. ARGV: position ("" for the snapshot), page size. Entries are
 # [id, ["type", <type>, "event", <json>]]; the log starts with task.created unless it was trimmed.
@@ -66,6 +68,18 @@ def parse_last_event_id(value: str | None) -> str | None:
     if not _ENTRY_ID.match(value):
         raise InvalidParamsError(
             f"Last-Event-ID must be an event id this gateway sent (like 1700000000000-0), got {value!r}"
+        )
+    ms, seq = entry_key(value)
+    if max(ms, seq) > _ENTRY_ID_PART_MAX:
+        raise InvalidParamsError(
+            f"Last-Event-ID must be an event id this gateway sent (like 1700000000000-0), got "
+            f"{value!r}: each part is at most {_ENTRY_ID_PART_MAX}"
+        )
+    if ms == seq == _ENTRY_ID_PART_MAX:
+        # Valid, but the last id there can be: Redis refuses to read "after" it.
+        raise InvalidParamsError(
+            f"Last-Event-ID must be an event id this gateway sent (like 1700000000000-0), got "
+            f"{value!r}: no event can follow it"
         )
     return value
 

@@ -35,14 +35,15 @@ Server to client:
 - `{"type": "error", "taskId": T or null, "error": {"code": ..., "message": ..., "data": ...}}`.
 
 Errors about a message (-32700 not JSON, -32600 not an object with a string `type`, -32601 an unknown
-`type`, -32602 a missing `taskId`, a malformed `after` or a ping's `data` over its limit, which is not
-echoed) change nothing; a value of the message they quote is cut short. Any other error with a
-`taskId` means that task is not subscribed (any more): -32001 no such task (or another caller's),
--32010 the credential is no longer valid, -32012 the caller's rate, its streams or this socket's
-subscriptions at their limit (`data.retryAfter`: seconds), -32000 the gateway's streams at their limit,
--32013 the client fell behind, -32603 the event log could not be read. The last two end a subscription
-that was delivering: `data.after` is the id of the last event delivered (null: none), and subscribing
-again with it resumes without a loss or a repeat, on any replica.
+`type`, -32602 a missing `taskId`, a malformed `after`, a ping's `data` over its limit, which is not
+echoed, or a message over the input limits of `protocol.limits`: a value nested deeper than 64 levels,
+a `taskId` over 1,024 characters, not echoed either) change nothing; a value of the message they quote
+is cut short. Any other error with a `taskId` means that task is not subscribed (any more): -32001 no
+such task (or another caller's), -32010 the credential is no longer valid, -32012 the caller's rate,
+its streams or this socket's subscriptions at their limit (`data.retryAfter`: seconds), -32000 the
+gateway's streams at their limit, -32013 the client fell behind, -32603 the event log could not be read.
+The last two end a subscription that was delivering: `data.after` is the id of the last event delivered
+(null: none), and subscribing again with it resumes without a loss or a repeat, on any replica.
 """
 
 from __future__ import annotations
@@ -74,10 +75,10 @@ from protocol import (
     InternalError,
     InvalidParamsError,
     InvalidRequestError,
-    JSONParseError,
     MethodNotFoundError,
     RateLimitedError,
 )
+from protocol.limits import TOO_DEEP, Violation, id_problem, limit_error, read_json, too_deep
 
 logger = logging.getLogger(__name__)
 
@@ -215,16 +216,15 @@ class _Socket:
     async def _on_message(self, data: str | bytes) -> None:
         task_id = None
         try:
-            try:
-                message = orjson.loads(data)
-            except orjson.JSONDecodeError as err:
-                raise JSONParseError(f"Invalid JSON payload: {err}") from err
+            message = read_json(data)
             if not isinstance(message, dict) or not isinstance(message.get("type"), str):
                 raise InvalidRequestError(
                     'Request payload validation error: a message is a JSON object with a string "type"'
                 )
-            if isinstance(message.get("taskId"), str) and message["taskId"]:
-                task_id = message["taskId"]
+            named = message.get("taskId")
+            if isinstance(named, str) and named and id_problem(named) is None:
+                task_id = named
+            _check_limits(message)
             handler = self._on.get(message["type"])
             if handler is None:
                 raise MethodNotFoundError(
@@ -357,6 +357,18 @@ class _Cursor:
 
     def __init__(self, after: str | None) -> None:
         self.after = after
+
+
+def _check_limits(message: dict[str, Any]) -> None:
+    """-32602 for a message over the input limits (`protocol.limits`): a value nested deeper than
+    `MAX_DEPTH` levels (each measured from itself, a ping's `data` say), a `taskId` over
+    `MAX_ID_CHARS` characters."""
+    found = [Violation(key, TOO_DEEP) for key, value in message.items() if too_deep(value)]
+    problem = id_problem(message.get("taskId"))
+    if problem is not None:
+        found.append(Violation("taskId", problem))
+    if found:
+        raise limit_error("Invalid parameters", found)
 
 
 def _task_id(message: dict[str, Any]) -> str:

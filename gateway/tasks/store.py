@@ -102,11 +102,16 @@ class TaskStore:
         except (RedisError, TimeoutError) as err:
             logger.warning("Could not cache task %s in Redis: %s", task.id, err)
 
-    async def remember_stream_message(
+    async def claim_message(
         self, message_id: str, task_id: str, principal: str | None = None
-    ) -> None:
+    ) -> str | None:
+        """Record that `principal`'s message `message_id` goes to `task_id`, unless it was sent
+        before: then the task it went to (kept for the retention: the exactly-once window)."""
         async with asyncio.timeout(self._timeout):
-            await self._redis.set(message_task_key(message_id, principal), task_id, ex=self._ttl)
+            previous: Any = await self._redis.set(
+                message_task_key(message_id, principal), task_id, ex=self._ttl, nx=True, get=True
+            )
+        return previous.decode() if isinstance(previous, bytes) else previous
 
     async def set_owner(self, task_id: str, principal: str) -> None:
         async with asyncio.timeout(self._timeout):
@@ -117,11 +122,3 @@ class TaskStore:
         async with asyncio.timeout(self._timeout):
             owner: Any = await self._redis.get(task_owner_key(task_id))
         return owner.decode() if isinstance(owner, bytes) else owner
-
-    async def stream_message_task(
-        self, message_id: str, principal: str | None = None
-    ) -> str | None:
-        """The task a `message/stream` request with this message id started, if it is remembered."""
-        async with asyncio.timeout(self._timeout):
-            task_id: Any = await self._redis.get(message_task_key(message_id, principal))
-        return task_id.decode() if task_id is not None else None

@@ -20,13 +20,19 @@ from temporalio.client import (
     WorkflowUpdateHandle,
     WorkflowUpdateStage,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from content import ContentStore
 from gateway.settings import GatewaySettings
 from gateway.tasks.store import TaskStore
+from gateway.tasks.summary import task_summary
 from gateway.tasks.turns import TurnLog, end_of_turn
 from protocol import (
     INTERRUPTED_STATES,
@@ -37,7 +43,6 @@ from protocol import (
     TaskEndedError,
     TaskNotCancelableError,
     TaskNotFoundError,
-    TextPart,
 )
 from protocol.records import TaskRecord
 from workflows.payloads import (
@@ -61,9 +66,6 @@ from workflows.task import (
     workflow_id_for,
 )
 
-# Temporal documents a workflow's static summary as one line of at most 200 bytes.
-SUMMARY_MAX_BYTES = 200
-ELLIPSIS = "…"
 _T = TypeVar("_T")
 
 
@@ -108,9 +110,15 @@ class TemporalTasks:
         blocking: bool,
         owner: str | None,
         push_configs: list[str],
+        repeated: bool = False,
     ) -> Task:
         """Start the task's workflow with its first message; the task once the turn ends (`blocking`)
-        or once the message is accepted."""
+        or once the message is accepted. Idempotent: a `repeated` start finds the workflow already
+        running (or closed) and the workflow takes the same message once."""
+        if repeated:
+            seen = await self._store.get(task_id)
+            if seen is not None and seen.status.state in TERMINAL_STATES:
+                return seen
         start = self._start_operation(route, task_id, context_id, message, owner, push_configs)
         update = await self._message_input(task_id, message, blocking)
         try:
@@ -131,6 +139,9 @@ class TemporalTasks:
             return await self.query_task(task_id)
         except WorkflowUpdateFailedError as err:
             _raise_update_rejection(err)
+        except WorkflowAlreadyStartedError:
+            # A repeated start of a task that has ended: its workflow closed, and is not run again.
+            return await self.current_task(task_id)
 
     def _start_operation(
         self,
@@ -168,7 +179,8 @@ class TemporalTasks:
             ),
             id=workflow_id_for(task_id),
             task_queue=route.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=search_attributes,
             static_summary=task_summary(message),
         )
@@ -292,9 +304,14 @@ class TemporalTasks:
         the workflow answers when Redis has forgotten. -32001 when there is no such task."""
         owner = await self._store.owner(task_id)
         if owner is None:
-            owner = await self._query(task_id, TaskWorkflow.owner)
+            owner = await self.query_owner(task_id)
             if owner is not None:
                 await self._store.set_owner(task_id, owner)
+        return owner
+
+    async def query_owner(self, task_id: str) -> str | None:
+        """The workflow's own answer (Redis not asked); -32001 when there is no such workflow."""
+        owner: str | None = await self._query(task_id, TaskWorkflow.owner)
         return owner
 
     async def _query(self, task_id: str, query: Callable[[TaskWorkflow], _T]) -> _T:
@@ -354,22 +371,6 @@ class TemporalTasks:
                 raise
             return False
         return True
-
-
-def task_summary(message: Message) -> str:
-    """The task's line in the Temporal UI: the start of the user's first message on one line, or the
-    kinds of its other parts (`[file]`, `[file, data]`) when it has no text."""
-    texts = (part.text for part in message.parts if isinstance(part, TextPart))
-    text = " ".join(" ".join(texts).split())
-    if not text:
-        kinds: list[str] = [part.kind for part in message.parts if not isinstance(part, TextPart)]
-        return f"[{', '.join(dict.fromkeys(kinds or ['text']))}]"
-    encoded = text.encode()
-    if len(encoded) <= SUMMARY_MAX_BYTES:
-        return text
-    # A cut inside a multi-byte character drops that character.
-    start = encoded[: SUMMARY_MAX_BYTES - len(ELLIPSIS.encode())].decode(errors="ignore")
-    return start.rstrip() + ELLIPSIS
 
 
 def _no_more_messages(task_id: str, task: Task) -> TaskEndedError:

@@ -51,9 +51,7 @@ async def converse(client: httpx.AsyncClient, url: str, turns: int) -> dict[str,
 
 
 def user_texts(task: dict[str, Any]) -> list[str]:
-    return [
-        message["parts"][0]["text"] for message in task["history"] if message["role"] == "user"
-    ]
+    return [message["parts"][0]["text"] for message in task["history"] if message["role"] == "user"]
 
 
 def artifact_texts(task: dict[str, Any]) -> list[str]:

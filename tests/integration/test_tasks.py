@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from typing import Any
 
 import httpx
@@ -30,11 +31,16 @@ ACTIVITY_ENDS = {
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-def user_message(text: str, message_id: str = "m1", **extra: Any) -> dict[str, Any]:
+def fresh(label: str) -> str:
+    """A message id of its own: a repeated id would get the task its first use went to."""
+    return f"{label}-{uuid.uuid4()}"
+
+
+def user_message(text: str, message_id: str | None = None, **extra: Any) -> dict[str, Any]:
     return {
         "role": "user",
         "parts": [{"kind": "text", "text": text}],
-        "messageId": message_id,
+        "messageId": message_id or fresh("m"),
         **extra,
     }
 
@@ -58,7 +64,8 @@ async def send(rpc: RpcClient, message: dict[str, Any], **config: Any) -> dict[s
 async def test_message_send_blocking_returns_completed_task_with_echo_artifact(
     rpc: RpcClient, redis: Redis, temporal_client: Client
 ) -> None:
-    body = await rpc.call("message/send", {"message": user_message("hello")}, request_id="req-1")
+    message = user_message("hello")
+    body = await rpc.call("message/send", {"message": message}, request_id="req-1")
     result = body["result"]
     task_id, context_id = result["id"], result["contextId"]
     artifact_id = result["artifacts"][0]["artifactId"]
@@ -70,9 +77,7 @@ async def test_message_send_blocking_returns_completed_task_with_echo_artifact(
             "id": task_id,
             "contextId": context_id,
             "status": {"state": "completed"},
-            "history": [
-                user_message("hello", taskId=task_id, contextId=context_id, kind="message")
-            ],
+            "history": [{**message, "taskId": task_id, "contextId": context_id, "kind": "message"}],
             "artifacts": [
                 {
                     "artifactId": artifact_id,
@@ -112,13 +117,12 @@ async def test_message_send_non_blocking_then_cancel_stops_the_agent(
     rpc: RpcClient, redis: Redis, temporal_client: Client
 ) -> None:
     slow = {"echo": {"chunks": 50, "delay": 0.1}}
-    result = await send(rpc, user_message("x" * 50, metadata=slow), blocking=False)
+    message = user_message("x" * 50, metadata=slow)
+    result = await send(rpc, message, blocking=False)
     task_id = result["id"]
     assert stamped(result["status"]) == {"state": "submitted"}
     assert result["history"] == [
-        user_message(
-            "x" * 50, metadata=slow, taskId=task_id, contextId=result["contextId"], kind="message"
-        )
+        {**message, "taskId": task_id, "contextId": result["contextId"], "kind": "message"}
     ]
     await read_until(redis, task_id, count("task.progress"))
 
@@ -166,7 +170,8 @@ async def test_message_send_follow_up_continues_input_required_task_in_same_work
     rpc: RpcClient, temporal_client: Client
 ) -> None:
     ask = {"echo": {"finalState": "input-required"}}
-    first = await send(rpc, user_message("first", "m1", metadata=ask))
+    m1, m2 = fresh("m1"), fresh("m2")
+    first = await send(rpc, user_message("first", m1, metadata=ask))
     task_id, context_id = first["id"], first["contextId"]
     prompt = first["status"]["message"]
     assert stamped(first["status"]) == {
@@ -184,13 +189,13 @@ async def test_message_send_follow_up_continues_input_required_task_in_same_work
     }
     run_id = (await temporal_client.get_workflow_handle(task_id).describe()).run_id
 
-    second = await send(rpc, user_message("second", "m2", taskId=task_id, contextId=context_id))
+    second = await send(rpc, user_message("second", m2, taskId=task_id, contextId=context_id))
     assert second["id"] == task_id
     assert stamped(second["status"]) == {"state": "completed"}
     assert [(m["role"], m["messageId"]) for m in second["history"]] == [
-        ("user", "m1"),
+        ("user", m1),
         ("agent", prompt["messageId"]),
-        ("user", "m2"),
+        ("user", m2),
     ]
     assert [a["parts"] for a in second["artifacts"]] == [
         [{"kind": "text", "text": "first"}],
@@ -203,9 +208,7 @@ async def test_message_send_follow_up_continues_input_required_task_in_same_work
 
 async def test_message_send_to_completed_task_invalid_params(rpc: RpcClient) -> None:
     done = await send(rpc, user_message("once"))
-    body = await rpc.call(
-        "message/send", {"message": user_message("twice", "m2", taskId=done["id"])}, 5
-    )
+    body = await rpc.call("message/send", {"message": user_message("twice", taskId=done["id"])}, 5)
     assert body == {
         "jsonrpc": "2.0",
         "id": 5,
@@ -219,9 +222,7 @@ async def test_message_send_to_completed_task_invalid_params(rpc: RpcClient) -> 
 async def test_message_send_to_working_task_invalid_params(rpc: RpcClient) -> None:
     slow = {"echo": {"chunks": 20, "delay": 0.1}}
     task = await send(rpc, user_message("abcdefghijklmnopqrst", metadata=slow), blocking=False)
-    body = await rpc.call(
-        "message/send", {"message": user_message("more", "m2", taskId=task["id"])}, 6
-    )
+    body = await rpc.call("message/send", {"message": user_message("more", taskId=task["id"])}, 6)
     assert body == {
         "jsonrpc": "2.0",
         "id": 6,
@@ -235,7 +236,7 @@ async def test_message_send_to_working_task_invalid_params(rpc: RpcClient) -> No
 
 async def test_message_send_follow_up_with_other_context_invalid_params(rpc: RpcClient) -> None:
     task = await send(rpc, user_message("q", metadata={"echo": {"finalState": "input-required"}}))
-    message = user_message("a", "m2", taskId=task["id"], contextId="elsewhere")
+    message = user_message("a", taskId=task["id"], contextId="elsewhere")
     body = await rpc.call("message/send", {"message": message}, 7)
     assert body == {
         "jsonrpc": "2.0",
@@ -319,8 +320,8 @@ async def test_message_send_history_length_trims_result(rpc: RpcClient) -> None:
 @pytest.fixture
 async def three_message_task(rpc: RpcClient) -> dict[str, Any]:
     ask = {"echo": {"finalState": "input-required"}}
-    first = await send(rpc, user_message("one", "m1", metadata=ask))
-    return await send(rpc, user_message("two", "m2", taskId=first["id"]))
+    first = await send(rpc, user_message("one", fresh("m1"), metadata=ask))
+    return await send(rpc, user_message("two", fresh("m2"), taskId=first["id"]))
 
 
 @pytest.mark.parametrize(
@@ -345,10 +346,14 @@ async def test_tasks_get_history_length(
         params["historyLength"] = history_length
     body = await rpc.call("tasks/get", params, 12)
     history = body["result"].pop("history")
-    agent_id = three_message_task["history"][1]["messageId"]
-    assert [m["messageId"] for m in history] == [
-        agent_id if i == "agent" else i for i in expected_ids
-    ]
+    sent = dict(
+        zip(
+            ["m1", "agent", "m2"],
+            [m["messageId"] for m in three_message_task["history"]],
+            strict=True,
+        )
+    )
+    assert [m["messageId"] for m in history] == [sent[i] for i in expected_ids]
     rest = {k: v for k, v in three_message_task.items() if k != "history"}
     assert body == {"jsonrpc": "2.0", "id": 12, "result": rest}
 

@@ -48,7 +48,7 @@ async def send_slow_echo(rpc: RpcClient, text: str, *, delay: float) -> str:
     message = {
         "role": "user",
         "parts": [{"kind": "text", "text": text}],
-        "messageId": "m1",
+        "messageId": str(uuid.uuid4()),
         "metadata": {"echo": {"chunks": len(text), "delay": delay}},
     }
     body = await rpc.call(

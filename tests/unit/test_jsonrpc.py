@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -303,4 +304,115 @@ async def test_dispatch_later_method_bad_params_invalid_params_first() -> None:
         -32602,
         "Invalid parameters for tasks/resubscribe",
         [{"field": "id", "message": "Field required"}],
+    )
+
+
+def _nested(levels: int) -> Any:
+    value: Any = {}
+    for _ in range(levels - 1):
+        value = {"k": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "problem"),
+    [
+        (
+            {"message": {**USER_MESSAGE, "metadata": _nested(65)}},
+            "message.metadata",
+            "nested deeper than 64 levels",
+        ),
+        (
+            {"message": USER_MESSAGE, "metadata": _nested(300)},
+            "metadata",
+            "nested deeper than 64 levels",
+        ),
+        (
+            {"message": {**USER_MESSAGE, "parts": [{"kind": "data", "data": _nested(65)}]}},
+            "message.parts.0.data",
+            "nested deeper than 64 levels",
+        ),
+        (
+            {"message": {**USER_MESSAGE, "contextId": "c" * 100_000}},
+            "message.contextId",
+            "longer than 1024 characters (100000)",
+        ),
+        (
+            {"message": {**USER_MESSAGE, "parts": [{"kind": "text", "text": "x"}] * 1001}},
+            "message.parts",
+            "more than 1000 parts (1001)",
+        ),
+    ],
+    ids=[
+        "message-metadata-65",
+        "params-metadata-300",
+        "data-65",
+        "context-id-100000",
+        "1001-parts",
+    ],
+)
+async def test_dispatch_message_send_over_an_input_limit_invalid_params_naming_it(
+    params: dict[str, Any], field: str, problem: str
+) -> None:
+    body = {"jsonrpc": "2.0", "method": "message/send", "params": params, "id": "r2"}
+    # orjson writes no more than 254 levels: the standard library writes this body.
+    assert await answer(json.dumps(body).encode()) == error(
+        "r2",
+        -32602,
+        f"Invalid parameters for message/send: {field}: {problem}",
+        [{"field": field, "message": problem}],
+    )
+
+
+async def test_dispatch_tasks_get_id_over_1024_characters_invalid_params() -> None:
+    body = {"jsonrpc": "2.0", "method": "tasks/get", "params": {"id": "t" * 1025}, "id": 13}
+    assert await answer(body) == error(
+        13,
+        -32602,
+        "Invalid parameters for tasks/get: id: longer than 1024 characters (1025)",
+        [{"field": "id", "message": "longer than 1024 characters (1025)"}],
+    )
+
+
+async def test_dispatch_1_0_send_over_an_input_limit_is_a_bad_request() -> None:
+    message = {"role": "ROLE_USER", "parts": [{"text": "hi"}], "messageId": "m1"}
+    body = {
+        "jsonrpc": "2.0",
+        "method": "SendMessage",
+        "params": {"message": {**message, "metadata": _nested(65)}},
+        "id": 14,
+    }
+    response = await dispatcher.dispatch(orjson.dumps(body))
+    assert response == {
+        "jsonrpc": "2.0",
+        "id": 14,
+        "error": {
+            "code": -32602,
+            "message": "Invalid parameters for SendMessage: message.metadata: nested deeper "
+            "than 64 levels",
+            "data": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "fieldViolations": [
+                        {"field": "message.metadata", "description": "nested deeper than 64 levels"}
+                    ],
+                }
+            ],
+        },
+    }
+
+
+async def test_dispatch_body_nested_deeper_than_the_parser_reads_parse_error() -> None:
+    metadata = b'{"k":' * 10_000 + b"{}" + b"}" * 10_000
+    body = (
+        b'{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":'
+        b'{"role":"user","parts":[{"kind":"text","text":"hi"}],"messageId":"m","metadata":'
+        + metadata
+        + b"}}}"
+    )
+    assert await answer(body) == error(
+        None,
+        -32700,
+        "Invalid JSON payload: nested deeper than 1024 levels "
+        "(depth limit exceeded: line 1 column 5255 (char 5254))",
     )

@@ -8,7 +8,7 @@ import pytest
 from redis.exceptions import RedisError
 
 import gateway.tasks.turns
-from gateway.tasks.temporal import task_summary
+from gateway.tasks.summary import task_summary
 from gateway.tasks.turns import end_of_turn
 from protocol import (
     DataPart,

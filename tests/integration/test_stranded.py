@@ -1,0 +1,88 @@
+"""No task is stranded: a workflow whose first message never arrives ends failed, and content that can no
+longer be read fails the turn at once (one attempt) with a reason the client and Temporal both show."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import orjson
+from redis.asyncio import Redis
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from protocol import task_snapshot_key
+from protocol.records import StatusRecord
+from tests.integration.sse import GatewayProcess, echo_message, rpc_body
+from workflows.payloads import TaskWorkflowInput
+from workflows.task import RUN_AGENT, TaskWorkflow
+
+
+async def send(client: httpx.AsyncClient, url: str, message: dict[str, Any]) -> dict[str, Any]:
+    body = (await client.post(url, json=rpc_body("message/send", {"message": message}))).json()
+    assert "result" in body, body
+    result: dict[str, Any] = body["result"]
+    return result
+
+
+async def test_a_task_whose_first_message_never_arrives_ends_failed(
+    temporal_client: Client, redis: Redis, task_queue: str, echo_worker: None
+) -> None:
+    task_id = str(uuid.uuid4())
+    handle = await temporal_client.start_workflow(
+        TaskWorkflow.run,
+        TaskWorkflowInput(
+            task_id=task_id, context_id="c", agent="echo", first_message_timeout_seconds=1
+        ),
+        id=task_id,
+        task_queue=task_queue,
+    )
+    status = await handle.result()
+    reason = "no message arrived within 1 s of the task's start"
+    assert (status.state, status.details) == ("failed", f"failed: {reason}")
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    snapshot = orjson.loads(await redis.get(task_snapshot_key(task_id)) or b"null")
+    assert snapshot["status"]["state"] == "failed"
+    assert snapshot["status"]["message"]["parts"] == [{"kind": "text", "text": reason}]
+    assert snapshot["history"] == [snapshot["status"]["message"]]
+
+
+async def test_content_that_no_longer_parses_fails_the_turn_at_once(
+    gateway_a: GatewayProcess, sse_client: httpx.AsyncClient, redis: Redis, temporal_client: Client
+) -> None:
+    asked = await send(sse_client, gateway_a.url, echo_message("one", finalState="input-required"))
+    task_id = asked["id"]
+    pieces = [key async for key in redis.scan_iter(match=f"a2a:task:{{{task_id}}}:content:*")]
+    assert len(pieces) == 3  # the user's message, the artifact, the question
+    for key in pieces:
+        await redis.set(key, b"{not json")
+    done = await send(sse_client, gateway_a.url, {**echo_message("two"), "taskId": task_id})
+    assert done["status"]["state"] == "failed"
+    text = done["status"]["message"]["parts"][0]["text"]
+    assert text.startswith(f"Agent 'echo' failed: Task '{task_id}' cannot be read: Content ")
+    assert "does not parse" in text
+    history = await temporal_client.get_workflow_handle(task_id).fetch_history()
+    failures = [
+        event.activity_task_failed_event_attributes
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+    ]
+    started = [
+        event.activity_task_started_event_attributes.attempt
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
+    scheduled = [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    # Two turns and the failure's publication, each started once; the second turn failed for good.
+    assert scheduled[:2] == [RUN_AGENT, RUN_AGENT]
+    assert started == [1] * len(scheduled)
+    assert len(failures) == 1
+    assert failures[0].failure.application_failure_info.non_retryable
+    assert StatusRecord.model_validate(
+        await temporal_client.get_workflow_handle(task_id).result()
+    ).state == "failed"
