@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         TextPart,
         timestamp,
     )
-    from protocol.records import StatusRecord, TaskRecord, current_details
+    from protocol.records import StatusRecord, TaskRecord
     from workflows.payloads import (
         CancelTaskInput,
         PublishEventInput,
@@ -67,9 +67,6 @@ def workflow_id_for(task_id: str) -> str:
 
 def task_queue_for(agent: str) -> str:
     return f"a2a-agent-{agent}"
-
-
-__all__ = ["TaskWorkflow", "current_details", "task_queue_for", "workflow_id_for"]
 
 
 @workflow.defn(name="TaskWorkflow")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +28,7 @@ from gateway.settings import GatewaySettings
 from tests.a2a_schema import assert_valid_response
 from tests.a2a_v1_schema import assert_valid_v1
 from tests.conftest import app_client
+from tests.integration.agents_files import echo_behind_api_keys
 from tests.integration.conftest import LaunchGateway
 from tests.integration.sse import GatewayProcess, echo_message, rpc_body
 from tests.integration.test_tasks import stamped
@@ -161,22 +161,7 @@ async def post_rpc(
 @pytest.fixture(scope="module")
 def agents_file(tmp_path_factory: pytest.TempPathFactory, task_queue: str) -> Path:
     path = tmp_path_factory.mktemp("door") / "agents.toml"
-    path.write_text(
-        f"""
-default = "echo"
-
-[agents.echo]
-kind = "echo"
-task_queue = "{task_queue}"
-
-[auth]
-api_key_header = "X-API-Key"
-[auth.api_keys.alice]
-key_sha256 = "{hashlib.sha256(ALICE_KEY.encode()).hexdigest()}"
-[auth.api_keys.bob]
-key_sha256 = "{hashlib.sha256(BOB_KEY.encode()).hexdigest()}"
-"""
-    )
+    path.write_text(echo_behind_api_keys(task_queue, {"alice": ALICE_KEY, "bob": BOB_KEY}))
     return path
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import itertools
 import socket
 import uuid
@@ -26,6 +25,7 @@ from gateway.app import create_app
 from gateway.devstack.processes import free_port
 from gateway.settings import GatewaySettings
 from gateway.streaming.ws import MAX_MESSAGE_BYTES, MAX_PING_DATA_BYTES
+from tests.integration.agents_files import echo_behind_api_keys
 from tests.integration.conftest import LaunchGateway
 from tests.integration.eventlog import count, log_entries, read_until
 from tests.integration.sse import GatewayProcess, echo_message, rpc_body
@@ -470,22 +470,7 @@ def auth_gateway(
     """A gateway that takes two API keys, with tenancy, two streams per caller, on the session's echo
     worker's queue."""
     agents = tmp_path_factory.mktemp("ws-auth") / "agents.toml"
-    agents.write_text(
-        f"""
-default = "echo"
-
-[agents.echo]
-kind = "echo"
-task_queue = "{task_queue}"
-
-[auth]
-api_key_header = "X-API-Key"
-[auth.api_keys.alice]
-key_sha256 = "{hashlib.sha256(ALICE_KEY.encode()).hexdigest()}"
-[auth.api_keys.bob]
-key_sha256 = "{hashlib.sha256(BOB_KEY.encode()).hexdigest()}"
-"""
-    )
+    agents.write_text(echo_behind_api_keys(task_queue, {"alice": ALICE_KEY, "bob": BOB_KEY}))
     env = {"A2A_CONFIG": str(agents), "A2A_GATEWAY_MAX_STREAMS_PER_PRINCIPAL": "2"}
     with launch_gateway("ws-auth", env) as gateway:
         yield gateway

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from protocol import DataPart, Message, TaskState, TaskStatus, TextPart
-from workflows.task import current_details
+from protocol.records import current_details
 
 
 def status(state: TaskState, *texts: str) -> TaskStatus:
