@@ -8,7 +8,8 @@ import contextlib
 import uuid
 
 from gateway.access.auth import Principal
-from gateway.tasks.temporal import TemporalTasks, task_not_found
+from gateway.tasks.rejections import task_not_found
+from gateway.tasks.temporal import TemporalTasks
 from protocol import TaskNotFoundError
 
 

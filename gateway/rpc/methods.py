@@ -3,8 +3,9 @@ them into responses."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from gateway.access.tenancy import Tenancy
@@ -19,6 +20,7 @@ from gateway.tasks.push_configs import PushConfigs
 from gateway.tasks.store import TaskStore
 from gateway.tasks.temporal import Route, TemporalTasks
 from protocol import (
+    A2AError,
     ContentTypeNotSupportedError,
     DeleteTaskPushNotificationConfigParams,
     ExtendedCardNotConfiguredError,
@@ -105,21 +107,47 @@ class AgentMethods:
         push = config.pushNotificationConfig
         if message.taskId:
             await self._tenancy.authorize(message.taskId, call.principal)
-            task_id, repeated = await self._task_for(message, call)
-            if not repeated:
-                await self._register_push(task_id, push, call.version)
-            try:
-                task = await self._tasks.send(task_id, message, blocking=blocking)
-            except TaskEndedError:
-                if not (repeated and await self._delivered(task_id, message.messageId)):
-                    raise
-                task = await self._tasks.current_task(task_id)
-        else:
-            task_id, repeated = await self._task_for(message, call)
-            if repeated:
-                await self._tenancy.authorize(task_id, call.principal)
-            task = await self._start(task_id, message, blocking, call, push, repeated=repeated)
+        task_id, repeated = await self._task_for(message, call)
+        async with self._delivering(message, task_id, call, repeated):
+            if message.taskId:
+                task = await self._follow_up(task_id, message, blocking, call, push, repeated)
+            else:
+                if repeated:
+                    await self._tenancy.authorize(task_id, call.principal)
+                task = await self._start(task_id, message, blocking, call, push, repeated=repeated)
         return with_history_length(task, config.historyLength).to_wire()
+
+    async def _follow_up(
+        self,
+        task_id: str,
+        message: Message,
+        blocking: bool,
+        call: Call,
+        push: PushNotificationConfig | None,
+        repeated: bool,
+    ) -> Task:
+        if not repeated:
+            await self._register_push(task_id, push, call.version)
+        try:
+            return await self._tasks.send(task_id, message, blocking=blocking)
+        except TaskEndedError:
+            if not (repeated and await self._delivered(task_id, message.messageId)):
+                raise
+            return await self._tasks.current_task(task_id)
+
+    @contextlib.asynccontextmanager
+    async def _delivering(
+        self, message: Message, task_id: str, call: Call, repeated: bool
+    ) -> AsyncIterator[None]:
+        """Delivering `message`: refused with an A2A error, it was not delivered, and its id is free
+        again for a retry (a repeat's claim is its first send's)."""
+        try:
+            yield
+        except A2AError:
+            if not repeated:
+                scope = self._tenancy.scope(call.principal)
+                await self._store.release_message(message.messageId, task_id, scope)
+            raise
 
     async def _task_for(self, message: Message, call: Call) -> tuple[str, bool]:
         """The task `message` goes to (its `taskId`, else a new one), and whether the caller sent it
@@ -151,14 +179,19 @@ class AgentMethods:
         push = config.pushNotificationConfig
         try:
             if message.taskId:
-                return await self._stream_follow_up(message, call, position, renderer, push, lease)
+                await self._tenancy.authorize(message.taskId, call.principal)
             task_id, repeated = await self._task_for(message, call)
+            if message.taskId:
+                return await self._stream_follow_up(
+                    task_id, message, call, position, renderer, push, lease, repeated
+                )
             if repeated:
                 await self._tenancy.authorize(task_id, call.principal)
                 if position is not None:
                     return await self._streams.open(lease, task_id, position, renderer)
             # A repeat starts nothing new: the workflow is there, and takes the message once.
-            await self._start(task_id, message, False, call, push, repeated=repeated)
+            async with self._delivering(message, task_id, call, repeated):
+                await self._start(task_id, message, False, call, push, repeated=repeated)
             return await self._streams.open(lease, task_id, "0", renderer, new_turn=True)
         except BaseException:
             lease.release()
@@ -166,21 +199,22 @@ class AgentMethods:
 
     async def _stream_follow_up(
         self,
+        task_id: str,
         message: Message,
         call: Call,
         position: str | None,
         renderer: Renderer,
         push: PushNotificationConfig | None,
         lease: Any,
+        repeated: bool,
     ) -> Any:
-        await self._tenancy.authorize(message.taskId or "", call.principal)
-        task_id, repeated = await self._task_for(message, call)
         if repeated and await self._delivered(task_id, message.messageId):
             # A retry: after `Last-Event-ID` when it names one, else the task and its live events.
             return await self._streams.open(lease, task_id, position, renderer)
-        await self._register_push(task_id, push, call.version)
-        after = await self._log.last_event_id(task_id) or "0"
-        task = await self._tasks.send(task_id, message, blocking=False)
+        async with self._delivering(message, task_id, call, repeated):
+            await self._register_push(task_id, push, call.version)
+            after = await self._log.last_event_id(task_id) or "0"
+            task = await self._tasks.send(task_id, message, blocking=False)
         accepted = LogEntry(after, {"type": ACCEPTED, "taskId": task_id, "task": task.to_wire()})
         return await self._streams.open(
             lease, task_id, after, renderer, lead=[accepted], new_turn=True

@@ -31,6 +31,13 @@ logger = logging.getLogger(__name__)
 TERMINAL_CACHE_SIZE = 10_000
 TERMINAL_CACHE_SECONDS = 60.0
 _TERMINAL_STATE_VALUES = frozenset(state.value for state in TERMINAL_STATES)
+# KEYS: a message's claim. ARGV: the task it claimed. Deleted only if it still names that task.
+_RELEASE = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("DEL", KEYS[1])
+end
+return 0
+"""
 
 
 class TaskStore:
@@ -47,6 +54,7 @@ class TaskStore:
         self._reader = reader
         self._ttl = ttl_seconds
         self._timeout = timeout
+        self._release = redis.register_script(_RELEASE)
         # task id -> (monotonic expiry, wire form), oldest first.
         self._terminal: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
@@ -112,6 +120,14 @@ class TaskStore:
                 message_task_key(message_id, principal), task_id, ex=self._ttl, nx=True, get=True
             )
         return previous.decode() if isinstance(previous, bytes) else previous
+
+    async def release_message(
+        self, message_id: str, task_id: str, principal: str | None = None
+    ) -> None:
+        """Forget that `message_id` went to `task_id` (it was refused there: not delivered), so that
+        a retry is a first send again."""
+        async with asyncio.timeout(self._timeout):
+            await self._release(keys=[message_task_key(message_id, principal)], args=[task_id])
 
     async def set_owner(self, task_id: str, principal: str) -> None:
         async with asyncio.timeout(self._timeout):

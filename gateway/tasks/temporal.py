@@ -8,13 +8,15 @@ push configs are signals.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateHandle,
@@ -31,18 +33,20 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from content import ContentStore
 from gateway.settings import GatewaySettings
+from gateway.tasks.rejections import (
+    no_more_messages,
+    not_cancelable,
+    raise_update_rejection,
+    task_not_found,
+)
 from gateway.tasks.store import TaskStore
 from gateway.tasks.summary import task_summary
 from gateway.tasks.turns import TurnLog, end_of_turn
 from protocol import (
     INTERRUPTED_STATES,
     TERMINAL_STATES,
-    InvalidParamsError,
     Message,
     Task,
-    TaskEndedError,
-    TaskNotCancelableError,
-    TaskNotFoundError,
 )
 from protocol.records import TaskRecord
 from workflows.payloads import (
@@ -57,9 +61,6 @@ from workflows.push_workflow import PushWorkflow, push_workflow_id
 from workflows.task import (
     AGENT_ATTRIBUTE,
     CONTEXT_ID_ATTRIBUTE,
-    CONTEXT_MISMATCH,
-    NOT_ACCEPTING_MESSAGES,
-    NOT_CANCELABLE,
     STATE_ATTRIBUTE,
     TASK_BUSY,
     TaskWorkflow,
@@ -77,8 +78,9 @@ class Route:
     task_queue: str
 
 
-def task_not_found(task_id: str) -> TaskNotFoundError:
-    return TaskNotFoundError(f"Task not found: '{task_id}'")
+# Temporal refuses workflow ids longer than this (its default `limit.maxIDLength`, in bytes), and
+# resets the connection when asked about much longer ones: no task has such an id.
+TEMPORAL_MAX_ID_BYTES = 1000
 
 
 class TemporalTasks:
@@ -138,10 +140,19 @@ class TemporalTasks:
         except TimeoutError:
             return await self.query_task(task_id)
         except WorkflowUpdateFailedError as err:
-            _raise_update_rejection(err)
+            if not repeated:
+                await self._discard(task_id)
+            raise_update_rejection(err)
         except WorkflowAlreadyStartedError:
             # A repeated start of a task that has ended: its workflow closed, and is not run again.
             return await self.current_task(task_id)
+
+    async def _discard(self, task_id: str) -> None:
+        """End the workflow just started for a first message it then refused: nothing was accepted,
+        so nothing is left running."""
+        with contextlib.suppress(RPCError, TimeoutError):
+            async with asyncio.timeout(self._settings.call_timeout_seconds):
+                await self._handle(task_id).terminate(reason="its first message was refused")
 
     def _start_operation(
         self,
@@ -199,9 +210,15 @@ class TemporalTasks:
         except TimeoutError:
             return await self.query_task(task_id)
         except WorkflowUpdateFailedError as err:
-            _raise_update_rejection(err)
+            raise_update_rejection(err)
         except RPCError as err:
-            raise _no_more_messages(task_id, await self._closed_task(task_id, err)) from err
+            raise no_more_messages(task_id, await self._closed_task(task_id, err)) from err
+
+    def _handle(self, task_id: str) -> WorkflowHandle[Any, Any]:
+        """The task's workflow; -32001 at once for an id no workflow can have."""
+        if len(task_id.encode()) > TEMPORAL_MAX_ID_BYTES:
+            raise task_not_found(task_id)
+        return self._temporal.get_workflow_handle(workflow_id_for(task_id))
 
     async def _message_input(
         self, task_id: str, message: Message, blocking: bool
@@ -211,7 +228,8 @@ class TemporalTasks:
             content = await self._contents.put_message(task_id, message)
         return SendMessageInput(
             message_id=message.messageId,
-            context_id=message.contextId,
+            # An empty contextId names no context, as an absent one.
+            context_id=message.contextId or None,
             content=content,
             blocking=blocking,
         )
@@ -227,7 +245,7 @@ class TemporalTasks:
         terminal, since a terminal task accepts no messages."""
         seen = await self._store.get(task_id)
         if seen is not None and seen.status.state in TERMINAL_STATES:
-            raise _no_more_messages(task_id, seen)
+            raise no_more_messages(task_id, seen)
         return seen
 
     async def _offer(self, task_id: str, update: SendMessageInput, *, retry_busy: bool) -> Task:
@@ -244,7 +262,7 @@ class TemporalTasks:
 
     async def _follow_up(self, task_id: str, update: SendMessageInput) -> Task:
         after = await self._log.last_event_id(task_id) if update.blocking else None
-        handle = await self._temporal.get_workflow_handle(workflow_id_for(task_id)).start_update(
+        handle = await self._handle(task_id).start_update(
             TaskWorkflow.send_message, update, wait_for_stage=WorkflowUpdateStage.ACCEPTED
         )
         if after is None:
@@ -274,15 +292,15 @@ class TemporalTasks:
         # turn's end; what a client has seen terminal is not cancelable, whatever the workflow says yet.
         seen = await self._store.get(task_id)
         if seen is not None and seen.status.state in TERMINAL_STATES:
-            raise _not_cancelable(task_id, seen)
-        handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
+            raise not_cancelable(task_id, seen)
+        handle = self._handle(task_id)
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
                 await handle.execute_update(TaskWorkflow.cancel, CancelTaskInput(metadata=metadata))
         except WorkflowUpdateFailedError as err:
-            _raise_update_rejection(err)
+            raise_update_rejection(err)
         except RPCError as err:
-            raise _not_cancelable(task_id, await self._closed_task(task_id, err)) from err
+            raise not_cancelable(task_id, await self._closed_task(task_id, err)) from err
         return await self.current_task(task_id)
 
     async def current_task(self, task_id: str) -> Task:
@@ -315,7 +333,7 @@ class TemporalTasks:
         return owner
 
     async def _query(self, task_id: str, query: Callable[[TaskWorkflow], _T]) -> _T:
-        handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
+        handle = self._handle(task_id)
         try:
             async with asyncio.timeout(self._settings.call_timeout_seconds):
                 return await handle.query(query)
@@ -362,7 +380,7 @@ class TemporalTasks:
         self, task_id: str, signal: Callable[[TaskWorkflow, str], None], arg: str
     ) -> bool:
         """Signal the task's workflow; False when it has closed (or never was)."""
-        handle = self._temporal.get_workflow_handle(workflow_id_for(task_id))
+        handle = self._handle(task_id)
         try:
             async with asyncio.timeout(self._settings.call_timeout_seconds):
                 await handle.signal(signal, arg)
@@ -371,27 +389,3 @@ class TemporalTasks:
                 raise
             return False
         return True
-
-
-def _no_more_messages(task_id: str, task: Task) -> TaskEndedError:
-    return TaskEndedError(
-        f"Task '{task_id}' is {task.status.state.value}; a terminal task accepts no messages."
-    )
-
-
-def _not_cancelable(task_id: str, task: Task) -> TaskNotCancelableError:
-    return TaskNotCancelableError(
-        f"Task '{task_id}' is {task.status.state.value}; a terminal task cannot be canceled."
-    )
-
-
-def _raise_update_rejection(err: WorkflowUpdateFailedError) -> NoReturn:
-    cause = err.cause
-    if isinstance(cause, ApplicationError):
-        if cause.type == NOT_CANCELABLE:
-            raise TaskNotCancelableError(cause.message) from err
-        if cause.type == NOT_ACCEPTING_MESSAGES:
-            raise TaskEndedError(cause.message) from err
-        if cause.type in (TASK_BUSY, CONTEXT_MISMATCH):
-            raise InvalidParamsError(cause.message) from err
-    raise err

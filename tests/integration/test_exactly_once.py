@@ -123,3 +123,20 @@ async def test_a_message_id_sent_to_one_task_is_refused_for_another(
             "every message needs an id of its own",
         },
     }
+
+
+async def test_a_refused_message_leaves_its_id_free(
+    gateway_a: GatewayProcess, sse_client: httpx.AsyncClient
+) -> None:
+    message = echo_message("lost")
+    refused = await call(
+        sse_client, gateway_a.url, "message/send", {"message": {**message, "taskId": "no-such"}}
+    )
+    assert refused == {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "error": {"code": -32001, "message": "Task not found: 'no-such'"},
+    }
+    task = await send(sse_client, gateway_a.url, message)
+    assert task["id"] != "no-such"
+    assert task["status"]["state"] == "completed"

@@ -83,6 +83,40 @@ async def test_content_that_no_longer_parses_fails_the_turn_at_once(
     assert started == [1] * len(scheduled)
     assert len(failures) == 1
     assert failures[0].failure.application_failure_info.non_retryable
-    assert StatusRecord.model_validate(
-        await temporal_client.get_workflow_handle(task_id).result()
-    ).state == "failed"
+    assert (
+        StatusRecord.model_validate(
+            await temporal_client.get_workflow_handle(task_id).result()
+        ).state
+        == "failed"
+    )
+
+
+async def test_an_empty_context_id_names_no_context(
+    gateway_a: GatewayProcess, sse_client: httpx.AsyncClient
+) -> None:
+    task = await send(sse_client, gateway_a.url, {**echo_message("x"), "contextId": ""})
+    assert task["status"]["state"] == "completed"
+    assert str(uuid.UUID(task["contextId"])) == task["contextId"]
+
+
+async def test_an_id_no_workflow_can_have_is_not_found_at_once(
+    gateway_a: GatewayProcess, sse_client: httpx.AsyncClient
+) -> None:
+    task_id = "😀" * 1000  # within 1,024 characters, 4,000 bytes: past Temporal's id limit
+    body = (
+        await sse_client.post(gateway_a.url, json=rpc_body("tasks/get", {"id": task_id}))
+    ).json()
+    assert body == {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "error": {"code": -32001, "message": f"Task not found: '{task_id}'"},
+    }
+
+
+async def test_a_message_of_empty_text_is_echoed_empty(
+    gateway_a: GatewayProcess, sse_client: httpx.AsyncClient
+) -> None:
+    message = {**echo_message(""), "parts": [{"kind": "text", "text": ""}]}
+    task = await send(sse_client, gateway_a.url, message)
+    assert task["status"]["state"] == "completed"
+    assert [a["parts"] for a in task["artifacts"]] == [[{"kind": "text", "text": ""}]]

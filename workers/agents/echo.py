@@ -48,7 +48,8 @@ class EchoAgent:
             parts: list[Part] = [TextPart(text=piece), *(other if last else [])]
             await turn.artifact_chunk(parts, last=last, name="echo")
         if not pieces:
-            await turn.artifact_chunk(other, last=True, name="echo")
+            # No text (or only empty text): the other parts, or the empty text itself.
+            await turn.artifact_chunk(other or [TextPart(text="")], last=True, name="echo")
         if options.final_state == "input-required":
             prompt = f"Echoed {len(text)} characters. Send another message to continue."
             return AgentReply(TaskState.INPUT_REQUIRED, [TextPart(text=prompt)])
