@@ -54,12 +54,8 @@ class ContentStore:
             found: list[Any] = await pipe.execute()
         return {digest: raw for digest, raw in zip(digests, found, strict=True) if raw is not None}
 
-    async def put_models(self, task_id: str, models: Sequence[BaseModel]) -> list[ContentRef]:
-        """Store wire models (messages, artifacts) as their JSON."""
-        return await self.put(task_id, [wire_json(model) for model in models])
-
     async def put_message(self, task_id: str, message: Message) -> ContentRef:
-        (ref,) = await self.put_models(task_id, [message])
+        (ref,) = await self.put(task_id, [wire_json(message)])
         return ref
 
     async def put_status(self, task_id: str, status: TaskStatus) -> StatusRecord:
