@@ -84,6 +84,8 @@ class TaskWorkflow:
         workflow.set_current_details(self._task.status.details)
         self._pending_messages = 0
         self._in_turn = False
+        # Ending for want of a first message: no message is accepted any more.
+        self._closing = False
         self._turns_ended = input.turns_ended
         self._cancel_requested = False
         self._agent_call: workflow.ActivityHandle[TurnOutcome] | None = None
@@ -97,7 +99,10 @@ class TaskWorkflow:
         the Task itself."""
         try:
             while self._task.status.state not in TERMINAL_STATES:
-                if self._long_history() and await self._quiet():
+                ran = self._turns_ended > self._input.turns_ended
+                # A run continues as new only after a turn of its own: a record that alone passes
+                # the bound would otherwise start run after run.
+                if ran and self._long_history() and await self._quiet():
                     workflow.continue_as_new(self._next_run_input())
                 if not await self._next_message():
                     break
@@ -178,9 +183,10 @@ class TaskWorkflow:
                 f"Task '{task_id}' is {state.value}; a terminal task accepts no messages.",
                 type=NOT_ACCEPTING_MESSAGES,
             )
-        if self._cancel_requested:
+        if self._cancel_requested or self._closing:
+            why = "being canceled" if self._cancel_requested else "ending without a first message"
             raise ApplicationError(
-                f"Task '{task_id}' is being canceled; it accepts no more messages.",
+                f"Task '{task_id}' is {why}; it accepts no more messages.",
                 type=NOT_ACCEPTING_MESSAGES,
             )
         first_message = not self._task.history
@@ -224,6 +230,7 @@ class TaskWorkflow:
                     waiting, timeout=timedelta(seconds=self._input.first_message_timeout_seconds)
                 )
             except TimeoutError:
+                self._closing = True
                 await self._finish(
                     self._failed(
                         "no message arrived within "

@@ -108,6 +108,11 @@ class AgentMethods:
         if message.taskId:
             await self._tenancy.authorize(message.taskId, call.principal)
         task_id, repeated = await self._task_for(message, call)
+        if repeated and await self._store.delivered(task_id, message.messageId):
+            # Answered from Redis, with no update parked in the workflow for each retry.
+            turn = self._tasks.turn_end if blocking else self._tasks.current_task
+            task = await turn(task_id)
+            return with_history_length(task, config.historyLength).to_wire()
         async with self._delivering(message, task_id, call, repeated):
             if message.taskId:
                 task = await self._follow_up(task_id, message, blocking, call, push, repeated)
@@ -212,7 +217,8 @@ class AgentMethods:
             # A retry: after `Last-Event-ID` when it names one, else the task and its live events.
             return await self._streams.open(lease, task_id, position, renderer)
         async with self._delivering(message, task_id, call, repeated):
-            await self._register_push(task_id, push, call.version)
+            if not repeated:
+                await self._register_push(task_id, push, call.version)
             after = await self._log.last_event_id(task_id) or "0"
             task = await self._tasks.send(task_id, message, blocking=False)
         accepted = LogEntry(after, {"type": ACCEPTED, "taskId": task_id, "task": task.to_wire()})

@@ -17,6 +17,14 @@ from protocol import (
 )
 from workflows.task import CONTEXT_MISMATCH, NOT_ACCEPTING_MESSAGES, NOT_CANCELABLE, TASK_BUSY
 
+# Temporal refuses workflow ids longer than this (its default `limit.maxIDLength`, in bytes), and
+# resets the connection when asked about much longer ones: no task has such an id.
+TEMPORAL_MAX_ID_BYTES = 1000
+
+
+def possible_workflow_id(task_id: str) -> bool:
+    return len(task_id.encode()) <= TEMPORAL_MAX_ID_BYTES
+
 
 def task_not_found(task_id: str) -> TaskNotFoundError:
     return TaskNotFoundError(f"Task not found: '{task_id}'")

@@ -121,6 +121,11 @@ class TaskStore:
             )
         return previous.decode() if isinstance(previous, bytes) else previous
 
+    async def delivered(self, task_id: str, message_id: str) -> bool:
+        """Whether the task's snapshot holds the message (False when Redis has no snapshot)."""
+        task = await self.get(task_id)
+        return task is not None and any(m.messageId == message_id for m in task.history or [])
+
     async def release_message(
         self, message_id: str, task_id: str, principal: str | None = None
     ) -> None:

@@ -36,6 +36,7 @@ from gateway.settings import GatewaySettings
 from gateway.tasks.rejections import (
     no_more_messages,
     not_cancelable,
+    possible_workflow_id,
     raise_update_rejection,
     task_not_found,
 )
@@ -76,11 +77,6 @@ class Route:
 
     agent: str
     task_queue: str
-
-
-# Temporal refuses workflow ids longer than this (its default `limit.maxIDLength`, in bytes), and
-# resets the connection when asked about much longer ones: no task has such an id.
-TEMPORAL_MAX_ID_BYTES = 1000
 
 
 class TemporalTasks:
@@ -148,8 +144,7 @@ class TemporalTasks:
             return await self.current_task(task_id)
 
     async def _discard(self, task_id: str) -> None:
-        """End the workflow just started for a first message it then refused: nothing was accepted,
-        so nothing is left running."""
+        """End the workflow just started for a first message it refused: nothing is left running."""
         with contextlib.suppress(RPCError, TimeoutError):
             async with asyncio.timeout(self._settings.call_timeout_seconds):
                 await self._handle(task_id).terminate(reason="its first message was refused")
@@ -216,7 +211,7 @@ class TemporalTasks:
 
     def _handle(self, task_id: str) -> WorkflowHandle[Any, Any]:
         """The task's workflow; -32001 at once for an id no workflow can have."""
-        if len(task_id.encode()) > TEMPORAL_MAX_ID_BYTES:
+        if not possible_workflow_id(task_id):
             raise task_not_found(task_id)
         return self._temporal.get_workflow_handle(workflow_id_for(task_id))
 
@@ -239,6 +234,19 @@ class TemporalTasks:
         if record is None:
             return await self.current_task(task_id)
         return await self._contents.task(record, strict=False)
+
+    async def turn_end(self, task_id: str) -> Task:
+        """The task once the turn running now ends, from the log (at once when none runs). The
+        snapshot is read after the log's position: a final event and its snapshot are one write."""
+        after = await self._log.last_event_id(task_id) or "0"
+        seen = await self._store.get(task_id)
+        if seen is not None and seen.status.state in TERMINAL_STATES | INTERRUPTED_STATES:
+            return seen
+        try:
+            async with asyncio.timeout(self._settings.blocking_timeout_seconds):
+                return await self._log.wait_final(task_id, after)
+        except TimeoutError:
+            return await self.current_task(task_id)
 
     async def accepting_messages(self, task_id: str) -> Task | None:
         """The task as Redis last saw it (None: Redis does not know it); -32602 when that is
@@ -296,7 +304,8 @@ class TemporalTasks:
         handle = self._handle(task_id)
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
-                await handle.execute_update(TaskWorkflow.cancel, CancelTaskInput(metadata=metadata))
+                # The request's metadata is not the workflow's to keep: it stays out of Temporal.
+                await handle.execute_update(TaskWorkflow.cancel, CancelTaskInput())
         except WorkflowUpdateFailedError as err:
             raise_update_rejection(err)
         except RPCError as err:

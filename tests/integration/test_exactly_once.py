@@ -8,9 +8,11 @@ import asyncio
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from tests.integration.eventlog import count, read_until
 from tests.integration.sse import GatewayProcess, echo_message, read_stream, rpc_body
 from workflows.task import RUN_AGENT
 
@@ -140,3 +142,27 @@ async def test_a_refused_message_leaves_its_id_free(
     task = await send(sse_client, gateway_a.url, message)
     assert task["id"] != "no-such"
     assert task["status"]["state"] == "completed"
+
+
+async def test_repeats_of_a_delivered_message_park_no_update_in_the_workflow(
+    gateway_a: GatewayProcess, sse_client: httpx.AsyncClient, redis: Redis, temporal_client: Client
+) -> None:
+    message = echo_message("slowly", chunks=6, delay=0.3)
+    first = await call(
+        sse_client,
+        gateway_a.url,
+        "message/send",
+        {"message": message, "configuration": {"blocking": False}},
+    )
+    task_id = first["result"]["id"]
+    await read_until(redis, task_id, count("task.created"))
+    repeats = await asyncio.gather(*(send(sse_client, gateway_a.url, message) for _ in range(12)))
+    # Temporal takes at most 10 updates in flight per workflow; every repeat waited on the log.
+    assert {(task["id"], task["status"]["state"]) for task in repeats} == {(task_id, "completed")}
+    history = await temporal_client.get_workflow_handle(task_id).fetch_history()
+    accepted = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    ]
+    assert len(accepted) == 1

@@ -3,6 +3,7 @@ longer be read fails the turn at once (one attempt) with a reason the client and
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -12,8 +13,9 @@ from redis.asyncio import Redis
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from protocol import task_snapshot_key
-from protocol.records import StatusRecord
+from protocol import TaskState, task_snapshot_key
+from protocol.records import ContentRef, StatusRecord, TaskRecord
+from tests.integration.eventlog import count, read_until
 from tests.integration.sse import GatewayProcess, echo_message, rpc_body
 from workflows.payloads import TaskWorkflowInput
 from workflows.task import RUN_AGENT, TaskWorkflow
@@ -120,3 +122,57 @@ async def test_a_message_of_empty_text_is_echoed_empty(
     task = await send(sse_client, gateway_a.url, message)
     assert task["status"]["state"] == "completed"
     assert [a["parts"] for a in task["artifacts"]] == [[{"kind": "text", "text": ""}]]
+
+
+async def test_cancel_metadata_stays_out_of_temporal(
+    gateway_a: GatewayProcess, sse_client: httpx.AsyncClient, redis: Redis
+) -> None:
+    params = {
+        "message": echo_message("x" * 20, chunks=20, delay=0.2),
+        "configuration": {"blocking": False},
+    }
+    started = (await sse_client.post(gateway_a.url, json=rpc_body("message/send", params))).json()
+    task_id = started["result"]["id"]
+    await read_until(redis, task_id, count("task.progress"))
+    big = {"note": "m" * (3 * 1024 * 1024)}
+    body = (
+        await sse_client.post(
+            gateway_a.url, json=rpc_body("tasks/cancel", {"id": task_id, "metadata": big})
+        )
+    ).json()
+    assert body["result"]["status"]["state"] == "canceled"
+
+
+async def test_a_run_whose_record_alone_passes_the_bound_does_not_continue_again(
+    temporal_client: Client, task_queue: str, echo_worker: None
+) -> None:
+    task_id = str(uuid.uuid4())
+    refs = [ContentRef(digest=f"{n:064x}", size=1) for n in range(300)]
+    record = TaskRecord(
+        id=task_id,
+        contextId="c",
+        status=StatusRecord(state=TaskState.INPUT_REQUIRED),
+        history=refs,
+    )
+    handle = await temporal_client.start_workflow(
+        TaskWorkflow.run,
+        TaskWorkflowInput(
+            task_id=task_id,
+            context_id="c",
+            agent="echo",
+            record=record,
+            turns_ended=5,
+            continue_as_new_after_bytes=16 * 1024,
+        ),
+        id=task_id,
+        task_queue=task_queue,
+    )
+    try:
+        await asyncio.sleep(2)
+        description = await handle.describe()
+        execution = description.raw_description.workflow_execution_info
+        # Still the first run, waiting for input: no run after run.
+        assert execution.execution.run_id == execution.first_run_id == handle.result_run_id
+        assert description.status == WorkflowExecutionStatus.RUNNING
+    finally:
+        await handle.terminate()
