@@ -113,14 +113,26 @@ class AgentMethods:
             turn = self._tasks.turn_end if blocking else self._tasks.current_task
             task = await turn(task_id)
             return with_history_length(task, config.historyLength).to_wire()
+        if repeated and not message.taskId:
+            repeated = await self._started(task_id, call)
         async with self._delivering(message, task_id, call, repeated):
             if message.taskId:
                 task = await self._follow_up(task_id, message, blocking, call, push, repeated)
             else:
-                if repeated:
-                    await self._tenancy.authorize(task_id, call.principal)
                 task = await self._start(task_id, message, blocking, call, push, repeated=repeated)
         return with_history_length(task, config.historyLength).to_wire()
+
+    async def _started(self, task_id: str, call: Call) -> bool:
+        """Whether the new task a repeated message claimed was started: False when the first attempt
+        failed before it started the workflow (the repeat is then the first send, under the same id,
+        which the claim keeps to this caller)."""
+        try:
+            await self._tenancy.authorize(task_id, call.principal)
+            if not self._tenancy.enabled:
+                await self._tasks.owner(task_id)
+        except TaskNotFoundError:
+            return False
+        return True
 
     async def _follow_up(
         self,
@@ -190,10 +202,9 @@ class AgentMethods:
                 return await self._stream_follow_up(
                     task_id, message, call, position, renderer, push, lease, repeated
                 )
-            if repeated:
-                await self._tenancy.authorize(task_id, call.principal)
-                if position is not None:
-                    return await self._streams.open(lease, task_id, position, renderer)
+            repeated = repeated and await self._started(task_id, call)
+            if repeated and position is not None:
+                return await self._streams.open(lease, task_id, position, renderer)
             # A repeat starts nothing new: the workflow is there, and takes the message once.
             async with self._delivering(message, task_id, call, repeated):
                 await self._start(task_id, message, False, call, push, repeated=repeated)

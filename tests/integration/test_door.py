@@ -22,9 +22,11 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
 from gateway.settings import GatewaySettings
+from protocol.keys import message_task_key
 from tests.a2a_schema import assert_valid_response
 from tests.a2a_v1_schema import assert_valid_v1
 from tests.conftest import app_client
@@ -904,3 +906,18 @@ async def test_another_tenants_task_and_a_missing_task_take_the_same_path(
     assert [span.name for span in servers] == ["tasks/get", "tasks/get"]
     paths = [_path_of(finished, server) for server in servers]
     assert paths == [[("GET", "UNSET"), ("QueryWorkflow", "ERROR")]] * 2
+
+
+async def test_a_claimed_message_whose_task_never_started_starts_it_on_retry(
+    auth_http: httpx.AsyncClient, redis: Redis
+) -> None:
+    """The first attempt claimed the message id for a task id, then failed before Temporal started
+    it: the retry starts that task instead of answering -32001 for the retention."""
+    message_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
+    await redis.set(message_task_key(message_id, "key:alice"), task_id)
+    message = {"role": "user", "parts": [{"kind": "text", "text": "hi"}], "messageId": message_id}
+    response = await auth_http.post(
+        "/", json=rpc_body("message/send", {"message": message}), headers=ALICE
+    )
+    result = response.json()["result"]
+    assert (result["id"], result["status"]["state"]) == (task_id, "completed")
