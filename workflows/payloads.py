@@ -58,6 +58,7 @@ class SendMessageInput(BaseModel):
 
 
 class CancelTaskInput(BaseModel):
+    # Never set now (a cancel's metadata stays out of Temporal); read in histories recorded with it.
     metadata: dict[str, Any] | None = None
 
 

@@ -268,7 +268,7 @@ class AgentMethods:
 
     async def on_tasks_cancel(self, params: TaskIdParams, call: Call) -> dict[str, Any]:
         await self._tenancy.authorize(params.id, call.principal)
-        return (await self._tasks.cancel(params.id, params.metadata)).to_wire()
+        return (await self._tasks.cancel(params.id)).to_wire()
 
     async def on_push_config_set(
         self, params: TaskPushNotificationConfig, call: Call

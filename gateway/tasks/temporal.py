@@ -294,7 +294,7 @@ class TemporalTasks:
         )
         return outcome or await self.current_task(task_id)
 
-    async def cancel(self, task_id: str, metadata: dict[str, Any] | None) -> Task:
+    async def cancel(self, task_id: str) -> Task:
         """Cancel the task's turn; the task as it is then."""
         # A blocking send answers from the Redis log a workflow task before the workflow records the
         # turn's end; what a client has seen terminal is not cancelable, whatever the workflow says yet.
