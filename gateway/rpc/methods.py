@@ -163,7 +163,7 @@ class AgentMethods:
         except A2AError:
             if not repeated:
                 scope = self._tenancy.scope(call.principal)
-                await self._store.release_message(message.messageId, task_id, scope)
+                await self._store.release_message(message, task_id, scope)
             raise
 
     async def _task_for(self, message: Message, call: Call) -> tuple[str, bool]:
@@ -171,15 +171,16 @@ class AgentMethods:
         before: a repeat goes where the first went."""
         target = message.taskId or str(uuid.uuid4())
         scope = self._tenancy.scope(call.principal)
-        previous = await self._store.claim_message(message.messageId, target, scope)
+        previous = await self._store.claim_message(message, target, scope)
         if previous is None:
             return target, False
-        if message.taskId and previous != message.taskId:
+        if not previous.same_content or (message.taskId and previous.task_id != message.taskId):
+            elsewhere = "to another task" if previous.same_content else "with other content"
             raise InvalidParamsError(
-                f"messageId '{message.messageId}' was already sent to another task; "
+                f"messageId '{message.messageId}' was already sent {elsewhere}; "
                 "every message needs an id of its own"
             )
-        return previous, True
+        return previous.task_id, True
 
     async def on_message_stream(self, params: MessageSendParams, call: Call) -> Any:
         """Deliver the message and stream the task's events until the turn ends (PROTOCOL.md §7).

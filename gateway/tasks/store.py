@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -14,14 +15,17 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from content import wire_json
 from gateway.tasks.pipelined import PipelinedReader, PipelineError
 from protocol import (
     TERMINAL_STATES,
+    Message,
     Task,
     message_task_key,
     task_owner_key,
     task_snapshot_key,
 )
+from protocol.records import ContentRef
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ logger = logging.getLogger(__name__)
 TERMINAL_CACHE_SIZE = 10_000
 TERMINAL_CACHE_SECONDS = 60.0
 _TERMINAL_STATE_VALUES = frozenset(state.value for state in TERMINAL_STATES)
-# KEYS: a message's claim. ARGV: the task it claimed. Deleted only if it still names that task.
+# KEYS: a message's claim. ARGV: its value (`_claim`). Deleted only if it is still that claim.
 _RELEASE = """
 if redis.call("GET", KEYS[1]) == ARGV[1] then
   return redis.call("DEL", KEYS[1])
@@ -111,15 +115,25 @@ class TaskStore:
             logger.warning("Could not cache task %s in Redis: %s", task.id, err)
 
     async def claim_message(
-        self, message_id: str, task_id: str, principal: str | None = None
-    ) -> str | None:
-        """Record that `principal`'s message `message_id` goes to `task_id`, unless it was sent
-        before: then the task it went to (kept for the retention: the exactly-once window)."""
+        self, message: Message, task_id: str, principal: str | None = None
+    ) -> Claim | None:
+        """Record that `principal`'s message goes to `task_id`, unless its id was sent before: then
+        where it went, and whether with the same content (kept for the retention: the exactly-once
+        window)."""
         async with asyncio.timeout(self._timeout):
             previous: Any = await self._redis.set(
-                message_task_key(message_id, principal), task_id, ex=self._ttl, nx=True, get=True
+                message_task_key(message.messageId, principal),
+                _claim(message, task_id),
+                ex=self._ttl,
+                nx=True,
+                get=True,
             )
-        return previous.decode() if isinstance(previous, bytes) else previous
+        if previous is None:
+            return None
+        claimed_task, _, digest = previous.decode().rpartition(" ")
+        if not claimed_task:  # claimed before claims kept the content's digest
+            return Claim(digest, True)
+        return Claim(claimed_task, digest == _digest(message))
 
     async def delivered(self, task_id: str, message_id: str) -> bool:
         """Whether the task's snapshot holds the message (False when Redis has no snapshot)."""
@@ -127,12 +141,13 @@ class TaskStore:
         return task is not None and any(m.messageId == message_id for m in task.history or [])
 
     async def release_message(
-        self, message_id: str, task_id: str, principal: str | None = None
+        self, message: Message, task_id: str, principal: str | None = None
     ) -> None:
-        """Forget that `message_id` went to `task_id` (it was refused there: not delivered), so that
+        """Forget that the message went to `task_id` (it was refused there: not delivered), so that
         a retry is a first send again."""
+        key = message_task_key(message.messageId, principal)
         async with asyncio.timeout(self._timeout):
-            await self._release(keys=[message_task_key(message_id, principal)], args=[task_id])
+            await self._release(keys=[key], args=[_claim(message, task_id)])
 
     async def set_owner(self, task_id: str, principal: str) -> None:
         async with asyncio.timeout(self._timeout):
@@ -143,3 +158,20 @@ class TaskStore:
         async with asyncio.timeout(self._timeout):
             owner: Any = await self._redis.get(task_owner_key(task_id))
         return owner.decode() if isinstance(owner, bytes) else owner
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Where a message id went before, and whether the message then was this one."""
+
+    task_id: str
+    same_content: bool
+
+
+def _digest(message: Message) -> str:
+    return ContentRef.of(wire_json(message)).digest
+
+
+def _claim(message: Message, task_id: str) -> str:
+    """A claim's value: the task, then the SHA-256 of the message's JSON (as the content store's)."""
+    return f"{task_id} {_digest(message)}"

@@ -166,3 +166,22 @@ async def test_repeats_of_a_delivered_message_park_no_update_in_the_workflow(
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
     ]
     assert len(accepted) == 1
+
+
+async def test_a_message_id_sent_again_with_other_content_is_refused(
+    gateway_a: GatewayProcess, sse_client: httpx.AsyncClient, temporal_client: Client
+) -> None:
+    first = echo_message("one")
+    task = await send(sse_client, gateway_a.url, first)
+    other = {**echo_message("two"), "messageId": first["messageId"]}
+    body = await call(sse_client, gateway_a.url, "message/send", {"message": other})
+    assert body == {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "error": {
+            "code": -32602,
+            "message": f"messageId '{first['messageId']}' was already sent with other content; "
+            "every message needs an id of its own",
+        },
+    }
+    assert await turns_run(temporal_client, task["id"]) == 1

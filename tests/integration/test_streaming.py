@@ -5,6 +5,7 @@ either of two replicas."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import signal
 from typing import Any
 
@@ -13,7 +14,7 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from protocol import message_task_key, task_snapshot_key
+from protocol import Message, message_task_key, task_snapshot_key
 from tests.a2a_schema import assert_valid_response
 from tests.integration.conftest import LaunchGateway
 from tests.integration.eventlog import final, log_entries, read_until
@@ -260,7 +261,10 @@ async def test_cut_off_stream_resumes_after_last_event_id_exactly_once(
     log = expected_frames(await log_entries(redis, task_id))
     assert as_log(first) == log[:cut]
     assert as_log(resumed) == log[cut:]
-    assert await redis.get(message_task_key(message["messageId"])) == task_id.encode()
+    # The message's claim: its task, then the SHA-256 of its JSON.
+    claim = (await redis.get(message_task_key(message["messageId"])) or b"").decode()
+    stored = orjson.dumps(Message.model_validate(message).to_wire())
+    assert claim.split(" ") == [task_id, hashlib.sha256(stored).hexdigest()]
 
 
 async def test_resubscribe_unknown_task_one_error_event_then_close(
