@@ -262,7 +262,8 @@ async def test_cut_off_stream_resumes_after_last_event_id_exactly_once(
     assert as_log(first) == log[:cut]
     assert as_log(resumed) == log[cut:]
     # The message's claim: its task, then the SHA-256 of its JSON.
-    claim = (await redis.get(message_task_key(message["messageId"])) or b"").decode()
+    raw: Any = await redis.get(message_task_key(message["messageId"]))
+    claim = raw.decode()
     stored = orjson.dumps(Message.model_validate(message).to_wire())
     assert claim.split(" ") == [task_id, hashlib.sha256(stored).hexdigest()]
 
