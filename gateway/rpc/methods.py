@@ -174,8 +174,9 @@ class AgentMethods:
         previous = await self._store.claim_message(message, target, scope)
         if previous is None:
             return target, False
-        if not previous.same_content or (message.taskId and previous.task_id != message.taskId):
-            elsewhere = "to another task" if previous.same_content else "with other content"
+        other_task = bool(message.taskId) and previous.task_id != message.taskId
+        if other_task or not previous.same_content:
+            elsewhere = "to another task" if other_task else "with other content"
             raise InvalidParamsError(
                 f"messageId '{message.messageId}' was already sent {elsewhere}; "
                 "every message needs an id of its own"
