@@ -58,7 +58,7 @@ class SendMessageInput(BaseModel):
 
 
 class CancelTaskInput(BaseModel):
-    # Not set by the gateway (a cancel's metadata stays out of Temporal); read in histories that have it.
+    # Never set now (a cancel's metadata stays out of Temporal); read in histories recorded with it.
     metadata: dict[str, Any] | None = None
 
 

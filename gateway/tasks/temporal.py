@@ -111,9 +111,12 @@ class TemporalTasks:
         repeated: bool = False,
     ) -> Task:
         """Start the task's workflow with its first message; the task once the turn ends (`blocking`)
-        or once the message is accepted. Idempotent: a repeated start finds the workflow already
-        running (or closed) and the workflow takes the same message once; only a first start that the
-        workflow refused is discarded."""
+        or once the message is accepted. Idempotent: a `repeated` start finds the workflow already
+        running (or closed) and the workflow takes the same message once."""
+        if repeated:
+            seen = await self._store.get(task_id)
+            if seen is not None and seen.status.state in TERMINAL_STATES:
+                return seen
         start = self._start_operation(route, task_id, context_id, message, owner, push_configs)
         update = await self._message_input(task_id, message, blocking)
         try:
