@@ -58,7 +58,8 @@ class SendMessageInput(BaseModel):
 
 
 class CancelTaskInput(BaseModel):
-    # Never set now (a cancel's metadata stays out of Temporal); read in histories recorded with it.
+    # Left unset by the gateway (a cancel's metadata stays out of Temporal); read in histories that
+    # carry it.
     metadata: dict[str, Any] | None = None
 
 
