@@ -24,6 +24,18 @@ from workers.webhook_sender import WebhookSender
 from workflows.push_workflow import PushWorkflow
 from workflows.task import TaskWorkflow, task_queue_for
 
+WORKFLOWS = [TaskWorkflow, PushWorkflow]
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox re-imports the workflow module for every new workflow; the pure-data modules are
+    shared instead, since rebuilding their pydantic classes was a third of a task's worker CPU."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "protocol", "workflows.payloads"
+        )
+    )
+
 
 def build_agent(name: str, config: AgentConfig, *, anthropic_api_key: str | None = None) -> Agent:
     """The agent `config` describes. Invalid options, or a Claude agent without an API key, raise
@@ -86,14 +98,8 @@ def create_worker(
     return Worker(
         client,
         task_queue=config.task_queue or task_queue_for(settings.agent),
-        workflows=[TaskWorkflow, PushWorkflow],
-        # The sandbox re-imports the workflow module for every new workflow; the pure-data modules are
-        # shared instead, since rebuilding their pydantic classes was a third of a task's worker CPU.
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                "protocol", "workflows.payloads"
-            )
-        ),
+        workflows=WORKFLOWS,
+        workflow_runner=workflow_runner(),
         activities=[activities.run_agent, activities.publish_event, push.deliver_push],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_cached_workflows=settings.max_cached_workflows,
