@@ -39,7 +39,9 @@ class GatewaySettings(BaseSettings):
     blocking_timeout_seconds: float = Field(default=600.0, gt=0)
     # Deadline on each Redis and Temporal call that is not a wait for the agent.
     call_timeout_seconds: float = Field(default=10.0, gt=0)
-    agent_heartbeat_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A turn whose worker has not heartbeated for this long is retried on another worker (workers
+    # heartbeat every A2A_WORKER_HEARTBEAT_SECONDS, a third of this by default).
+    agent_heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)
     max_agent_attempts: int = Field(default=5, ge=1)
     # A task's workflow run whose history grows past this continues as new (same task, same id).
     workflow_history_max_bytes: int = Field(default=2 * 1024 * 1024, ge=16 * 1024)

@@ -59,6 +59,23 @@ def task_push_key(task_id: str) -> str:
     return f"{PREFIX}:task:{{{task_id}}}:push"
 
 
+def task_ended_key(task_id: str) -> str:
+    """Set by the event that ends the task (a terminal state): a final event published `once` is
+    refused after it, so a task ends exactly once in its log whoever ends it first."""
+    return f"{PREFIX}:task:{{{task_id}}}:ended"
+
+
+def task_cancel_key(task_id: str) -> str:
+    """Set by a cancel request: a turn that starts after it (or whose worker missed the cancel
+    channel's message) ends canceled at once."""
+    return f"{PREFIX}:task:{{{task_id}}}:cancel"
+
+
+# Cancel requests (the task id) for the running turns of every worker: the fast path to the agent;
+# the workflow's cancel of the turn's activity is the durable backstop.
+CANCEL_CHANNEL = f"{PREFIX}:cancel"
+
+
 def task_owner_key(task_id: str) -> str:
     """The principal that created the task (only when the gateway authenticates callers)."""
     return f"{PREFIX}:task:{{{task_id}}}:owner"

@@ -32,10 +32,11 @@ from protocol import (
 )
 from protocol.records import ArtifactRef, StatusRecord, TaskRecord
 from workers.agents import Agent, AgentReply
+from workers.cancels import TurnCancels
 from workers.metrics import WorkerMetrics
-from workers.publisher import EventPublisher
+from workers.publisher import EventPublisher, TaskEndedError
 from workflows.payloads import PublishEventInput, RunAgentInput, TurnOutcome
-from workflows.task import PUBLISH_EVENT, RUN_AGENT
+from workflows.task import PUBLISH_EVENT, RUN_AGENT, RUN_QUICK_TURN
 
 
 class AgentTurn:
@@ -120,14 +121,20 @@ class AgentTurn:
         )
         if not append:
             self._metrics.first_token(time.monotonic() - self._started)
-        activity.heartbeat(self.partial_state)
+        self.heartbeat()
 
     async def progress(self, parts: list[Part]) -> None:
         message = self._agent_message(parts)
         status = TaskStatus(state=TaskState.WORKING, timestamp=_now(), message=message)
         await self._publish(TaskEvent.status_changed(self._task, status))
         self._steps.append(message)
-        activity.heartbeat(self.partial_state)
+        self.heartbeat()
+
+    def heartbeat(self) -> None:
+        """Record this attempt's progress with Temporal (sent at most once per throttle interval)."""
+        # A local activity has none: it lives inside a workflow task.
+        if not activity.info().is_local:
+            activity.heartbeat(self.partial_state)
 
     async def finish(self, reply: AgentReply) -> TurnOutcome:
         """Store what the turn produced, publish its end, and return it as references."""
@@ -150,17 +157,28 @@ class AgentTurn:
         status_record = StatusRecord.of(status, refs[after] if message else None)
         metadata = refs[-1] if reply.metadata else None
         self._task = apply_event(self._task, TaskEvent.status_changed(self._task, status))
-        await self._publisher.publish(
+        published = await self._publisher.publish(
             TaskEvent.completed(self._task), self._task, owner=self._input.owner
         )
+        if published is None:
+            return await self.ended()
         self._metrics.turn_finished(reply.state, time.monotonic() - self._started)
         return TurnOutcome(
             status=status_record, artifacts=artifact_refs, metadata=metadata, steps=steps
         )
 
+    async def ended(self) -> TurnOutcome:
+        """The outcome of a turn whose task something else ended meanwhile (a cancel, or an earlier
+        attempt of this turn): the status its log ended with, and nothing of this attempt's."""
+        status = await self._publisher.ended_status(self._task.id)
+        record = await self._contents.put_status(self._task.id, status or self._task.status)
+        self._metrics.turn_finished(record.state, time.monotonic() - self._started)
+        return TurnOutcome(status=record)
+
     async def _publish(self, event: TaskEvent) -> None:
         self._task = apply_event(self._task, event)
-        await self._publisher.publish(event, self._task, owner=self._input.owner)
+        if await self._publisher.publish(event, self._task, owner=self._input.owner) is None:
+            raise TaskEndedError(self._task.id)
         # On Python 3.11, redis-py's `asyncio.wait_for` can swallow a cancel that lands just as a
         # command completes; Temporal's own flag says whether the turn was cancelled meanwhile.
         if activity.is_cancelled():
@@ -182,20 +200,33 @@ class TaskActivities:
         publisher: EventPublisher,
         contents: ContentStore,
         agents: Mapping[str, Agent],
+        cancels: TurnCancels,
         *,
-        heartbeat_interval: float = 1.0,
+        heartbeat_interval: float = 10.0,
         context_messages: int = 0,
         metrics: WorkerMetrics | None = None,
     ) -> None:
         self._publisher = publisher
         self._contents = contents
         self._agents = agents
+        self._cancels = cancels
         self._heartbeat_interval = heartbeat_interval
         self._context_messages = context_messages
         self._metrics = metrics if metrics is not None else WorkerMetrics.noop()
 
     @activity.defn(name=RUN_AGENT)
     async def run_agent(self, input: RunAgentInput) -> TurnOutcome:
+        outcome = await self._run(input, quick_only=False)
+        assert outcome is not None
+        return outcome
+
+    @activity.defn(name=RUN_QUICK_TURN)
+    async def run_quick_turn(self, input: RunAgentInput) -> TurnOutcome | None:
+        """The turn, when the agent says it ends quickly (the workflow runs this as a local
+        activity, within its workflow task); None, with nothing done, when it does not."""
+        return await self._run(input, quick_only=True)
+
+    async def _run(self, input: RunAgentInput, *, quick_only: bool) -> TurnOutcome | None:
         annotate_task(input.task.id, input.task.contextId)
         agent = self._agents.get(input.agent)
         if agent is None:
@@ -211,33 +242,58 @@ class TaskActivities:
             context_messages=self._context_messages,
             metrics=self._metrics,
         )
-        # Heartbeats also flow while the agent waits on something slow, so cancellation and a dead
-        # worker are both noticed within a heartbeat interval.
+        if quick_only and not agent.quick(turn.message):
+            return None
         previous = activity.info().heartbeat_details
         if previous:
             activity.logger.info(
                 "Attempt %d restarts the turn after %s", activity.info().attempt, previous[0]
             )
-        beating = asyncio.create_task(self._heartbeat(turn))
+        request = _CancelRequest()
+        # Heartbeats tell Temporal the worker lives; cancels come over Redis (`TurnCancels`), with
+        # Temporal's own (delivered with a heartbeat) as the backstop.
+        beating = None if quick_only else asyncio.create_task(self._heartbeat(turn))
         try:
-            await turn.start()
-            reply = await agent.run(turn)
-            return await turn.finish(reply)
+            async with self._cancels.running(task.id, request.fire) as requested:
+                if requested:
+                    request.fire()
+                return await self._turn(agent, turn, request)
+        except TaskEndedError:
+            return await turn.ended()
         finally:
-            beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beating
+            if beating is not None:
+                beating.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beating
+
+    async def _turn(self, agent: Agent, turn: AgentTurn, request: _CancelRequest) -> TurnOutcome:
+        """Run the agent; a client's cancel (`request`) ends the turn canceled with what it has
+        streamed so far. A cancel from Temporal propagates: the workflow ends the task."""
+        await turn.start()
+        work = asyncio.ensure_future(agent.run(turn))
+        request.attach(work)
+        try:
+            reply = await work
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not request.fired or (current is not None and current.cancelling()):
+                raise
+            reply = AgentReply(TaskState.CANCELED)
+        return await turn.finish(reply)
 
     @activity.defn(name=PUBLISH_EVENT)
     async def publish_event(self, input: PublishEventInput) -> StatusRecord:
-        """End the task in `input.status`: store its message, publish the task's final event."""
+        """End the task in `input.status`: store its message, publish the task's final event. A task
+        that has ended already (a cancel's fast path won) keeps the status it ended with."""
         annotate_task(input.task.id, input.task.contextId)
         # What the store lost is left out: the task's end is published whatever else is gone.
         task = await self._read(input.task, strict=False)
         record = await self._contents.put_status(task.id, input.status)
         task = apply_event(task, TaskEvent.status_changed(task, input.status))
-        await self._publisher.publish(TaskEvent.completed(task), task, owner=input.owner)
-        return record
+        if await self._publisher.publish(TaskEvent.completed(task), task, owner=input.owner):
+            return record
+        ended = await self._publisher.ended_status(task.id)
+        return record if ended is None else await self._contents.put_status(task.id, ended)
 
     async def _read(self, record: TaskRecord, *, strict: bool) -> Task:
         """The task `record` describes. What can never be read (gone from the store, or stored in a
@@ -255,6 +311,24 @@ class TaskActivities:
         while True:
             await asyncio.sleep(self._heartbeat_interval)
             activity.heartbeat(turn.partial_state)
+
+
+class _CancelRequest:
+    """A client's cancel of one running turn, which may come before the agent starts."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._work: asyncio.Future[Any] | None = None
+
+    def fire(self) -> None:
+        self.fired = True
+        if self._work is not None:
+            self._work.cancel()
+
+    def attach(self, work: asyncio.Future[Any]) -> None:
+        self._work = work
+        if self.fired:
+            work.cancel()
 
 
 def _now() -> str:

@@ -10,29 +10,45 @@ import orjson
 from redis.asyncio import Redis
 
 from protocol import (
+    TERMINAL_STATES,
     Message,
     Task,
     TaskEvent,
     TaskState,
+    TaskStatus,
     context_tasks_key,
     task_channel,
     task_events_key,
     task_push_key,
     task_snapshot_key,
 )
-from protocol.keys import owner_context_tasks_key, owner_state_tasks_key, owner_tasks_key
+from protocol.keys import (
+    owner_context_tasks_key,
+    owner_state_tasks_key,
+    owner_tasks_key,
+    task_ended_key,
+)
 from workers.metrics import WorkerMetrics
 
 # Events larger than this are announced by entry id alone; subscribers read them from the stream.
 WAKE_PAYLOAD_LIMIT = 256 * 1024
 
-# KEYS: snapshot, stream, push configs (kept as long as the log). ARGV: channel, event type, event JSON, snapshot JSON, stream max length,
-# TTL seconds, "1" to write only when no snapshot exists yet (task.created on a retried first turn),
-# wake-up payload limit. The entry's `type` field comes first: the gateway reads it to tell whether
-# the stream still starts at task.created or has been trimmed.
+# KEYS: snapshot, stream, push configs (kept as long as the log), ended marker. ARGV: channel, event
+# type, event JSON, snapshot JSON, stream max length, TTL seconds, "1" to write only when no snapshot
+# exists yet (task.created on a retried first turn), wake-up payload limit, "1" when the event ends
+# the task (a terminal state). Nothing is written once the task has ended: it ends once whoever ends
+# it (the turn, a cancel's fast path, the workflow), and an abandoned attempt adds nothing after.
+# The entry's `type` field comes first: the gateway reads it to tell whether the stream still starts
+# at task.created or has been trimmed.
 _PUBLISH = """
 if ARGV[7] == "1" and redis.call("EXISTS", KEYS[1]) == 1 then
   return false
+end
+if redis.call("EXISTS", KEYS[4]) == 1 then
+  return false
+end
+if ARGV[9] == "1" then
+  redis.call("SET", KEYS[4], "1", "EX", ARGV[6])
 end
 local id = redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[5], "*", "type", ARGV[2], "event", ARGV[3])
 redis.call("SET", KEYS[1], ARGV[4], "EX", ARGV[6])
@@ -66,6 +82,14 @@ return true
 """
 
 
+class TaskEndedError(Exception):
+    """The task has ended (its log holds its final event): nothing more is written to it."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task '{task_id}' has ended")
+        self.task_id = task_id
+
+
 class EventPublisher:
     def __init__(
         self,
@@ -93,13 +117,16 @@ class EventPublisher:
         """Append `event` to the task's stream, store `snapshot` and wake subscribers; when the event
         sets the status, file the task under its status in `owner`'s index (`index`).
 
-        Returns the stream entry id, or None when `only_if_new` and the task already had a snapshot.
+        Returns the stream entry id, or None when `only_if_new` and the task already had a snapshot,
+        or when the task has ended already (`ended_status` says how).
         """
+        ends = event.type == "task.completed" and snapshot.status.state in TERMINAL_STATES
         entry_id: Any = await self._script(
             keys=[
                 task_snapshot_key(snapshot.id),
                 task_events_key(snapshot.id),
                 task_push_key(snapshot.id),
+                task_ended_key(snapshot.id),
             ],
             args=[
                 task_channel(snapshot.id),
@@ -110,6 +137,7 @@ class EventPublisher:
                 self._ttl,
                 "1" if only_if_new else "0",
                 WAKE_PAYLOAD_LIMIT,
+                "1" if ends else "0",
             ],
         )
         if entry_id is None:
@@ -118,6 +146,11 @@ class EventPublisher:
             await self.index(snapshot, owner)
         self._metrics.event_published(event.type, snapshot.status.state)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def ended_status(self, task_id: str) -> TaskStatus | None:
+        """The status the task's snapshot holds (None: Redis has none)."""
+        raw: Any = await self._redis.get(task_snapshot_key(task_id))
+        return None if raw is None else Task.model_validate_json(raw).status
 
     async def index(self, task: Task, owner: str | None = None) -> None:
         """File `task` in `owner`'s task index under its current state and context, scored by its

@@ -41,8 +41,10 @@ class WorkerSettings(BaseSettings):
     redis_max_connections: int = Field(default=64, ge=1)
     # How many messages of a context's earlier tasks an agent sees with a new task of the context.
     context_messages: int = Field(default=20, ge=0)
-    # How soon a cancel reaches a running agent: heartbeats are sent at most this far apart.
-    heartbeat_seconds: float = Field(default=1.0, gt=0)
+    # How often a running turn tells Temporal its worker lives (cancels reach turns over Redis;
+    # Temporal's own, the backstop, arrive with a heartbeat). A third of the gateway's
+    # A2A_GATEWAY_AGENT_HEARTBEAT_TIMEOUT_SECONDS, after which a silent worker's turn is retried.
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # The key of Claude agents (never logged).
     anthropic_api_key: SecretStr | None = Field(

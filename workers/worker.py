@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -16,6 +19,7 @@ from config.webhook_policy import Resolver, WebhookPolicy, system_resolver
 from content import ContentStore
 from workers.activities import TaskActivities
 from workers.agents import Agent, ClaudeAgent, ClaudeOptions, EchoAgent, EchoOptions
+from workers.cancels import TurnCancels
 from workers.metrics import WorkerMetrics
 from workers.publisher import EventPublisher
 from workers.push_delivery import PushActivities
@@ -58,6 +62,23 @@ def build_agent(name: str, config: AgentConfig, *, anthropic_api_key: str | None
     return EchoAgent(options)
 
 
+class AgentWorker(Worker):
+    """A Temporal worker that also listens for cancels of the turns it runs (`TurnCancels`)."""
+
+    def __init__(self, cancels: TurnCancels, client: Client, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        self.cancels = cancels
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self.cancels.listen())
+        try:
+            await super().run()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+
 def create_worker(
     client: Client,
     redis: Redis,
@@ -66,7 +87,7 @@ def create_worker(
     resolver: Resolver = system_resolver,
     push_outcomes: Counter[str] | None = None,
     metrics: WorkerMetrics | None = None,
-) -> Worker:
+) -> AgentWorker:
     """The worker of `settings.agent`'s task queue. `resolver` looks webhook hosts up; push delivery
     outcomes are counted in `push_outcomes` (tests swap the one, read the other). `metrics` records
     this worker's own metrics (none by default)."""
@@ -79,10 +100,12 @@ def create_worker(
         metrics=metrics,
     )
     contents = ContentStore(redis, ttl_seconds=settings.retention_seconds)
+    cancels = TurnCancels(redis)
     activities = TaskActivities(
         publisher,
         contents,
         {settings.agent: build_agent(settings.agent, config, anthropic_api_key=settings.api_key())},
+        cancels,
         heartbeat_interval=settings.heartbeat_seconds,
         context_messages=settings.context_messages,
         metrics=metrics,
@@ -95,12 +118,18 @@ def create_worker(
         outcomes=push_outcomes,
         metrics=metrics,
     )
-    return Worker(
+    return AgentWorker(
+        cancels,
         client,
         task_queue=config.task_queue or task_queue_for(settings.agent),
         workflows=WORKFLOWS,
         workflow_runner=workflow_runner(),
-        activities=[activities.run_agent, activities.publish_event, push.deliver_push],
+        activities=[
+            activities.run_agent,
+            activities.run_quick_turn,
+            activities.publish_event,
+            push.deliver_push,
+        ],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_cached_workflows=settings.max_cached_workflows,
         max_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_seconds),

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     # Passed through, not re-imported per workflow: building pydantic model classes is costly.
@@ -39,7 +40,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.push_workflow import Notifications
 
 RUN_AGENT = "run_agent"
+# A turn the agent says is quick, run as a local activity inside the workflow task that starts it.
+RUN_QUICK_TURN = "run_quick_turn"
 PUBLISH_EVENT = "publish_event"
+# A quick turn that has not ended after this long is retried (it holds its workflow task meanwhile).
+QUICK_TURN_TIMEOUT = timedelta(seconds=60)
 
 # Custom search attributes (registered on the dev server by `a2a-gateway dev` and the test fixtures).
 CONTEXT_ID_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AContextId")
@@ -53,6 +58,8 @@ REASON_MAX_CHARS = 2000
 PUBLISH_ATTEMPTS = 30
 # Workflows that ran before an operator's cancel ended a turn `canceled` (not `failed`) replay as they ran.
 OPERATOR_CANCEL_PATCH = "operator-cancel-is-canceled"
+# Workflows that ran every turn as an activity (and indexed every `working`) replay as they ran.
+QUICK_TURNS_PATCH = "quick-turns-as-local-activities"
 
 # ApplicationError types the gateway maps to JSON-RPC errors.
 NOT_ACCEPTING_MESSAGES = "TaskNotAcceptingMessages"
@@ -88,7 +95,11 @@ class TaskWorkflow:
         self._closing = False
         self._turns_ended = input.turns_ended
         self._cancel_requested = False
-        self._agent_call: workflow.ActivityHandle[TurnOutcome] | None = None
+        self._agent_call: workflow.ActivityHandle[Any] | None = None
+        # The state the A2AState search attribute holds.
+        self._indexed = self._task.status.state
+        # Whether the caller of the message to run next waits for its turn to end (a blocking send).
+        self._caller_waits = False
         self._push = Notifications(
             self._task.id, self._task.contextId, input.push_configs, input.push
         )
@@ -158,6 +169,7 @@ class TaskWorkflow:
             return None
         self._task = self._task.with_message(input.content)
         self._pending_messages += 1
+        self._caller_waits = input.blocking
         if not input.blocking:
             return self._task
         turn = self._turns_ended + self._pending_messages
@@ -272,31 +284,55 @@ class TaskWorkflow:
         working = TaskStatus(state=TaskState.WORKING, timestamp=self._now())
         first_turn = self._turns_ended == 0
         before = self._task
-        self._set_task(self._task.with_status(StatusRecord.of(working)))
-        self._agent_call = workflow.start_activity(
-            RUN_AGENT,
-            RunAgentInput(
-                agent=self._input.agent,
-                owner=self._input.owner,
-                task=before,
-                working=working,
-                artifact_id=str(workflow.uuid4()),
-                first_turn=first_turn,
-            ),
-            result_type=TurnOutcome,
-            start_to_close_timeout=timedelta(seconds=self._input.turn_timeout_seconds),
-            heartbeat_timeout=timedelta(seconds=self._input.heartbeat_timeout_seconds),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(milliseconds=500),
-                maximum_interval=timedelta(seconds=10),
-                maximum_attempts=self._input.max_agent_attempts,
-            ),
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        # A blocking send's turn may run inside the workflow task that accepts it, when the agent
+        # says it is quick: its caller waits for the end anyway. Anyone else sees the message
+        # accepted at once, and a stream its first events while the turn runs.
+        quick = self._caller_waits and workflow.patched(QUICK_TURNS_PATCH)
+        # A quick turn is `working` for less than its workflow task: Temporal's index skips it.
+        self._set_task(self._task.with_status(StatusRecord.of(working)), index=not quick)
+        agent_input = RunAgentInput(
+            agent=self._input.agent,
+            owner=self._input.owner,
+            task=before,
+            working=working,
+            artifact_id=str(workflow.uuid4()),
+            first_turn=first_turn,
         )
+        retry_policy = RetryPolicy(
+            initial_interval=timedelta(milliseconds=500),
+            maximum_interval=timedelta(seconds=10),
+            maximum_attempts=self._input.max_agent_attempts,
+        )
+        outcome: TurnOutcome | None = None
         try:
-            outcome = await self._agent_call
-        except ActivityError as err:
-            # A cancel from the Temporal UI or CLI reaches a running turn as the cancellation of its
+            if quick:
+                self._agent_call = workflow.start_local_activity(
+                    RUN_QUICK_TURN,
+                    agent_input,
+                    result_type=TurnOutcome | None,  # type: ignore[arg-type]
+                    start_to_close_timeout=min(
+                        QUICK_TURN_TIMEOUT, timedelta(seconds=self._input.turn_timeout_seconds)
+                    ),
+                    retry_policy=retry_policy,
+                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                )
+                outcome = await self._agent_call
+                if outcome is None:
+                    self._index(TaskState.WORKING)
+            if outcome is None:
+                self._agent_call = workflow.start_activity(
+                    RUN_AGENT,
+                    agent_input,
+                    result_type=TurnOutcome,
+                    start_to_close_timeout=timedelta(seconds=self._input.turn_timeout_seconds),
+                    heartbeat_timeout=timedelta(seconds=self._input.heartbeat_timeout_seconds),
+                    retry_policy=retry_policy,
+                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                )
+                outcome = await self._agent_call
+        except FailureError as err:
+            # An activity's failure is an ActivityError, a local activity's the failure itself. A
+            # cancel from the Temporal UI or CLI reaches a running turn as the cancellation of its
             # activity, not as a CancelledError in `run`.
             if self._cancel_requested or (
                 workflow.cancellation_reason() is not None
@@ -308,6 +344,7 @@ class TaskWorkflow:
             return
         finally:
             self._agent_call = None
+        assert outcome is not None
         task = self._task
         if outcome.metadata is not None:
             task = task.model_copy(update={"metadata": outcome.metadata})
@@ -341,8 +378,8 @@ class TaskWorkflow:
         self._set_task(self._task.with_status(record))
         self._turns_ended += 1
 
-    def _failed_status(self, err: ActivityError) -> TaskStatus:
-        cause = err.cause
+    def _failed_status(self, err: FailureError) -> TaskStatus:
+        cause = err.cause if isinstance(err, ActivityError) else err
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
         return self._failed(f"Agent '{self._input.agent}' failed: {reason}")
 
@@ -361,18 +398,24 @@ class TaskWorkflow:
             ),
         )
 
-    def _set_task(self, task: TaskRecord) -> None:
+    def _set_task(self, task: TaskRecord, *, index: bool = True) -> None:
         state = task.status.state
         changed = state != self._task.status.state
         if changed:
             workflow.set_current_details(task.status.details)
-            if self._input.search_attributes:
-                workflow.upsert_search_attributes([STATE_ATTRIBUTE.value_set(state.value)])
+        if index:
+            self._index(state)
         self._task = task
         if changed and (
             self._input.push.every_status or state in TERMINAL_STATES or state in INTERRUPTED_STATES
         ):
             self._push.notify(task.status)
+
+    def _index(self, state: TaskState) -> None:
+        """File the workflow under `state` in Temporal's index (the A2AState search attribute)."""
+        if self._input.search_attributes and state != self._indexed:
+            workflow.upsert_search_attributes([STATE_ATTRIBUTE.value_set(state.value)])
+            self._indexed = state
 
     def _now(self) -> str:
         return timestamp(workflow.now())

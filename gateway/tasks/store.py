@@ -25,6 +25,7 @@ from protocol import (
     task_owner_key,
     task_snapshot_key,
 )
+from protocol.keys import CANCEL_CHANNEL, task_cancel_key
 from protocol.records import ContentRef
 
 logger = logging.getLogger(__name__)
@@ -148,6 +149,21 @@ class TaskStore:
         key = message_task_key(message.messageId, principal)
         async with asyncio.timeout(self._timeout):
             await self._release(keys=[key], args=[_claim(message, task_id)])
+
+    async def request_cancel(self, task_id: str) -> None:
+        """Tell the worker running the task's turn to cancel it (`workers.cancels`): the marker for
+        a turn not yet started (or a worker that missed the message), then the message. Best effort:
+        the workflow's cancel is the durable path."""
+        try:
+            async with (
+                asyncio.timeout(self._timeout),
+                self._redis.pipeline(transaction=False) as pipe,
+            ):
+                pipe.set(task_cancel_key(task_id), 1, ex=self._ttl)
+                pipe.publish(CANCEL_CHANNEL, task_id)
+                await pipe.execute()
+        except (RedisError, TimeoutError) as err:
+            logger.warning("Cancel of task %s not sent over Redis: %s", task_id, err)
 
     async def set_owner(self, task_id: str, principal: str) -> None:
         async with asyncio.timeout(self._timeout):

@@ -302,6 +302,11 @@ class TemporalTasks:
         if seen is not None and seen.status.state in TERMINAL_STATES:
             raise not_cancelable(task_id, seen)
         handle = self._handle(task_id)
+        # A running turn hears of it over Redis at once; the workflow's update is the durable path
+        # (and what decides whether the task was cancelable). A task Redis does not know yet has no
+        # turn running: the workflow cancels its turn before it starts.
+        if seen is not None:
+            await self._store.request_cancel(task_id)
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
                 # The request's metadata is not the workflow's to keep: it stays out of Temporal.

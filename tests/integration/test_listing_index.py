@@ -35,6 +35,7 @@ from protocol.records import StatusRecord, TaskRecord
 from tests.conftest import HOST, RpcClient
 from tests.integration.sse import echo_message
 from workers.activities import AgentTurn, TaskActivities
+from workers.cancels import TurnCancels
 from workers.publisher import EventPublisher, status_millis
 from workflows.payloads import PublishEventInput, RunAgentInput
 
@@ -199,7 +200,7 @@ async def test_a_turn_and_the_publish_activity_file_the_task_under_its_owner(
     assert await scores(redis, owner_state_tasks_key("working", owner)) == [("turn", BASE + 1)]
     canceled = TaskStatus(state=TaskState.CANCELED, timestamp=at(BASE + 2))
     await ActivityEnvironment().run(
-        TaskActivities(publisher, contents, {}).publish_event,
+        TaskActivities(publisher, contents, {}, TurnCancels(redis)).publish_event,
         PublishEventInput(
             task=record.with_status(StatusRecord.of(working)), status=canceled, owner=owner
         ),

@@ -20,6 +20,7 @@ from protocol import task_events_key, task_snapshot_key
 from tests.a2a_schema import assert_valid
 from tests.conftest import RpcClient, app_client
 from tests.integration.eventlog import count, events, read_until
+from workflows.payloads import CancelTaskInput
 from workflows.task import TaskWorkflow
 
 ACTIVITY_ENDS = {
@@ -131,11 +132,64 @@ async def test_message_send_non_blocking_then_cancel_stops_the_agent(
     assert canceled["result"]["id"] == task_id
     log_after_cancel = await events(redis, task_id)
     assert log_after_cancel[-1]["type"] == "task.completed"
-    assert log_after_cancel[-1]["task"]["status"]["state"] == "canceled"
+    final = log_after_cancel[-1]["task"]
+    assert final["status"]["state"] == "canceled"
+    # The turn heard the cancel over Redis and ended the task itself, keeping what it had streamed.
+    progress = [e for e in log_after_cancel if e["type"] == "task.progress"]
+    assert 1 <= len(progress) < 50
+    streamed = "".join(e["artifact"]["parts"][0]["text"] for e in progress)
+    assert final["artifacts"] == [
+        {
+            "artifactId": progress[0]["artifact"]["artifactId"],
+            "name": "echo",
+            "parts": [{"kind": "text", "text": streamed}],
+        }
+    ]
+    assert canceled["result"] == {**final, "status": stamped(dict(final["status"]))}
 
-    # The activity really stopped: Temporal recorded its cancellation and nothing more reaches the log
-    # in the time the remaining chunks would have taken.
+    # The activity really stopped: it ended (completed, the task canceled) with nothing more in the
+    # log in the time the remaining chunks would have taken; the workflow published nothing itself.
     handle = temporal_client.get_workflow_handle(task_id)
+    history = [event async for event in handle.fetch_history_events()]
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert scheduled == ["run_agent"]
+    ends = [e.event_type for e in history if e.event_type in ACTIVITY_ENDS]
+    assert ends == [EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
+    await asyncio.sleep(1.0)
+    assert await events(redis, task_id) == log_after_cancel
+    await handle.result()
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+    again = await rpc.call("tasks/cancel", {"id": task_id}, request_id=3)
+    assert again == {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "error": {
+            "code": -32002,
+            "message": f"Task '{task_id}' is canceled; a terminal task cannot be canceled.",
+        },
+    }
+
+
+async def test_the_workflows_cancel_alone_stops_the_agent(
+    rpc: RpcClient, redis: Redis, temporal_client: Client
+) -> None:
+    """The durable backstop: the cancel update without the Redis message (as when no worker heard
+    it) reaches the turn as the cancellation of its activity; the workflow ends the task."""
+    slow = {"echo": {"chunks": 50, "delay": 0.1}}
+    task_id = (await send(rpc, user_message("x" * 50, metadata=slow), blocking=False))["id"]
+    await read_until(redis, task_id, count("task.progress"))
+    handle = temporal_client.get_workflow_handle(task_id)
+    await handle.execute_update(TaskWorkflow.cancel, CancelTaskInput())
+
+    log = await events(redis, task_id)
+    assert log[-1]["type"] == "task.completed"
+    assert log[-1]["task"]["status"]["state"] == "canceled"
+    assert [e["type"] for e in log].count("task.completed") == 1
     history = [event async for event in handle.fetch_history_events()]
     scheduled = [
         e.activity_task_scheduled_event_attributes.activity_type.name
@@ -149,21 +203,8 @@ async def test_message_send_non_blocking_then_cancel_stops_the_agent(
         EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
     ]
     await asyncio.sleep(1.0)
-    assert await events(redis, task_id) == log_after_cancel
-    progress = [e for e in log_after_cancel if e["type"] == "task.progress"]
-    assert 1 <= len(progress) < 50
+    assert await events(redis, task_id) == log
     await handle.result()
-    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
-
-    again = await rpc.call("tasks/cancel", {"id": task_id}, request_id=3)
-    assert again == {
-        "jsonrpc": "2.0",
-        "id": 3,
-        "error": {
-            "code": -32002,
-            "message": f"Task '{task_id}' is canceled; a terminal task cannot be canceled.",
-        },
-    }
 
 
 async def test_message_send_follow_up_continues_input_required_task_in_same_workflow(
@@ -370,14 +411,20 @@ async def test_tasks_get_negative_history_length_invalid_params(
 
 
 async def test_tasks_get_after_redis_keys_deleted_answers_from_workflow(
-    rpc: RpcClient, redis: Redis, temporal_client: Client
+    rpc: RpcClient,
+    redis: Redis,
+    temporal_client: Client,
+    gateway_settings: GatewaySettings,
+    echo_worker: None,
 ) -> None:
     task = await send(rpc, user_message("remember me"))
-    # A blocking send answers from the Redis log, a workflow task before the workflow records the
+    # A blocking send may answer from the Redis log, a workflow task before the workflow records the
     # turn's end; Redis loses the keys once the workflow has.
     await temporal_client.get_workflow_handle(task["id"]).result()
     await redis.delete(task_snapshot_key(task["id"]), task_events_key(task["id"]))
-    body = await rpc.call("tasks/get", {"id": task["id"]}, 14)
+    # Another gateway: this one remembers the terminal task it answered.
+    async with app_client(gateway_settings) as other:
+        body = await RpcClient(other).call("tasks/get", {"id": task["id"]}, 14)
     assert body == {"jsonrpc": "2.0", "id": 14, "result": task}
     # ...and put it back in the cache.
     assert orjson.loads(await redis.get(task_snapshot_key(task["id"])) or b"null") == task

@@ -42,3 +42,9 @@ class Turn(Protocol):
 
 class Agent(Protocol):
     async def run(self, turn: Turn) -> AgentReply: ...
+
+    def quick(self, message: Message) -> bool:
+        """Whether the turn `message` starts ends within about a second: the workflow then runs it
+        inside its workflow task (a local activity, no heartbeats, nothing for Temporal to dispatch).
+        Only for turns that cannot block on anything slow."""
+        ...

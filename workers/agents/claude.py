@@ -68,6 +68,10 @@ class ClaudeAgent:
         self._options = options
         self._api_key = api_key
 
+    def quick(self, message: Message) -> bool:
+        # A model call takes seconds to minutes.
+        return False
+
     async def run(self, turn: Turn) -> AgentReply:
         # A client per turn: its connections close with the turn, also when the turn is cancelled.
         # Retries are Temporal's: a failed attempt is retried as a whole, with backoff.

@@ -13,8 +13,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.exceptions import ApplicationError
 
-from protocol import Part, TaskState, TextPart
+from protocol import Message, Part, TaskState, TextPart
 from workers.agents.base import AgentReply, Turn
+
+# A turn that sleeps no longer than this in all is quick (`Agent.quick`).
+QUICK_TURN_SECONDS = 1.0
 
 
 class EchoOptions(BaseModel):
@@ -32,6 +35,10 @@ class EchoOptions(BaseModel):
 class EchoAgent:
     def __init__(self, options: EchoOptions) -> None:
         self._options = options
+
+    def quick(self, message: Message) -> bool:
+        options = self._options_for(message.metadata)
+        return options.delay * (options.chunks - 1) <= QUICK_TURN_SECONDS
 
     async def run(self, turn: Turn) -> AgentReply:
         options = self._options_for(turn.message.metadata)

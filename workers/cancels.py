@@ -1,0 +1,71 @@
+"""Cancel requests delivered to running turns over Redis: the fast path of `tasks/cancel`.
+
+The gateway sets the task's cancel marker and publishes the task id on `CANCEL_CHANNEL`. Each worker
+process listens on the channel and cancels the turn it runs for that task, which then ends the task
+`canceled` itself. A turn that starts after the request, or whose worker missed the message (its
+subscription was reconnecting), finds the marker when it registers. The workflow's cancel of the
+turn's activity, which Temporal delivers with the next heartbeat, stays the durable backstop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from protocol.keys import CANCEL_CHANNEL, task_cancel_key
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_SECONDS = 1.0
+
+
+class TurnCancels:
+    """The turns this worker process runs, by task id, and the listener that cancels them."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._running: dict[str, Callable[[], None]] = {}
+        self.listening = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def running(self, task_id: str, cancel: Callable[[], None]) -> AsyncIterator[bool]:
+        """Register a turn while it runs; yields True when the task's cancel was requested already
+        (the turn should end canceled at once). `cancel` is called on a later request."""
+        self._running[task_id] = cancel
+        try:
+            requested = bool(await self._redis.exists(task_cancel_key(task_id)))
+            yield requested
+        finally:
+            if self._running.get(task_id) is cancel:
+                del self._running[task_id]
+
+    def requested(self, task_id: str) -> None:
+        cancel = self._running.get(task_id)
+        if cancel is not None:
+            cancel()
+
+    async def listen(self) -> None:
+        """Cancel this process's turns as their requests arrive, until cancelled; reconnects after a
+        Redis failure (the cancel marker covers what was missed meanwhile)."""
+        while True:
+            try:
+                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(CANCEL_CHANNEL)
+                    self.listening.set()
+                    async for message in pubsub.listen():
+                        self._dispatch(message)
+            except (RedisError, OSError) as err:
+                self.listening.clear()
+                logger.warning("Cancel channel lost (%s); reconnecting", err)
+                await asyncio.sleep(RECONNECT_SECONDS)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        data = message.get("data")
+        if isinstance(data, bytes):
+            self.requested(data.decode(errors="replace"))
