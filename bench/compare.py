@@ -82,7 +82,7 @@ TURNS = [
     (MESSAGE_SEND, BARE),
 ]
 TARGET_TASKS_GET_RATIO = 2.0
-TARGET_TASKS_PER_SECOND_RATIO = 0.8
+TARGET_TASKS_PER_SECOND_RATIO = 1.0
 # Beyond warm-up and the measured seconds, for the load generator to start and finish.
 LOAD_SLACK_SECONDS = 120.0
 WRK_SCRIPT = ROOT / "bench" / "jsonrpc.lua"
@@ -398,16 +398,21 @@ def verdicts(results: dict[str, dict[str, dict[str, Any]]], levels: list[int]) -
         get = {side: results[TASKS_GET][side][level] for side in (OURS, REFERENCE)}
         send = {side: results[MESSAGE_SEND][side][level] for side in (OURS, REFERENCE, BARE)}
         get_ratio = ratio(get[OURS]["rps"], get[REFERENCE]["rps"])
+        open_ratio = ratio(results[TASKS_GET_OPEN][OURS][level]["rps"], get[REFERENCE]["rps"])
         tps_ratio = ratio(send[OURS]["rps"], send[BARE]["rps"])
-        # The durability cost is what a bare Temporal round trip takes: ours may exceed the
-        # in-memory reference by that much and no more.
-        extra = {q: send[OURS][q] - send[REFERENCE][q] for q in ("p50_ms", "p99_ms")}
         out[level] = {
             "tasks_get_rps_ours_over_reference": get_ratio,
-            "tasks_get_target_met": get_ratio is not None and get_ratio >= TARGET_TASKS_GET_RATIO,
-            "message_send_ms_over_reference": extra,
-            "message_send_within_durability_cost": all(
-                extra[q] <= send[BARE][q] for q in ("p50_ms", "p99_ms")
+            "tasks_get_open_rps_ours_over_reference": open_ratio,
+            "tasks_get_target_met": get_ratio is not None
+            and get_ratio >= TARGET_TASKS_GET_RATIO
+            and open_ratio is not None
+            and open_ratio >= TARGET_TASKS_GET_RATIO,
+            # A blocking send through the whole stack against a bare Temporal workflow round trip.
+            "message_send_ms_over_bare": {
+                q: ratio(send[OURS][q], send[BARE][q]) for q in ("p50_ms", "p99_ms")
+            },
+            "message_send_target_met": all(
+                send[OURS][q] <= send[BARE][q] for q in ("p50_ms", "p99_ms")
             ),
             "tasks_per_second_ours_over_bare": tps_ratio,
             "tasks_per_second_target_met": tps_ratio is not None
@@ -448,7 +453,12 @@ def render_markdown(figures: dict[str, Any]) -> str:
         f"Machine: {machine['cpu_count']} CPUs, Python {machine['python']}, "
         f"temporalio {machine['temporalio']}, load average {load} at the end",
         "",
-        f"## `tasks/get` of a completed task (target: ours >= {TARGET_TASKS_GET_RATIO:g}x reference)",
+        "## Targets (issue 18)",
+        "",
+        *_targets(checks),
+        "",
+        f"## `tasks/get` (target: ours >= {TARGET_TASKS_GET_RATIO:g}x reference, for a completed "
+        "and for an open task)",
         "",
         *_header(
             [
@@ -493,8 +503,8 @@ def render_markdown(figures: dict[str, Any]) -> str:
     send = results[MESSAGE_SEND]
     lines += [
         "",
-        "## Blocking `message/send`, trivial agent: latency (target: ours - reference <= bare, "
-        "at p50 and at p99)",
+        "## Blocking `message/send`, trivial agent: latency (target: ours <= bare Temporal, at p50 "
+        "and at p99)",
         "",
         *_header(
             [
@@ -505,14 +515,14 @@ def render_markdown(figures: dict[str, Any]) -> str:
                 "p99",
                 "bare Temporal p50",
                 "p99",
-                "ours - reference p50/p99",
+                "ours / bare p50 / p99",
                 "target",
             ]
         ),
     ]
     for level, check in checks.items():
         ours, ref, bare = send[OURS][level], send[REFERENCE][level], send[BARE][level]
-        extra = check["message_send_ms_over_reference"]
+        over = check["message_send_ms_over_bare"]
         lines.append(
             _row(
                 [
@@ -523,8 +533,8 @@ def render_markdown(figures: dict[str, Any]) -> str:
                     _fmt(ours["p99_ms"]),
                     _fmt(bare["p50_ms"]),
                     _fmt(bare["p99_ms"]),
-                    f"{_fmt(extra['p50_ms'])} / {_fmt(extra['p99_ms'])}",
-                    _met(check["message_send_within_durability_cost"]),
+                    f"{_fmt(over['p50_ms'])} / {_fmt(over['p99_ms'])}",
+                    _met(check["message_send_target_met"]),
                 ]
             )
         )
@@ -561,6 +571,33 @@ def render_markdown(figures: dict[str, Any]) -> str:
         )
     lines += ["", *_server_cpu(results), "", *_generators(results), "", *_notes(results)]
     return "\n".join(lines) + "\n"
+
+
+def _targets(checks: dict[str, Any]) -> list[str]:
+    """One line per target and concurrency level: the measured ratio, and whether it is met."""
+    lines = [_row(["target", "C", "measured", ""]), _row(["---", "---:", "---:", "---"])]
+    for level, check in checks.items():
+        over = check["message_send_ms_over_bare"]
+        rows = [
+            (
+                f"tasks/s >= {TARGET_TASKS_PER_SECOND_RATIO:g}x bare Temporal",
+                f"{_fmt(check['tasks_per_second_ours_over_bare'])}x",
+                check["tasks_per_second_target_met"],
+            ),
+            (
+                "blocking send p50 and p99 <= bare Temporal's",
+                f"{_fmt(over['p50_ms'])}x / {_fmt(over['p99_ms'])}x",
+                check["message_send_target_met"],
+            ),
+            (
+                f"tasks/get >= {TARGET_TASKS_GET_RATIO:g}x reference, completed / open task",
+                f"{_fmt(check['tasks_get_rps_ours_over_reference'])}x / "
+                f"{_fmt(check['tasks_get_open_rps_ours_over_reference'])}x",
+                check["tasks_get_target_met"],
+            ),
+        ]
+        lines += [_row([what, level, value, _met(met)]) for what, value, met in rows]
+    return lines
 
 
 def _server_cpu(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:

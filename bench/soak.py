@@ -88,7 +88,11 @@ WATCHED = (*BOUNDED, "Temporal dev server", "Redis")
 RSS_BOUND_FACTOR = 1.25
 RSS_BOUND_SLACK_MIB = 20
 RSS_BOUND = f"end <= {RSS_BOUND_FACTOR:g} x start + {RSS_BOUND_SLACK_MIB} MiB"
-DEFAULT_HEARTBEAT_SECONDS = 5.0
+# The issue-18 targets of a soak at 1,000 streams.
+TASK_FRAME_P99_TARGET_MS = 250.0
+TEMPORAL_CPU_TARGET_PERCENT = 50.0
+CANCEL_P50_TARGET_MS = 100.0
+CANCEL_P99_TARGET_MS = 500.0
 # Task starts a second the stack took on two cores without delaying them (a 300-stream ramp).
 MAX_START_RATE = 20.0
 # Beyond the ramp at its nominal rate, and beyond a stream's own time, for the stack to catch up.
@@ -111,8 +115,10 @@ class Options:
     # (N / a task's time, at most MAX_START_RATE), so the stack sees one steady rate of starts and
     # ends from the ramp on, not waves of them.
     ramp_rate: float | None = None
-    heartbeat: float = DEFAULT_HEARTBEAT_SECONDS
+    # The worker's A2A_WORKER_HEARTBEAT_SECONDS; None: its default.
+    heartbeat: float | None = None
     sample_every: float = 10.0
+    cancel_every: float = 1.0
 
     @property
     def task_seconds(self) -> float:
@@ -135,10 +141,10 @@ class Options:
         return self.streams + max(100, self.streams // 5)
 
     def worker_env(self) -> dict[str, str]:
-        return {
-            "A2A_WORKER_HEARTBEAT_SECONDS": f"{self.heartbeat:g}",
-            "A2A_WORKER_MAX_CONCURRENT_ACTIVITIES": str(self.max_activities),
-        }
+        env = {"A2A_WORKER_MAX_CONCURRENT_ACTIVITIES": str(self.max_activities)}
+        if self.heartbeat is not None:
+            env["A2A_WORKER_HEARTBEAT_SECONDS"] = f"{self.heartbeat:g}"
+        return env
 
 
 # ---- figures ------------------------------------------------------------------------------------
@@ -216,6 +222,10 @@ def wrong_answers(figures: dict[str, Any]) -> list[str]:
         ("frames after the final one", events["after_final"]),
         ("streams ending in a state other than completed", events["wrong_final_state"]),
         ("task logs in Redis that differ from what the client received", redis["log_ne_client"]),
+        (
+            "cancel probes not ended by exactly one canceled frame",
+            figures["cancel_probes"]["failed"],
+        ),
     ]
     return [f"{count:,} {what}" for what, count in checks if count]
 
@@ -327,6 +337,8 @@ def loadgen_args(stack: Stack, options: Options, results: Path) -> list[str]:
         f"{options.start_rate:g}",
         "--stream-timeout",
         f"{options.stream_timeout:g}",
+        "--cancel-every",
+        f"{options.cancel_every:g}",
     ]
 
 
@@ -440,6 +452,54 @@ def open_latencies(clients: dict[str, Any]) -> dict[str, dict[str, float | int |
     }
 
 
+def cancel_figures(probes: list[list[Any]]) -> dict[str, Any]:
+    """The cancel probes: `tasks/cancel` sent -> the stream's final frame, and -> its answer."""
+    good = [(final, answer) for final, answer, problem in probes if problem is None]
+    problems = Counter(str(problem)[:100] for _, _, problem in probes if problem is not None)
+    return {
+        "probes": len(probes),
+        "failed": sum(problems.values()),
+        "problems": dict(problems),
+        "to_final_frame": quantiles(final for final, _ in good),
+        "to_answer": quantiles(answer for _, answer in good),
+    }
+
+
+def targets(figures: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """Each issue-18 target of the soak: what, the measured figure, met (None: not measured)."""
+    soak = figures["latency_ms"]["open_soak"]
+    temporal = figures["processes"].get("Temporal dev server", {}).get("cpu_percent_soak")
+    cancel = figures["cancel_probes"]["to_final_frame"]
+    lost = figures["events"]["lost"]
+
+    def at_most(value: float | None, bound: float) -> bool | None:
+        return None if value is None else value <= bound
+
+    return [
+        ("events lost = 0", f"{lost:,}", lost == 0),
+        (
+            f"Task frame p99 <= {TASK_FRAME_P99_TARGET_MS:g} ms (streams started in the soak)",
+            f"{_n(soak['p99'], 1)} ms",
+            at_most(soak["p99"], TASK_FRAME_P99_TARGET_MS),
+        ),
+        (
+            f"Temporal dev server < {TEMPORAL_CPU_TARGET_PERCENT:g}% of a core",
+            f"{_n(temporal, 1)}%",
+            None if temporal is None else temporal < TEMPORAL_CPU_TARGET_PERCENT,
+        ),
+        (
+            f"cancel -> canceled frame p50 <= {CANCEL_P50_TARGET_MS:g} ms",
+            f"{_n(cancel['p50'], 1)} ms",
+            at_most(cancel["p50"], CANCEL_P50_TARGET_MS),
+        ),
+        (
+            f"cancel -> canceled frame p99 <= {CANCEL_P99_TARGET_MS:g} ms",
+            f"{_n(cancel['p99'], 1)} ms",
+            at_most(cancel["p99"], CANCEL_P99_TARGET_MS),
+        ),
+    ]
+
+
 def rates(clients: dict[str, Any]) -> dict[str, float | None]:
     """Per second over the soak proper (from the ramp's end to the drain's start)."""
     marks = clients["marks"]
@@ -469,6 +529,7 @@ async def soak(stack: Stack, options: Options) -> dict[str, Any]:
                 "opened",
                 "completed",
                 "failed_to_open",
+                "turned_away",
                 "broken",
                 "wrong",
                 "unfinished",
@@ -486,6 +547,7 @@ async def soak(stack: Stack, options: Options) -> dict[str, Any]:
             "publish_to_receive": quantiles(clients["latencies_ms"]),
             **open_latencies(clients),
         },
+        "cancel_probes": cancel_figures(clients["cancel_probes"]),
         "processes": monitor.process_figures(),
         "load_generator": {
             "cpu_seconds": clients["cpu_seconds"],
@@ -526,11 +588,13 @@ def _event_rows(figures: dict[str, Any]) -> list[str]:
     ramp, soak = figures["latency_ms"]["open_ramp"], figures["latency_ms"]["open_soak"]
     after_append = figures["latency_ms"]["open_soak_after_append"]
     rate = figures["rates"]
+    cancels = figures["cancel_probes"]
     lost = events["lost"]
     rows = [
         ("tasks started", _n(streams["started"])),
         ("tasks completed (every check passed)", _n(streams["completed"])),
         ("streams failed to open (no task)", _n(streams["failed_to_open"])),
+        ("  of which turned away (-32000 server busy)", _n(streams["turned_away"])),
         (
             "streams broken (no final frame) / wrong",
             f"{streams['broken']:,} / {streams['wrong']:,}",
@@ -564,6 +628,15 @@ def _event_rows(figures: dict[str, Any]) -> list[str]:
         ("request -> Task frame ms, streams started in the ramp", _spread(ramp)),
         ("request -> Task frame ms, streams started in the soak", _spread(soak)),
         ("  of which `task.created` in Redis -> Task frame ms", _spread(after_append)),
+        (
+            "cancel probes (1 per cancel interval, beside the N) / failed",
+            f"{cancels['probes']:,} / {cancels['failed']:,}",
+        ),
+        (
+            "tasks/cancel sent -> canceled frame ms, p50 / p99 / max",
+            _spread(cancels["to_final_frame"]),
+        ),
+        ("tasks/cancel sent -> its answer ms, p50 / p99 / max", _spread(cancels["to_answer"])),
     ]
     return ["| | |", "| --- | ---: |", *(_row([name, value]) for name, value in rows)]
 
@@ -648,6 +721,8 @@ def render_markdown(figures: dict[str, Any]) -> str:
     load = "n/a" if machine["load_average_1m"] is None else f"{machine['load_average_1m']:.2f}"
     bounds = [row.get("within_bound") for row in figures["processes"].values()]
     verdict = "met" if all(b for b in bounds if b is not None) else "NOT met"
+    beat = settings["worker_heartbeat_s"]
+    heartbeat = "the worker's default (10 s)" if beat is None else f"{beat:g} s"
     lines = [
         f"# Soak: {settings['streams']:,} concurrent `message/stream` tasks for "
         f"{settings['duration_s']:g} s",
@@ -659,11 +734,20 @@ def render_markdown(figures: dict[str, Any]) -> str:
         f"apart (about {settings['task_s']:g} s a task); streams start at most "
         f"{settings['start_rate']:.3g}/s; the soak proper starts once {settings['streams']:,} "
         f"streams are open (after a {figures['streams']['ramp_seconds']:.0f} s ramp)",
-        f"- Worker: heartbeat every {settings['worker_heartbeat_s']:g} s "
-        f"(A2A_WORKER_HEARTBEAT_SECONDS), up to {settings['worker_max_concurrent_activities']:,} "
+        f"- Worker: heartbeat every {heartbeat} (A2A_WORKER_HEARTBEAT_SECONDS), up to "
+        f"{settings['worker_max_concurrent_activities']:,} "
         "concurrent activities; one gateway process",
         f"- RSS start: the ramp's end; end: the soak's end (both with the streams in flight); "
         f"bound on the gateway and the worker: {RSS_BOUND} ({verdict})",
+        "",
+        "## Targets (issue 18)",
+        "",
+        "| target | measured | |",
+        "| --- | ---: | --- |",
+        *(
+            _row([what, value, "n/a" if met is None else ("met" if met else "**NOT met**")])
+            for what, value, met in targets(figures)
+        ),
         "",
         "## Streams and events",
         "",
@@ -725,6 +809,7 @@ def run(options: Options, command: str) -> int:
             "task_s": options.task_seconds,
             "stream_timeout_s": options.stream_timeout,
             "worker_heartbeat_s": options.heartbeat,
+            "cancel_every_s": options.cancel_every,
             "worker_max_concurrent_activities": options.max_activities,
             "rss_bound": RSS_BOUND,
         },
@@ -772,7 +857,13 @@ def main(argv: list[str] | None = None) -> None:
         "--heartbeat",
         type=float,
         default=defaults.heartbeat,
-        help="the worker's A2A_WORKER_HEARTBEAT_SECONDS (default 5)",
+        help="the worker's A2A_WORKER_HEARTBEAT_SECONDS (default: the worker's, 10)",
+    )
+    parser.add_argument(
+        "--cancel-every",
+        type=float,
+        default=defaults.cancel_every,
+        help="seconds between cancel probes during the soak (default 1; 0: none)",
     )
     parser.add_argument(
         "--sample-every",
@@ -797,19 +888,22 @@ def main(argv: list[str] | None = None) -> None:
         ramp_rate=args.ramp_rate,
         heartbeat=args.heartbeat,
         sample_every=args.sample_every,
+        cancel_every=args.cancel_every,
     )
     if (
         options.streams < 1
         or not 1 <= options.chunks <= 10_000
-        or min(options.duration, options.start_rate, options.heartbeat, options.sample_every) <= 0
+        or min(options.duration, options.start_rate, options.sample_every) <= 0
         or options.delay < 0
+        or options.cancel_every < 0
+        or (options.heartbeat is not None and options.heartbeat <= 0)
     ):
         parser.error(
-            "--streams must be 1 or more, --chunks 1 to 10000, --delay 0 or more, the others "
-            "above 0"
+            "--streams must be 1 or more, --chunks 1 to 10000, --delay and --cancel-every 0 or "
+            "more, the others above 0"
         )
-    if options.heartbeat >= 10:
-        parser.error("--heartbeat must stay below the turns' heartbeat timeout (10 s)")
+    if options.heartbeat is not None and options.heartbeat >= 30:
+        parser.error("--heartbeat must stay below the turns' heartbeat timeout (30 s)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     shown = " ".join(["python -m bench.soak", *(argv if argv is not None else sys.argv[1:])])

@@ -310,6 +310,95 @@ class SoakStream(asyncio.Protocol):
         return next((reason for wrong, reason in checks if wrong), None)
 
 
+class CancelProbe:
+    """One cancel probe: a stream of its own (a task like the others), cancelled with `tasks/cancel`
+    once its first artifact chunk has arrived. Measures from the cancel request's send to the
+    stream's final frame, and checks that exactly one final frame, `canceled`, ends the stream."""
+
+    def __init__(self, run: Soak, index: int) -> None:
+        self._run = run
+        self.index = index
+        self.cancel_ms = math.nan  # cancel sent -> final frame on the stream
+        self.answer_ms = math.nan  # cancel sent -> tasks/cancel answered
+        self.problem: str | None = None
+
+    async def run(self) -> None:
+        try:
+            async with asyncio.timeout(self._run.stream_timeout):
+                await self._probe()
+        except (OSError, TimeoutError, ValueError) as err:
+            self.problem = self.problem or f"{type(err).__name__}: {err}"
+
+    async def _probe(self) -> None:
+        reader, writer = await asyncio.open_connection(self._run.host, self._run.port)
+        try:
+            writer.write(self._run.request(self.index))
+            head = await reader.readuntil(b"\r\n\r\n")
+            refused = SoakStream._start(head.lower())
+            if refused is not None:
+                self.problem = refused
+                return
+            raw, sse = bytearray(), bytearray()
+            task_id: str | None = None
+            cancel: asyncio.Task[float] | None = None
+            sent = 0.0
+            finals: list[str] = []
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                blocks, ended = sse_blocks(raw, sse, data)
+                for block in blocks:
+                    _, payload = sse_fields(block)
+                    if not payload:
+                        continue
+                    result = orjson.loads(payload).get("result") or {}
+                    kind = result.get("kind")
+                    if kind == "task":
+                        task_id = result.get("id")
+                    elif kind == "artifact-update" and cancel is None and task_id:
+                        sent = time.monotonic()
+                        cancel = asyncio.create_task(self._cancel(task_id, sent))
+                    elif kind == "status-update" and result.get("final"):
+                        if not finals:
+                            self.cancel_ms = (time.monotonic() - sent) * 1000
+                        finals.append(str(result.get("status", {}).get("state")))
+                if ended:
+                    break
+            if cancel is None:
+                self.problem = "no artifact chunk before the stream ended"
+                return
+            self.answer_ms = await cancel
+            if finals != ["canceled"]:
+                self.problem = f"final frames {finals}, not one canceled"
+        finally:
+            writer.close()
+
+    async def _cancel(self, task_id: str, sent: float) -> float:
+        """Send `tasks/cancel`; milliseconds until its answer (NaN when it was not a Task)."""
+        reader, writer = await asyncio.open_connection(self._run.host, self._run.port)
+        try:
+            body = orjson.dumps(
+                {"jsonrpc": "2.0", "id": "c", "method": "tasks/cancel", "params": {"id": task_id}}
+            )
+            writer.write(
+                b"POST / HTTP/1.1\r\n"
+                + self._run.host_header
+                + b"Content-Type: application/json\r\nConnection: close\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
+            answer = await reader.read()
+            state = orjson.loads(answer.partition(b"\r\n\r\n")[2] or b"{}")
+            if (state.get("result") or {}).get("status", {}).get("state") != "canceled":
+                self.problem = f"tasks/cancel answered {answer[:200]!r}"
+                return math.nan
+            return (time.monotonic() - sent) * 1000
+        finally:
+            writer.close()
+
+
 class Pacer:
     """Hands out start times at most `rate` a second, without banking unused ones."""
 
@@ -338,15 +427,20 @@ class Soak:
         self.delay: float = args.delay
         self.stream_timeout: float = args.stream_timeout
         self.pacer = Pacer(args.ramp_rate)
+        self.cancel_every: float = args.cancel_every
+        # Cancel probes: (cancel sent -> final frame ms, cancel answered ms, problem or None).
+        self.probes: list[tuple[float, float, str | None]] = []
         self.starting = True
         self.ramped: asyncio.Future[None] = loop.create_future()
-        self._host_header = f"Host: {self.host}:{self.port}\r\n".encode()
+        self.host_header = f"Host: {self.host}:{self.port}\r\n".encode()
         # Streams started and not yet ended.
         self.live: set[SoakStream] = set()
         self.started = 0
         self.opened = 0
         self.completed = 0
         self.failed_to_open = 0
+        # Refused with -32000 "server busy" (admission: Temporal not keeping up).
+        self.turned_away = 0
         self.broken = 0  # opened, then no final frame
         self.wrong = 0  # a final frame, but some check failed
         self.chunk_frames = 0
@@ -391,7 +485,7 @@ class Soak:
         )
         return (
             b"POST / HTTP/1.1\r\n"
-            + self._host_header
+            + self.host_header
             + b"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
             b"Connection: keep-alive\r\nContent-Length: "
             + str(len(body)).encode()
@@ -456,6 +550,8 @@ class Soak:
         if not stream.opened:
             self.failed_to_open += 1
             self.open_errors[(problem or "?")[:100]] += 1
+            if problem is not None and '"code":-32000' in problem:
+                self.turned_away += 1
         else:
             self.tasks.append((stream.task_id or "", stream.chunk_frames))
             self.opens.append(
@@ -491,6 +587,8 @@ class Soak:
             "opened": self.opened,
             "completed": self.completed,
             "failed_to_open": self.failed_to_open,
+            "turned_away": self.turned_away,
+            "cancel_probes": self.probes,
             "broken": self.broken,
             "wrong": self.wrong,
             "unfinished": self.unfinished,
@@ -536,6 +634,31 @@ async def sample_in_flight(run: Soak) -> None:
         run.in_flight_samples.append(run.in_flight)
 
 
+async def cancel_probes(run: Soak) -> None:
+    """A cancel probe every `cancel_every` seconds of the soak, beside the N streams."""
+    if run.cancel_every <= 0:
+        return
+    running: set[asyncio.Task[None]] = set()
+    index = MAX_TASKS - 1
+    try:
+        while True:
+            await asyncio.sleep(run.cancel_every)
+            probe = CancelProbe(run, index)
+            index -= 1
+
+            async def one(probe: CancelProbe = probe) -> None:
+                await probe.run()
+                run.probes.append((probe.cancel_ms, probe.answer_ms, probe.problem))
+
+            task = asyncio.create_task(one())
+            running.add(task)
+            task.add_done_callback(running.discard)
+    finally:
+        # Probes under way finish (each ends within a stream's time): their figures count.
+        if running:
+            await asyncio.shield(asyncio.gather(*running, return_exceptions=True))
+
+
 async def phases(run: Soak, duration: float, slots: list[asyncio.Task[None]]) -> None:
     """Ramp, soak for `duration` seconds, drain."""
     run.mark("start")
@@ -543,8 +666,12 @@ async def phases(run: Soak, duration: float, slots: list[asyncio.Task[None]]) ->
     run.mark("ramped")
     say(f"RAMPED {run.in_flight} {run.marks['ramped']['time'] - run.marks['start']['time']:.1f}")
     sampler = asyncio.create_task(sample_in_flight(run))
+    probing = asyncio.create_task(cancel_probes(run))
     await asyncio.sleep(duration)
     sampler.cancel()
+    probing.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await probing
     run.starting = False
     run.mark("soaked")
     say(f"DRAINING {run.in_flight}")
@@ -583,6 +710,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ramp-rate", type=float, required=True, help="stream starts per second")
     parser.add_argument(
         "--stream-timeout", type=float, required=True, help="seconds a stream may take in all"
+    )
+    parser.add_argument(
+        "--cancel-every",
+        type=float,
+        default=1.0,
+        help="seconds between cancel probes during the soak (0: none)",
     )
     args = parser.parse_args(argv)
     if not 1 <= args.chunks <= MAX_CHUNKS:

@@ -9,7 +9,14 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from protocol import A2AError, InternalError, MethodNotFoundError, RateLimitedError, error_response
+from protocol import (
+    A2AError,
+    InternalError,
+    MethodNotFoundError,
+    RateLimitedError,
+    ServerBusyError,
+    error_response,
+)
 
 
 def json_response(
@@ -29,7 +36,7 @@ def error_http_response(
     """A JSON-RPC error response with the HTTP status its error asks for (200 for most; 401, 403, 413,
     429, 503 for those the HTTP layer must see), and `Retry-After` where waiting helps."""
     extra = dict(headers or {})
-    if isinstance(error, RateLimitedError):
+    if isinstance(error, RateLimitedError | ServerBusyError):
         extra["retry-after"] = str(error.retry_after)
     elif error.http_status == 503:
         extra["retry-after"] = "1"

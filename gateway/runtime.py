@@ -33,9 +33,10 @@ from gateway.streaming.streams import Streams
 from gateway.tasks.listing import TaskIndex
 from gateway.tasks.pipelined import PipelinedReader
 from gateway.tasks.push_configs import PushConfigs
+from gateway.tasks.starts import Route
 from gateway.tasks.store import TaskStore
-from gateway.tasks.temporal import Route, TemporalTasks
-from workflows.task import task_queue_for
+from gateway.tasks.temporal import TemporalTasks
+from workflows.names import task_queue_for
 
 
 @dataclass

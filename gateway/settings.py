@@ -43,6 +43,10 @@ class GatewaySettings(BaseSettings):
     # heartbeat every A2A_WORKER_HEARTBEAT_SECONDS, a third of this by default).
     agent_heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)
     max_agent_attempts: int = Field(default=5, ge=1)
+    # Admission: task starts and messages this process may have waiting on Temporal at once, and how
+    # long a send waits for a place before it is answered -32000 "server busy" with Retry-After.
+    max_pending_starts: int = Field(default=64, ge=1)
+    admission_wait_seconds: float = Field(default=2.0, gt=0)
     # A task's workflow run whose history grows past this continues as new (same task, same id).
     workflow_history_max_bytes: int = Field(default=2 * 1024 * 1024, ge=16 * 1024)
     # A task whose first message does not reach its workflow this long after the start ends failed.

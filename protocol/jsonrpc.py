@@ -133,11 +133,16 @@ class VersionNotSupportedError(A2AError):
 
 class ServerBusyError(A2AError):
     """Server-defined (-32000..-32099 are reserved for that): this gateway process already holds its
-    configured maximum of concurrent streams. Answered with HTTP 503 and `Retry-After`."""
+    configured maximum of concurrent streams, or Temporal is not taking new work fast enough.
+    Answered with HTTP 503 and `Retry-After` (whole seconds)."""
 
     code = -32000
     default_message = "Server busy"
     http_status = 503
+
+    def __init__(self, message: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UnauthenticatedError(A2AError):

@@ -30,7 +30,7 @@ from gateway.devstack.processes import (
 from gateway.settings import GatewaySettings
 from tests.a2a_schema import assert_valid_response
 from workers import WorkerSettings, create_worker
-from workflows.task import SEARCH_ATTRIBUTES
+from workflows.names import SEARCH_ATTRIBUTES
 
 HOST = "127.0.0.1"
 

@@ -30,7 +30,7 @@ from gateway.app import create_app
 from gateway.cli import build_parser
 from gateway.settings import GatewaySettings
 from workers.settings import WorkerSettings
-from workflows.task import SEARCH_ATTRIBUTES
+from workflows.names import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_SCRIPT = "a2a-gateway"

@@ -37,7 +37,7 @@ from tests.deploy_checks import (
     worker_settings,
 )
 from workers.worker import build_agent
-from workflows.task import task_queue_for
+from workflows.names import task_queue_for
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"

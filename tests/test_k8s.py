@@ -36,7 +36,7 @@ from tests.deploy_checks import (
 )
 from workers.settings import WorkerSettings
 from workers.worker import build_agent
-from workflows.task import task_queue_for
+from workflows.names import task_queue_for
 
 K8S = ROOT / "deploy" / "k8s"
 IMAGE = "a2a-temporal-gateway"

@@ -35,8 +35,8 @@ from workers.agents import Agent, AgentReply
 from workers.cancels import TurnCancels
 from workers.metrics import WorkerMetrics
 from workers.publisher import EventPublisher, TaskEndedError
+from workflows.names import PUBLISH_EVENT, RUN_AGENT, RUN_QUICK_TURN
 from workflows.payloads import PublishEventInput, RunAgentInput, TurnOutcome
-from workflows.task import PUBLISH_EVENT, RUN_AGENT, RUN_QUICK_TURN
 
 
 class AgentTurn:

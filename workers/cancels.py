@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from protocol.keys import CANCEL_CHANNEL, task_cancel_key
@@ -31,7 +31,6 @@ class TurnCancels:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._running: dict[str, Callable[[], None]] = {}
-        self.listening = asyncio.Event()
 
     @contextlib.asynccontextmanager
     async def running(self, task_id: str, cancel: Callable[[], None]) -> AsyncIterator[bool]:
@@ -53,17 +52,26 @@ class TurnCancels:
     async def listen(self) -> None:
         """Cancel this process's turns as their requests arrive, until cancelled; reconnects after a
         Redis failure (the cancel marker covers what was missed meanwhile)."""
-        while True:
-            try:
-                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(CANCEL_CHANNEL)
-                    self.listening.set()
-                    async for message in pubsub.listen():
-                        self._dispatch(message)
-            except (RedisError, OSError) as err:
-                self.listening.clear()
-                logger.warning("Cancel channel lost (%s); reconnecting", err)
-                await asyncio.sleep(RECONNECT_SECONDS)
+        # A connection of its own: the subscription holds it for good, and the turns' pool (which
+        # may be small) stays theirs.
+        pool = self._redis.connection_pool
+        own = Redis(
+            connection_pool=ConnectionPool(
+                connection_class=pool.connection_class, **pool.connection_kwargs
+            )
+        )
+        try:
+            while True:
+                try:
+                    async with own.pubsub(ignore_subscribe_messages=True) as pubsub:
+                        await pubsub.subscribe(CANCEL_CHANNEL)
+                        async for message in pubsub.listen():
+                            self._dispatch(message)
+                except (RedisError, OSError) as err:
+                    logger.warning("Cancel channel lost (%s); reconnecting", err)
+                    await asyncio.sleep(RECONNECT_SECONDS)
+        finally:
+            await own.aclose()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         data = message.get("data")

@@ -25,8 +25,9 @@ from workers.publisher import EventPublisher
 from workers.push_delivery import PushActivities
 from workers.settings import WorkerSettings
 from workers.webhook_sender import WebhookSender
+from workflows.names import task_queue_for
 from workflows.push_workflow import PushWorkflow
-from workflows.task import TaskWorkflow, task_queue_for
+from workflows.task import TaskWorkflow
 
 WORKFLOWS = [TaskWorkflow, PushWorkflow]
 

@@ -14,8 +14,10 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+
+from workflows.names import PUBLISH_EVENT, RUN_AGENT, RUN_QUICK_TURN, STATE_ATTRIBUTE
 
 with workflow.unsafe.imports_passed_through():
     # Passed through, not re-imported per workflow: building pydantic model classes is costly.
@@ -29,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         timestamp,
     )
     from protocol.records import StatusRecord, TaskRecord
+    from workflows.acceptance import NOT_CANCELABLE, message_refusal
     from workflows.payloads import (
         CancelTaskInput,
         PublishEventInput,
@@ -39,18 +42,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.push_workflow import Notifications
 
-RUN_AGENT = "run_agent"
-# A turn the agent says is quick, run as a local activity inside the workflow task that starts it.
-RUN_QUICK_TURN = "run_quick_turn"
-PUBLISH_EVENT = "publish_event"
 # A quick turn that has not ended after this long is retried (it holds its workflow task meanwhile).
 QUICK_TURN_TIMEOUT = timedelta(seconds=60)
 
-# Custom search attributes (registered on the dev server by `a2a-gateway dev` and the test fixtures).
-CONTEXT_ID_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AContextId")
-AGENT_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AAgent")
-STATE_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AState")
-SEARCH_ATTRIBUTES = (CONTEXT_ID_ATTRIBUTE, AGENT_ATTRIBUTE, STATE_ATTRIBUTE)
 # How long a failure's reason may be in the task's status message.
 REASON_MAX_CHARS = 2000
 # Attempts of `publish_event` (about five minutes with its backoff) before the workflow ends the task
@@ -60,20 +54,6 @@ PUBLISH_ATTEMPTS = 30
 OPERATOR_CANCEL_PATCH = "operator-cancel-is-canceled"
 # Workflows that ran every turn as an activity (and indexed every `working`) replay as they ran.
 QUICK_TURNS_PATCH = "quick-turns-as-local-activities"
-
-# ApplicationError types the gateway maps to JSON-RPC errors.
-NOT_ACCEPTING_MESSAGES = "TaskNotAcceptingMessages"
-TASK_BUSY = "TaskBusy"
-NOT_CANCELABLE = "TaskNotCancelable"
-CONTEXT_MISMATCH = "ContextMismatch"
-
-
-def workflow_id_for(task_id: str) -> str:
-    return task_id
-
-
-def task_queue_for(agent: str) -> str:
-    return f"a2a-agent-{agent}"
 
 
 @workflow.defn(name="TaskWorkflow")
@@ -182,31 +162,20 @@ class TaskWorkflow:
     def _validate_send_message(self, input: SendMessageInput) -> None:
         if self._repeated(input):
             return
-        state = self._task.status.state
-        task_id = self._task.id
-        if input.context_id not in (None, self._task.contextId):
-            raise ApplicationError(
-                f"Message contextId '{input.context_id}' does not match task '{task_id}' "
-                f"(contextId '{self._task.contextId}').",
-                type=CONTEXT_MISMATCH,
-            )
-        if state in TERMINAL_STATES:
-            raise ApplicationError(
-                f"Task '{task_id}' is {state.value}; a terminal task accepts no messages.",
-                type=NOT_ACCEPTING_MESSAGES,
-            )
-        if self._cancel_requested or self._closing:
-            why = "being canceled" if self._cancel_requested else "ending without a first message"
-            raise ApplicationError(
-                f"Task '{task_id}' is {why}; it accepts no more messages.",
-                type=NOT_ACCEPTING_MESSAGES,
-            )
-        first_message = not self._task.history
-        if self._pending_messages or not (first_message or state in INTERRUPTED_STATES):
-            raise ApplicationError(
-                f"Task '{task_id}' is {state.value}; it accepts a message only when input-required.",
-                type=TASK_BUSY,
-            )
+        refusal = message_refusal(
+            self._task,
+            input.context_id,
+            pending=self._pending_messages > 0,
+            ending=(
+                "being canceled"
+                if self._cancel_requested
+                else "ending without a first message"
+                if self._closing
+                else None
+            ),
+        )
+        if refusal is not None:
+            raise refusal
 
     def _repeated(self, input: SendMessageInput) -> bool:
         """The same message (same JSON, so same id) is in the history already."""
@@ -298,38 +267,8 @@ class TaskWorkflow:
             artifact_id=str(workflow.uuid4()),
             first_turn=first_turn,
         )
-        retry_policy = RetryPolicy(
-            initial_interval=timedelta(milliseconds=500),
-            maximum_interval=timedelta(seconds=10),
-            maximum_attempts=self._input.max_agent_attempts,
-        )
-        outcome: TurnOutcome | None = None
         try:
-            if quick:
-                self._agent_call = workflow.start_local_activity(
-                    RUN_QUICK_TURN,
-                    agent_input,
-                    result_type=TurnOutcome | None,  # type: ignore[arg-type]
-                    start_to_close_timeout=min(
-                        QUICK_TURN_TIMEOUT, timedelta(seconds=self._input.turn_timeout_seconds)
-                    ),
-                    retry_policy=retry_policy,
-                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                )
-                outcome = await self._agent_call
-                if outcome is None:
-                    self._index(TaskState.WORKING)
-            if outcome is None:
-                self._agent_call = workflow.start_activity(
-                    RUN_AGENT,
-                    agent_input,
-                    result_type=TurnOutcome,
-                    start_to_close_timeout=timedelta(seconds=self._input.turn_timeout_seconds),
-                    heartbeat_timeout=timedelta(seconds=self._input.heartbeat_timeout_seconds),
-                    retry_policy=retry_policy,
-                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                )
-                outcome = await self._agent_call
+            outcome = await self._run_agent(agent_input, quick=quick)
         except FailureError as err:
             # An activity's failure is an ActivityError, a local activity's the failure itself. A
             # cancel from the Temporal UI or CLI reaches a running turn as the cancellation of its
@@ -344,7 +283,6 @@ class TaskWorkflow:
             return
         finally:
             self._agent_call = None
-        assert outcome is not None
         task = self._task
         if outcome.metadata is not None:
             task = task.model_copy(update={"metadata": outcome.metadata})
@@ -355,6 +293,42 @@ class TaskWorkflow:
         # The activity already published this final state (and wrote the snapshot) before returning.
         self._set_task(task.with_status(outcome.status))
         self._turns_ended += 1
+
+    async def _run_agent(self, agent_input: RunAgentInput, *, quick: bool) -> TurnOutcome:
+        """The turn's outcome: from a local activity when the agent says the turn is quick, else
+        from an activity (heartbeating, cancelable from the workflow)."""
+        retry_policy = RetryPolicy(
+            initial_interval=timedelta(milliseconds=500),
+            maximum_interval=timedelta(seconds=10),
+            maximum_attempts=self._input.max_agent_attempts,
+        )
+        waiting = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+        if quick:
+            self._agent_call = workflow.start_local_activity(
+                RUN_QUICK_TURN,
+                agent_input,
+                result_type=TurnOutcome | None,  # type: ignore[arg-type]
+                start_to_close_timeout=min(
+                    QUICK_TURN_TIMEOUT, timedelta(seconds=self._input.turn_timeout_seconds)
+                ),
+                retry_policy=retry_policy,
+                cancellation_type=waiting,
+            )
+            outcome: TurnOutcome | None = await self._agent_call
+            if outcome is not None:
+                return outcome
+            self._index(TaskState.WORKING)
+        self._agent_call = workflow.start_activity(
+            RUN_AGENT,
+            agent_input,
+            result_type=TurnOutcome,
+            start_to_close_timeout=timedelta(seconds=self._input.turn_timeout_seconds),
+            heartbeat_timeout=timedelta(seconds=self._input.heartbeat_timeout_seconds),
+            retry_policy=retry_policy,
+            cancellation_type=waiting,
+        )
+        turn: TurnOutcome = await self._agent_call
+        return turn
 
     async def _finish(self, status: TaskStatus) -> None:
         """End the task in `status` after a failure or cancel, and publish it (the agent did not).

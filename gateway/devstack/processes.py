@@ -24,7 +24,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 
-from workflows.task import SEARCH_ATTRIBUTES
+from workflows.names import SEARCH_ATTRIBUTES
 
 
 class DevStackError(Exception):

@@ -17,8 +17,9 @@ from gateway.streaming.renderers import ACCEPTED, A2ARenderer, Renderer
 from gateway.streaming.sse import ErrorStream
 from gateway.streaming.streams import Streams
 from gateway.tasks.push_configs import PushConfigs
+from gateway.tasks.starts import Route
 from gateway.tasks.store import TaskStore
-from gateway.tasks.temporal import Route, TemporalTasks
+from gateway.tasks.temporal import TemporalTasks
 from protocol import (
     A2AError,
     ContentTypeNotSupportedError,

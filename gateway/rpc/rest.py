@@ -14,7 +14,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from gateway.rpc.dispatch import Call, Dispatcher, Outcome, check_version, parse_body
-from protocol import A2AError, InvalidRequestError, MethodNotFoundError, RateLimitedError
+from protocol import (
+    A2AError,
+    InvalidRequestError,
+    MethodNotFoundError,
+    RateLimitedError,
+    ServerBusyError,
+)
 from protocol.v1 import error_details
 
 MEDIA_TYPE = "application/a2a+json"
@@ -152,7 +158,7 @@ def error_response(error: A2AError) -> Response:
         }
     }
     headers = {}
-    if isinstance(error, RateLimitedError):
+    if isinstance(error, RateLimitedError | ServerBusyError):
         headers["retry-after"] = str(error.retry_after)
     elif http_status == 503:
         headers["retry-after"] = "1"

@@ -77,6 +77,7 @@ from protocol import (
     InvalidRequestError,
     MethodNotFoundError,
     RateLimitedError,
+    ServerBusyError,
 )
 from protocol.limits import TOO_DEEP, Violation, id_problem, limit_error, read_json, too_deep
 
@@ -387,6 +388,6 @@ def _quoted(value: object) -> str:
 
 def _error(task_id: str | None, err: A2AError) -> dict[str, Any]:
     error = err.to_wire()
-    if isinstance(err, RateLimitedError) and err.data is None:
+    if isinstance(err, RateLimitedError | ServerBusyError) and err.data is None:
         error["data"] = {"retryAfter": err.retry_after}
     return {"type": "error", "taskId": task_id, "error": error}

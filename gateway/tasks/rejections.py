@@ -15,7 +15,7 @@ from protocol import (
     TaskNotCancelableError,
     TaskNotFoundError,
 )
-from workflows.task import CONTEXT_MISMATCH, NOT_ACCEPTING_MESSAGES, NOT_CANCELABLE, TASK_BUSY
+from workflows.acceptance import CONTEXT_MISMATCH, NOT_ACCEPTING_MESSAGES, NOT_CANCELABLE, TASK_BUSY
 
 # Temporal refuses workflow ids longer than this (its default `limit.maxIDLength`, in bytes), and
 # resets the connection when asked about much longer ones: no task has such an id.

@@ -150,20 +150,23 @@ class TaskStore:
         async with asyncio.timeout(self._timeout):
             await self._release(keys=[key], args=[_claim(message, task_id)])
 
-    async def request_cancel(self, task_id: str) -> None:
+    async def request_cancel(self, task_id: str) -> bool:
         """Tell the worker running the task's turn to cancel it (`workers.cancels`): the marker for
-        a turn not yet started (or a worker that missed the message), then the message. Best effort:
-        the workflow's cancel is the durable path."""
+        a turn not yet started (or a worker that missed the message), then the message. True when
+        this was the task's first cancel request. Best effort: the workflow's cancel is the durable
+        path."""
         try:
             async with (
                 asyncio.timeout(self._timeout),
                 self._redis.pipeline(transaction=False) as pipe,
             ):
-                pipe.set(task_cancel_key(task_id), 1, ex=self._ttl)
+                pipe.set(task_cancel_key(task_id), 1, ex=self._ttl, nx=True)
                 pipe.publish(CANCEL_CHANNEL, task_id)
-                await pipe.execute()
+                first, _ = await pipe.execute()
         except (RedisError, TimeoutError) as err:
             logger.warning("Cancel of task %s not sent over Redis: %s", task_id, err)
+            return False
+        return bool(first)
 
     async def set_owner(self, task_id: str, principal: str) -> None:
         async with asyncio.timeout(self._timeout):

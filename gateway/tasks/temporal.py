@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
-    WithStartWorkflowOperation,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -23,16 +21,14 @@ from temporalio.client import (
     WorkflowUpdateStage,
 )
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from content import ContentStore
 from gateway.settings import GatewaySettings
+from gateway.tasks.admission import StartAdmission
 from gateway.tasks.rejections import (
     no_more_messages,
     not_cancelable,
@@ -40,43 +36,30 @@ from gateway.tasks.rejections import (
     raise_update_rejection,
     task_not_found,
 )
+from gateway.tasks.starts import Route, start_operation
 from gateway.tasks.store import TaskStore
-from gateway.tasks.summary import task_summary
 from gateway.tasks.turns import TurnLog, end_of_turn
 from protocol import (
     INTERRUPTED_STATES,
     TERMINAL_STATES,
     Message,
     Task,
+    TaskState,
 )
 from protocol.records import TaskRecord
+from workflows.acceptance import TASK_BUSY
+from workflows.names import workflow_id_for
 from workflows.payloads import (
     CancelTaskInput,
     PushDeliveryInput,
     PushPolicy,
     PushWorkflowInput,
     SendMessageInput,
-    TaskWorkflowInput,
 )
 from workflows.push_workflow import PushWorkflow, push_workflow_id
-from workflows.task import (
-    AGENT_ATTRIBUTE,
-    CONTEXT_ID_ATTRIBUTE,
-    STATE_ATTRIBUTE,
-    TASK_BUSY,
-    TaskWorkflow,
-    workflow_id_for,
-)
+from workflows.task import TaskWorkflow
 
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Where an agent's new tasks go."""
-
-    agent: str
-    task_queue: str
 
 
 class TemporalTasks:
@@ -97,6 +80,9 @@ class TemporalTasks:
         self._log = log
         self._settings = settings
         self._push = push
+        self.admission = StartAdmission(
+            settings.max_pending_starts, settings.admission_wait_seconds
+        )
 
     async def start(
         self,
@@ -117,21 +103,25 @@ class TemporalTasks:
             seen = await self._store.get(task_id)
             if seen is not None and seen.status.state in TERMINAL_STATES:
                 return seen
-        start = self._start_operation(route, task_id, context_id, message, owner, push_configs)
+        start = start_operation(
+            self._settings, self._push, route, task_id, context_id, message, owner, push_configs
+        )
         update = await self._message_input(task_id, message, blocking)
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
                 if not blocking:
-                    accepted = await self._temporal.execute_update_with_start_workflow(
-                        TaskWorkflow.send_message, update, start_workflow_operation=start
-                    )
+                    async with self.admission.place():
+                        accepted = await self._temporal.execute_update_with_start_workflow(
+                            TaskWorkflow.send_message, update, start_workflow_operation=start
+                        )
                     return await self._accepted(task_id, accepted)
-                handle = await self._temporal.start_update_with_start_workflow(
-                    TaskWorkflow.send_message,
-                    update,
-                    start_workflow_operation=start,
-                    wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-                )
+                async with self.admission.place():
+                    handle = await self._temporal.start_update_with_start_workflow(
+                        TaskWorkflow.send_message,
+                        update,
+                        start_workflow_operation=start,
+                        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                    )
                 return await self._end_of_turn(task_id, handle, "0")
         except TimeoutError:
             return await self.query_task(task_id)
@@ -148,48 +138,6 @@ class TemporalTasks:
         with contextlib.suppress(RPCError, TimeoutError):
             async with asyncio.timeout(self._settings.call_timeout_seconds):
                 await self._handle(task_id).terminate(reason="its first message was refused")
-
-    def _start_operation(
-        self,
-        route: Route,
-        task_id: str,
-        context_id: str,
-        message: Message,
-        owner: str | None,
-        push_configs: list[str],
-    ) -> WithStartWorkflowOperation[Any, Any]:
-        settings = self._settings
-        search_attributes = None
-        if settings.search_attributes:
-            search_attributes = TypedSearchAttributes(
-                [
-                    SearchAttributePair(CONTEXT_ID_ATTRIBUTE, context_id),
-                    SearchAttributePair(AGENT_ATTRIBUTE, route.agent),
-                    SearchAttributePair(STATE_ATTRIBUTE, "submitted"),
-                ]
-            )
-        return WithStartWorkflowOperation(
-            TaskWorkflow.run,
-            TaskWorkflowInput(
-                task_id=task_id,
-                context_id=context_id,
-                agent=route.agent,
-                heartbeat_timeout_seconds=settings.agent_heartbeat_timeout_seconds,
-                max_agent_attempts=settings.max_agent_attempts,
-                search_attributes=settings.search_attributes,
-                continue_as_new_after_bytes=settings.workflow_history_max_bytes,
-                first_message_timeout_seconds=settings.first_message_timeout_seconds,
-                owner=owner,
-                push=self._push,
-                push_configs=push_configs,
-            ),
-            id=workflow_id_for(task_id),
-            task_queue=route.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=search_attributes,
-            static_summary=task_summary(message),
-        )
 
     async def send(self, task_id: str, message: Message, *, blocking: bool) -> Task:
         """Deliver a follow-up message to the task's workflow; the task once the turn ends
@@ -270,9 +218,10 @@ class TemporalTasks:
 
     async def _follow_up(self, task_id: str, update: SendMessageInput) -> Task:
         after = await self._log.last_event_id(task_id) if update.blocking else None
-        handle = await self._handle(task_id).start_update(
-            TaskWorkflow.send_message, update, wait_for_stage=WorkflowUpdateStage.ACCEPTED
-        )
+        async with self.admission.place():
+            handle = await self._handle(task_id).start_update(
+                TaskWorkflow.send_message, update, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+            )
         if after is None:
             return await self._accepted(task_id, await handle.result())
         return await self._end_of_turn(task_id, handle, after)
@@ -305,17 +254,24 @@ class TemporalTasks:
         # A running turn hears of it over Redis at once; the workflow's update is the durable path
         # (and what decides whether the task was cancelable). A task Redis does not know yet has no
         # turn running: the workflow cancels its turn before it starts.
-        if seen is not None:
-            await self._store.request_cancel(task_id)
+        first = seen is not None and await self._store.request_cancel(task_id)
         try:
             async with asyncio.timeout(self._settings.blocking_timeout_seconds):
                 # The request's metadata is not the workflow's to keep: it stays out of Temporal.
                 await handle.execute_update(TaskWorkflow.cancel, CancelTaskInput())
         except WorkflowUpdateFailedError as err:
-            raise_update_rejection(err)
+            if not (first and await self._canceled(task_id)):
+                raise_update_rejection(err)
         except RPCError as err:
-            raise not_cancelable(task_id, await self._closed_task(task_id, err)) from err
+            if not (first and await self._canceled(task_id)):
+                raise not_cancelable(task_id, await self._closed_task(task_id, err)) from err
         return await self.current_task(task_id)
+
+    async def _canceled(self, task_id: str) -> bool:
+        """Whether the task ended canceled: when this request was its first cancel, the turn it
+        reached over Redis ended it before the workflow heard of the request (which then calls the
+        task not cancelable, or has closed)."""
+        return (await self.current_task(task_id)).status.state == TaskState.CANCELED
 
     async def current_task(self, task_id: str) -> Task:
         """The Redis snapshot, else the workflow's own state (which then refills the cache)."""

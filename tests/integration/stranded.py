@@ -19,7 +19,8 @@ from redis.asyncio import Redis
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from tests.waiting import eventually
-from workflows.task import STATE_ATTRIBUTE, TaskWorkflow
+from workflows.names import STATE_ATTRIBUTE
+from workflows.task import TaskWorkflow
 
 # The one state in which a running task workflow is where it should be: waiting for the client.
 WAITING_FOR_INPUT = "input-required"

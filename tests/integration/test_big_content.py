@@ -20,7 +20,7 @@ TURN_CHARS = 100 * 1024
 # What the history of a 40-turn conversation of 100 KB turns stays under (it holds references only:
 # about 10 KB per turn).
 HISTORY_BOUND_BYTES = 1024 * 1024
-CONTINUE_AFTER_BYTES = 64 * 1024
+CONTINUE_AFTER_BYTES = 16 * 1024
 
 
 async def rpc(client: httpx.AsyncClient, url: str, method: str, params: Any) -> dict[str, Any]:

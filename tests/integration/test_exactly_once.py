@@ -12,9 +12,10 @@ from redis.asyncio import Redis
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from tests.integration.agent_calls import task_calls
 from tests.integration.eventlog import count, read_until
 from tests.integration.sse import GatewayProcess, echo_message, read_stream, rpc_body
-from workflows.task import RUN_AGENT
+from workflows.names import RUN_AGENT, RUN_QUICK_TURN
 
 
 async def call(client: httpx.AsyncClient, url: str, method: str, params: Any) -> dict[str, Any]:
@@ -31,13 +32,11 @@ async def send(client: httpx.AsyncClient, url: str, message: dict[str, Any]) -> 
 
 
 async def turns_run(temporal: Client, task_id: str) -> int:
-    """How many agent turns the task's workflow scheduled."""
-    history = await temporal.get_workflow_handle(task_id).fetch_history()
+    """How many agent turns the task's workflow ran (an activity, or a quick local one)."""
     return sum(
         1
-        for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and event.activity_task_scheduled_event_attributes.activity_type.name == RUN_AGENT
+        for call in await task_calls(temporal, task_id)
+        if call.type in (RUN_AGENT, RUN_QUICK_TURN)
     )
 
 

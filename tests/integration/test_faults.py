@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from redis.asyncio import Redis
 from temporalio.client import Client
@@ -235,10 +236,10 @@ async def test_redis_restarted_empty_tasks_get_answers_from_temporal_and_running
         with gateway_process(
             tmp_path, temporal_address=temporal_address, redis_url=url, task_queue=queue
         ) as gateway:
+            # Sent without waiting, and read back from Redis: the gateway has not seen them end, so
+            # it does not remember them (it keeps the terminal tasks it read for a minute).
             done = [
-                (await rpc(sse_client, gateway.url, "message/send", {"message": echo_message(t)}))[
-                    "result"
-                ]
+                await finished(sse_client, gateway.url, temporal_client, own_redis_client, t)
                 for t in ("one", "two")
             ]
             assert [task["status"]["state"] for task in done] == ["completed", "completed"]
@@ -264,6 +265,17 @@ async def test_redis_restarted_empty_tasks_get_answers_from_temporal_and_running
                 assert text_of(got) == TEXT
     finally:
         worker.stop()
+
+
+async def finished(
+    client: httpx.AsyncClient, url: str, temporal: Client, redis: Redis, text: str
+) -> dict[str, Any]:
+    """A task sent without waiting, once its workflow has closed, as Redis holds it."""
+    params = {"message": echo_message(text), "configuration": {"blocking": False}}
+    task_id = (await rpc(client, url, "message/send", params))["result"]["id"]
+    await temporal.get_workflow_handle(task_id).result()
+    snapshot: dict[str, Any] = orjson.loads(await redis.get(task_snapshot_key(task_id)) or b"null")
+    return snapshot
 
 
 async def after_redis_restart(

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from tests.a2a_schema import assert_valid, assert_valid_response
 from tests.integration.conftest import AgentWorker, LaunchGateway
 from tests.integration.sse import GatewayProcess, echo_message, read_events, rpc_body
-from workflows.task import AGENT_ATTRIBUTE
+from workflows.names import AGENT_ATTRIBUTE
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,16 @@ from typing import Any
 import httpx
 import orjson
 from redis.asyncio import Redis
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from protocol import TaskState, task_snapshot_key
 from protocol.records import ContentRef, StatusRecord, TaskRecord
+from tests.integration.agent_calls import task_calls
 from tests.integration.eventlog import count, read_until
 from tests.integration.sse import GatewayProcess, echo_message, rpc_body
+from workflows.names import PUBLISH_EVENT, RUN_QUICK_TURN
 from workflows.payloads import TaskWorkflowInput
-from workflows.task import RUN_AGENT, TaskWorkflow
+from workflows.task import TaskWorkflow
 
 
 async def send(client: httpx.AsyncClient, url: str, message: dict[str, Any]) -> dict[str, Any]:
@@ -64,27 +65,13 @@ async def test_content_that_no_longer_parses_fails_the_turn_at_once(
     text = done["status"]["message"]["parts"][0]["text"]
     assert text.startswith(f"Agent 'echo' failed: Task '{task_id}' cannot be read: Content ")
     assert "does not parse" in text
-    history = await temporal_client.get_workflow_handle(task_id).fetch_history()
-    failures = [
-        event.activity_task_failed_event_attributes
-        for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
-    ]
-    started = [
-        event.activity_task_started_event_attributes.attempt
-        for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-    ]
-    scheduled = [
-        event.activity_task_scheduled_event_attributes.activity_type.name
-        for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    ]
-    # Two turns and the failure's publication, each started once; the second turn failed for good.
-    assert scheduled[:2] == [RUN_AGENT, RUN_AGENT]
-    assert started == [1] * len(scheduled)
-    assert len(failures) == 1
-    assert failures[0].failure.application_failure_info.non_retryable
+    # Two quick turns (local activities: both blocking sends of the instant echo) and the failure's
+    # publication, each run once; the second turn failed for good.
+    made = [(c.type, c.attempt) for c in await task_calls(temporal_client, task_id)]
+    assert made == [(RUN_QUICK_TURN, 1), (RUN_QUICK_TURN, 1), (PUBLISH_EVENT, 1)]
+    failure = (await task_calls(temporal_client, task_id))[1].failure
+    assert failure is not None
+    assert failure.application_failure_info.non_retryable
     assert (
         StatusRecord.model_validate(
             await temporal_client.get_workflow_handle(task_id).result()

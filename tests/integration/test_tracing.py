@@ -32,7 +32,7 @@ from tests.integration.test_worker_crash import start_worker
 from tests.waiting import eventually
 from workers import WorkerSettings, create_worker
 from workers.agents import ClaudeAgent, ClaudeOptions
-from workflows.task import RUN_AGENT
+from workflows.names import RUN_QUICK_TURN
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
@@ -126,13 +126,14 @@ async def test_message_send_is_one_trace_from_http_to_redis(
     task = response.json()["result"]
     assert task["status"]["state"] == "completed"
 
+    # The instant echo's turn of a blocking send is a quick one (a local activity, traced as any).
     # The reply can reach the client before the activity's last index write returns: its span
     # ends a moment later.
     finished = await eventually(
         spans.get_finished_spans,
         10,
         what="the agent activity's span to end",
-        until=lambda done: any(span.name == f"RunActivity:{RUN_AGENT}" for span in done),
+        until=lambda done: any(span.name == f"RunActivity:{RUN_QUICK_TURN}" for span in done),
     )
     ours = [span for span in finished if span.context.trace_id == int(TRACE_ID, 16)]
     by_id = {span.context.span_id: span for span in ours}
@@ -155,9 +156,9 @@ async def test_message_send_is_one_trace_from_http_to_redis(
         "StartUpdateWithStartWorkflow:TaskWorkflow",
         "message/send",
     ]
-    activity = _named(ours, f"RunActivity:{RUN_AGENT}")
+    activity = _named(ours, f"RunActivity:{RUN_QUICK_TURN}")
     assert _ancestors(activity, by_id) == [
-        f"StartActivity:{RUN_AGENT}",
+        f"StartActivity:{RUN_QUICK_TURN}",
         "StartUpdateWithStartWorkflow:TaskWorkflow",
         "message/send",
     ]
@@ -170,7 +171,7 @@ async def test_message_send_is_one_trace_from_http_to_redis(
         for span in ours
         if span.name in ("EVALSHA", "RPUSH EXPIRE")
         and span.status.status_code is not trace.StatusCode.ERROR
-        and _ancestors(span, by_id)[0] == f"RunActivity:{RUN_AGENT}"
+        and _ancestors(span, by_id)[0] == f"RunActivity:{RUN_QUICK_TURN}"
     ]
     assert sorted(writes) == [("EVALSHA", "redis")] * 7 + [("RPUSH EXPIRE", "redis")]
     # Nothing of this task's run went into another trace.
@@ -269,7 +270,7 @@ async def test_gateway_and_worker_processes_export_one_trace_over_otlp_and_log_j
                 task = response.json()["result"]
                 assert task["status"]["state"] == "completed"
                 request = await collector.wait_for("message/send", TRACE_ID)
-                activity = await collector.wait_for(f"RunActivity:{RUN_AGENT}", TRACE_ID)
+                activity = await collector.wait_for(f"RunActivity:{RUN_QUICK_TURN}", TRACE_ID)
                 gateway_lines = [orjson.loads(line) for line in gateway.output().splitlines()]
         finally:
             worker.stop()

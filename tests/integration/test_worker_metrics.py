@@ -193,7 +193,18 @@ async def test_worker_metrics_count_tasks_turns_events_and_pushes(
         task_queue=metrics_queue,
         workflow_type="TaskWorkflow",
     )
-    assert attempts == {"run_agent": 5.0, "publish_event": 2.0, "deliver_push": 2.0}
+    assert attempts == {"publish_event": 2.0, "deliver_push": 2.0}
+    # Every turn was a blocking send's quick one: a local activity.
+    local = series(
+        samples,
+        "temporal_local_activity_execution_latency_seconds_count",
+        "activity_type",
+        namespace="default",
+        service_name="temporal-core-sdk",
+        task_queue=metrics_queue,
+        workflow_type="TaskWorkflow",
+    )
+    assert local == {"run_quick_turn": 5.0}
 
 
 async def test_publisher_counts_only_the_events_it_wrote(redis: Redis) -> None:

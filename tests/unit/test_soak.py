@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from bench.soak import event_figures, rss_bound_kib, trend_mib_per_minute
+from bench.soak import cancel_figures, event_figures, rss_bound_kib, trend_mib_per_minute
 from bench.soak_clients import Soak, SoakStream, parse_piece, piece, task_text
 from bench.sse import sse_blocks, sse_fields
 from workers.agents.echo import split_text
@@ -49,6 +49,17 @@ def test_event_figures_stream_without_final_counts_its_missing_events_as_lost() 
     figures = event_figures(clients)
     assert (figures["expected"], figures["received"], figures["lost"]) == (8, 6, 2)
     assert (figures["chunks_lost"], figures["finals_missing"]) == (1, 1)
+
+
+def test_cancel_figures_take_quantiles_of_the_good_probes_and_count_the_others() -> None:
+    probes = [[40.0, 90.0, None], [60.0, 110.0, None], [float("nan"), 5.0, "final frames []"]]
+    assert cancel_figures(probes) == {
+        "probes": 3,
+        "failed": 1,
+        "problems": {"final frames []": 1},
+        "to_final_frame": {"n": 2, "p50": 50.0, "p99": 59.8, "max": 60.0},
+        "to_answer": {"n": 2, "p50": 100.0, "p99": 109.8, "max": 110.0},
+    }
 
 
 def test_sse_blocks_fed_byte_by_byte_give_each_event_then_the_end_of_the_body() -> None:
@@ -100,6 +111,7 @@ async def received(body: bytes, chunks: int) -> SoakStream:
         delay=0.0,
         ramp_rate=1.0,
         stream_timeout=10.0,
+        cancel_every=0.0,
     )
     stream = SoakStream(Soak(asyncio.get_running_loop(), args), 5)
     # Byte by byte: the parser must not depend on how the network splits the response.
