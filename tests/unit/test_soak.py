@@ -52,7 +52,11 @@ def test_event_figures_stream_without_final_counts_its_missing_events_as_lost() 
 
 
 def test_cancel_figures_take_quantiles_of_the_good_probes_and_count_the_others() -> None:
-    probes = [[40.0, 90.0, None], [60.0, 110.0, None], [float("nan"), 5.0, "final frames []"]]
+    probes: list[list[Any]] = [
+        [40.0, 90.0, None],
+        [60.0, 110.0, None],
+        [float("nan"), 5.0, "final frames []"],
+    ]
     assert cancel_figures(probes) == {
         "probes": 3,
         "failed": 1,
