@@ -65,6 +65,8 @@ class AgentTurn:
         self._chunks_sent = 0
         # The messages of this turn's progress updates, which the history keeps.
         self._steps: list[Message] = []
+        # A client's cancel of this turn, delivered over Redis (`TurnCancels`).
+        self.cancel = _CancelRequest()
 
     @property
     def task(self) -> Task:
@@ -180,8 +182,8 @@ class AgentTurn:
         if await self._publisher.publish(event, self._task, owner=self._input.owner) is None:
             raise TaskEndedError(self._task.id)
         # On Python 3.11, redis-py's `asyncio.wait_for` can swallow a cancel that lands just as a
-        # command completes; Temporal's own flag says whether the turn was cancelled meanwhile.
-        if activity.is_cancelled():
+        # command completes; the flags say whether the turn was cancelled meanwhile.
+        if activity.is_cancelled() or self.cancel.fired:
             raise asyncio.CancelledError
 
     def _agent_message(self, parts: list[Part]) -> Message:
@@ -249,15 +251,14 @@ class TaskActivities:
             activity.logger.info(
                 "Attempt %d restarts the turn after %s", activity.info().attempt, previous[0]
             )
-        request = _CancelRequest()
         # Heartbeats tell Temporal the worker lives; cancels come over Redis (`TurnCancels`), with
         # Temporal's own (delivered with a heartbeat) as the backstop.
         beating = None if quick_only else asyncio.create_task(self._heartbeat(turn))
         try:
-            async with self._cancels.running(task.id, request.fire) as requested:
+            async with self._cancels.running(task.id, turn.cancel.fire) as requested:
                 if requested:
-                    request.fire()
-                return await self._turn(agent, turn, request)
+                    turn.cancel.fire()
+                return await self._turn(agent, turn)
         except TaskEndedError:
             return await turn.ended()
         finally:
@@ -266,18 +267,20 @@ class TaskActivities:
                 with contextlib.suppress(asyncio.CancelledError):
                     await beating
 
-    async def _turn(self, agent: Agent, turn: AgentTurn, request: _CancelRequest) -> TurnOutcome:
-        """Run the agent; a client's cancel (`request`) ends the turn canceled with what it has
+    async def _turn(self, agent: Agent, turn: AgentTurn) -> TurnOutcome:
+        """Run the agent; a client's cancel (`turn.cancel`) ends the turn canceled with what it has
         streamed so far. A cancel from Temporal propagates: the workflow ends the task."""
-        await turn.start()
-        work = asyncio.ensure_future(agent.run(turn))
-        request.attach(work)
         try:
+            await turn.start()
+            work = asyncio.ensure_future(agent.run(turn))
+            turn.cancel.attach(work)
             reply = await work
         except asyncio.CancelledError:
             current = asyncio.current_task()
-            if not request.fired or (current is not None and current.cancelling()):
+            if not turn.cancel.fired or (current is not None and current.cancelling()):
                 raise
+        # A cancel that came before the turn's end wins, also when the agent swallowed it.
+        if turn.cancel.fired:
             reply = AgentReply(TaskState.CANCELED)
         return await turn.finish(reply)
 

@@ -57,7 +57,9 @@ class TurnCancels:
         pool = self._redis.connection_pool
         own = Redis(
             connection_pool=ConnectionPool(
-                connection_class=pool.connection_class, **pool.connection_kwargs
+                connection_class=pool.connection_class,
+                # A subscription waits for messages as long as it takes.
+                **{**pool.connection_kwargs, "socket_timeout": None},
             )
         )
         try:
@@ -65,6 +67,7 @@ class TurnCancels:
                 try:
                     async with own.pubsub(ignore_subscribe_messages=True) as pubsub:
                         await pubsub.subscribe(CANCEL_CHANNEL)
+                        await self._missed()
                         async for message in pubsub.listen():
                             self._dispatch(message)
                 except (RedisError, OSError) as err:
@@ -72,6 +75,19 @@ class TurnCancels:
                     await asyncio.sleep(RECONNECT_SECONDS)
         finally:
             await own.aclose()
+
+    async def _missed(self) -> None:
+        """Cancel the running turns whose request came while this process was not subscribed."""
+        running = list(self._running)
+        if not running:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for task_id in running:
+                pipe.exists(task_cancel_key(task_id))
+            found = await pipe.execute()
+        for task_id, requested in zip(running, found, strict=True):
+            if requested:
+                self.requested(task_id)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         data = message.get("data")

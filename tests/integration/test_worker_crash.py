@@ -176,3 +176,46 @@ async def test_turns_outnumbering_the_redis_pool_wait_for_a_connection(
         assert "Too many connections" not in log_path.read_text()
     finally:
         worker.stop()
+
+
+@pytest.mark.parametrize(
+    "kill_first", [True, False], ids=["killed-then-canceled", "canceled-and-killed"]
+)
+async def test_a_cancel_as_the_worker_dies_ends_the_task_canceled_exactly_once(
+    kill_first: bool,
+    crash_rpc: tuple[RpcClient, str],
+    temporal_address: str,
+    redis_url: str,
+    redis: Redis,
+    temporal_client: Client,
+    tmp_path: Path,
+) -> None:
+    """The fast path (Redis) and the backstop (the workflow's cancel of the turn's activity) meet a
+    worker that dies: whichever ends the task, its log ends once, canceled."""
+    rpc, queue = crash_rpc
+    first = start_worker(queue, temporal_address, redis_url, tmp_path / "first.log")
+    second: ManagedProcess | None = None
+    try:
+        task_id = await send_slow_echo(rpc, "abcdefghijklmnopqrst", delay=0.2)
+        await eventlog.read_until(redis, task_id, eventlog.count("task.progress", at_least=2))
+        cancel = asyncio.create_task(rpc.call("tasks/cancel", {"id": task_id}, "c"))
+        if not kill_first:
+            await asyncio.sleep(0)
+        first.kill()
+        second = start_worker(queue, temporal_address, redis_url, tmp_path / "second.log")
+        answer = await asyncio.wait_for(cancel, 60)
+        assert answer["result"]["status"]["state"] == "canceled"
+
+        handle = temporal_client.get_workflow_handle(task_id)
+        assert (await asyncio.wait_for(handle.result(), 60))["state"] == "canceled"
+        await asyncio.sleep(1.0)  # anything a dying or retried attempt would add, added by now
+        log = await eventlog.events(redis, task_id)
+        finals = [e for e in log if e["type"] == "task.completed"]
+        assert [f["task"]["status"]["state"] for f in finals] == ["canceled"]
+        assert log[-1] is finals[0]
+        got = await rpc.call("tasks/get", {"id": task_id})
+        assert got["result"] == finals[0]["task"]
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
