@@ -40,8 +40,10 @@ class GatewaySettings(BaseSettings):
     # Deadline on each Redis and Temporal call that is not a wait for the agent.
     call_timeout_seconds: float = Field(default=10.0, gt=0)
     # A turn whose worker has not heartbeated for this long is retried on another worker (workers
-    # heartbeat every A2A_WORKER_HEARTBEAT_SECONDS, a third of this by default).
-    agent_heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)
+    # heartbeat every A2A_WORKER_HEARTBEAT_SECONDS, a third of this by default). Heartbeats are for
+    # liveness only (cancels reach turns over Redis), and each is a write in Temporal: at 1,000
+    # running turns, one every 10 s cost the dev server a fifth of a core.
+    agent_heartbeat_timeout_seconds: float = Field(default=90.0, gt=0)
     max_agent_attempts: int = Field(default=5, ge=1)
     # Admission: task starts and messages this process may have waiting on Temporal at once, and how
     # long a send waits for a place before it is answered -32000 "server busy" with Retry-After.

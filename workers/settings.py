@@ -44,7 +44,7 @@ class WorkerSettings(BaseSettings):
     # How often a running turn tells Temporal its worker lives (cancels reach turns over Redis;
     # Temporal's own, the backstop, arrive with a heartbeat). A third of the gateway's
     # A2A_GATEWAY_AGENT_HEARTBEAT_TIMEOUT_SECONDS, after which a silent worker's turn is retried.
-    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    heartbeat_seconds: float = Field(default=30.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # The key of Claude agents (never logged).
     anthropic_api_key: SecretStr | None = Field(

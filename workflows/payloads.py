@@ -34,7 +34,7 @@ class TaskWorkflowInput(BaseModel):
     # Push notification configs (ids; the configs live in Redis) registered with the first message.
     push_configs: list[str] = []
     # A worker that dies mid-turn is noticed after this long and the turn is retried on another worker.
-    heartbeat_timeout_seconds: float = 30.0
+    heartbeat_timeout_seconds: float = 90.0
     turn_timeout_seconds: float = 3600.0
     max_agent_attempts: int = 5
     search_attributes: bool = True

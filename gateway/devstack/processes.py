@@ -164,6 +164,9 @@ def start_temporal(
     # The dev server has one history shard polled at 20/s by default, which adds up to ~50 ms before
     # each workflow task is dispatched.
     args += ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
+    # A turn's activity starts on the worker that completed the workflow task scheduling it, with
+    # no poll and no matching on the server (eager activity execution; workers ask for it).
+    args += ["--dynamic-config-value", "system.enableActivityEagerExecution=true"]
     args += ["--log-level", "warn"]
     server = ManagedProcess("Temporal dev server", args, log=log)
     server.wait_for_port(host, port)
