@@ -13,6 +13,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from config.agents import AgentsConfigError
+from config.gc_tuning import tune_for_long_running
 from config.telemetry import TEXT_FORMAT, TelemetryConfigError, configure_logging, configure_tracing
 from gateway.access.auth import ACCESS_TOKEN_PARAM, API_KEY_PARAM
 from gateway.app import create_app
@@ -91,6 +92,7 @@ def serve(args: argparse.Namespace) -> int:
     tracing = configure_tracing("a2a-gateway")
     try:
         app = create_app(settings)
+        tune_for_long_running()
         redact = _RedactCredentials()
         logging.getLogger("uvicorn.access").addFilter(redact)
         logging.getLogger("uvicorn.error").addFilter(redact)

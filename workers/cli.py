@@ -16,6 +16,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 
+from config.gc_tuning import tune_for_long_running
 from config.telemetry import TEXT_FORMAT, configure_logging, configure_tracing, tracing_enabled
 from workers.metrics import WorkerMetrics, bind_address, prometheus_runtime
 from workers.settings import WorkerSettings
@@ -47,6 +48,7 @@ async def serve(settings: WorkerSettings) -> None:
     try:
         metrics = WorkerMetrics(runtime.metric_meter, agent=settings.agent)
         worker = create_worker(client, redis, settings, metrics=metrics)
+        tune_for_long_running()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
