@@ -66,6 +66,12 @@ async def streamed_chunks(call: Call) -> list[str]:
     return [reply["result"]["id"]]
 
 
+async def blocking_long_turn(call: Call) -> list[str]:
+    """A blocking send whose turn is not quick: asked as a local activity, run as an activity."""
+    reply = await call("message/send", {"message": message("one two three", chunks=3, delay=0.8)})
+    return [reply["result"]["id"]]
+
+
 async def input_required_then_completed(call: Call) -> list[str]:
     first = await call("message/send", {"message": message("first", finalState="input-required")})
     task_id = first["result"]["id"]
@@ -203,6 +209,7 @@ async def record(out: Path) -> None:
             scenarios: dict[str, Callable[[], Awaitable[list[str]]]] = {
                 "completed": lambda: completed(call),
                 "streamed_chunks": lambda: streamed_chunks(call),
+                "blocking_long_turn": lambda: blocking_long_turn(call),
                 "input_required_then_completed": lambda: input_required_then_completed(call),
                 "failed": lambda: failed(call),
                 "canceled_mid_turn": lambda: canceled_mid_turn(call),
