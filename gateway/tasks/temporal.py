@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -115,14 +116,7 @@ class TemporalTasks:
                             TaskWorkflow.send_message, update, start_workflow_operation=start
                         )
                     return await self._accepted(task_id, accepted)
-                async with self.admission.place():
-                    handle = await self._temporal.start_update_with_start_workflow(
-                        TaskWorkflow.send_message,
-                        update,
-                        start_workflow_operation=start,
-                        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-                    )
-                return await self._end_of_turn(task_id, handle, "0")
+                return await self._started_turn(task_id, update, start)
         except TimeoutError:
             return await self.query_task(task_id)
         except WorkflowUpdateFailedError as err:
@@ -132,6 +126,38 @@ class TemporalTasks:
         except WorkflowAlreadyStartedError:
             # A repeated start of a task that has ended: its workflow closed, and is not run again.
             return await self.current_task(task_id)
+
+    async def _started_turn(
+        self,
+        task_id: str,
+        update: SendMessageInput,
+        start: WithStartWorkflowOperation[Any, Any],
+    ) -> Task:
+        """A blocking first message's turn, from the log or the accepted start, whichever knows first:
+        a quick turn's final event is in the log before Temporal reports the acceptance."""
+        logged = asyncio.ensure_future(self._log.wait_final(task_id, "0"))
+        starting: asyncio.Future[WorkflowUpdateHandle[TaskRecord | None]] | None = None
+        try:
+            async with self.admission.place():
+                starting = asyncio.ensure_future(
+                    self._temporal.start_update_with_start_workflow(
+                        TaskWorkflow.send_message,
+                        update,
+                        start_workflow_operation=start,
+                        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                    )
+                )
+                await asyncio.wait({starting, logged}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done() and logged.exception() is None:
+                return logged.result()
+            handle = await starting
+        except BaseException:
+            logged.cancel()
+            raise
+        finally:
+            if starting is not None and not starting.done():  # answered from the log, or given up
+                starting.add_done_callback(_retrieved)
+        return await self._end_of_turn(task_id, handle, "0", logged)
 
     async def _discard(self, task_id: str) -> None:
         """End the workflow just started for a first message it refused: nothing is left running."""
@@ -227,7 +253,11 @@ class TemporalTasks:
         return await self._end_of_turn(task_id, handle, after)
 
     async def _end_of_turn(
-        self, task_id: str, update: WorkflowUpdateHandle[TaskRecord | None], after: str
+        self,
+        task_id: str,
+        update: WorkflowUpdateHandle[TaskRecord | None],
+        after: str,
+        logged: asyncio.Future[Task] | None = None,
     ) -> Task:
         # temporalio has no public "is the outcome known": a handle that was rejected on arrival (or
         # is done) holds its outcome, and `result()` then makes no call. Without looking, the rejection
@@ -238,9 +268,12 @@ class TemporalTasks:
             # A blocking update's outcome carries no task.
             return None if await update.result() is None else await self.current_task(task_id)
 
-        outcome = await end_of_turn(
-            lambda: self._log.wait_final(task_id, after), result, known=known
-        )
+        if logged is None:
+            logged = asyncio.ensure_future(self._log.wait_final(task_id, after))
+        try:
+            outcome = await end_of_turn(lambda: logged, result, known=known)
+        finally:
+            logged.cancel()
         return outcome or await self.current_task(task_id)
 
     async def cancel(self, task_id: str) -> Task:
@@ -359,3 +392,9 @@ class TemporalTasks:
                 raise
             return False
         return True
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a future's outcome as seen (nobody awaits it any more)."""
+    if not future.cancelled():
+        future.exception()

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from tests.integration.agent_calls import task_calls
 from tests.integration.eventlog import count, read_until
 from tests.integration.sse import GatewayProcess, echo_message, read_stream, rpc_body
+from tests.waiting import eventually
 from workflows.names import RUN_AGENT, RUN_QUICK_TURN
 
 
@@ -31,13 +32,18 @@ async def send(client: httpx.AsyncClient, url: str, message: dict[str, Any]) -> 
     return result
 
 
-async def turns_run(temporal: Client, task_id: str) -> int:
-    """How many agent turns the task's workflow ran (an activity, or a quick local one)."""
-    return sum(
-        1
-        for call in await task_calls(temporal, task_id)
-        if call.type in (RUN_AGENT, RUN_QUICK_TURN)
-    )
+async def turns_run(temporal: Client, task_id: str, expected: int) -> int:
+    """How many agent turns the task's workflow ran (an activity, or a quick local one), once it
+    has recorded `expected` and a moment more has passed: a blocking send may be answered from the
+    log before Temporal records the turn."""
+
+    async def count() -> int:
+        calls = await task_calls(temporal, task_id)
+        return sum(1 for call in calls if call.type in (RUN_AGENT, RUN_QUICK_TURN))
+
+    await eventually(count, 10, what=f"{expected} turns", until=lambda n: n >= expected)
+    await asyncio.sleep(0.5)
+    return await count()
 
 
 def message_ids(task: dict[str, Any]) -> list[str]:
@@ -56,7 +62,7 @@ async def test_two_concurrent_identical_sends_make_one_task_and_one_turn(
     got = await send_get(sse_client, gateway_a.url, first["id"])
     assert message_ids(got) == [message["messageId"]]
     assert len(got["artifacts"]) == 1
-    assert await turns_run(temporal_client, first["id"]) == 1
+    assert await turns_run(temporal_client, first["id"], 1) == 1
 
 
 async def send_get(client: httpx.AsyncClient, url: str, task_id: str) -> dict[str, Any]:
@@ -72,7 +78,7 @@ async def test_a_send_repeated_after_the_task_ended_returns_that_task(
     first = await send(sse_client, gateway_a.url, message)
     again = await send(sse_client, gateway_a.url, message)
     assert again == first == await send_get(sse_client, gateway_a.url, first["id"])
-    assert await turns_run(temporal_client, first["id"]) == 1
+    assert await turns_run(temporal_client, first["id"], 1) == 1
 
 
 async def test_a_repeated_follow_up_is_delivered_once(
@@ -86,7 +92,7 @@ async def test_a_repeated_follow_up_is_delivered_once(
     assert first["status"]["state"] == second["status"]["state"] == "completed"
     got = await send_get(sse_client, gateway_a.url, asked["id"])
     assert message_ids(got) == [asked["history"][0]["messageId"], reply["messageId"]]
-    assert await turns_run(temporal_client, asked["id"]) == 2
+    assert await turns_run(temporal_client, asked["id"], 2) == 2
     # After the task ended, the same follow-up still answers with the task, not an error.
     assert await send(sse_client, gateway_a.url, reply) == got
 
@@ -103,7 +109,7 @@ async def test_a_repeated_stream_streams_the_same_task(
     # Both from the start of the same task's log: the same events.
     assert second_frames == first_frames
     task_id = first_frames[0]["result"]["id"]
-    assert await turns_run(temporal_client, task_id) == 1
+    assert await turns_run(temporal_client, task_id, 1) == 1
 
 
 async def test_a_message_id_sent_to_one_task_is_refused_for_another(
@@ -183,4 +189,4 @@ async def test_a_message_id_sent_again_with_other_content_is_refused(
             "every message needs an id of its own",
         },
     }
-    assert await turns_run(temporal_client, task["id"]) == 1
+    assert await turns_run(temporal_client, task["id"], 1) == 1

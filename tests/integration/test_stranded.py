@@ -65,19 +65,20 @@ async def test_content_that_no_longer_parses_fails_the_turn_at_once(
     text = done["status"]["message"]["parts"][0]["text"]
     assert text.startswith(f"Agent 'echo' failed: Task '{task_id}' cannot be read: Content ")
     assert "does not parse" in text
+    # The answer came from the log: the workflow records the end a moment later.
+    ended = await temporal_client.get_workflow_handle(task_id).result()
+    assert StatusRecord.model_validate(ended).state == "failed"
     # Two quick turns (local activities: both blocking sends of the instant echo) and the failure's
     # publication, each run once; the second turn failed for good.
-    made = [(c.type, c.attempt) for c in await task_calls(temporal_client, task_id)]
-    assert made == [(RUN_QUICK_TURN, 1), (RUN_QUICK_TURN, 1), (PUBLISH_EVENT, 1)]
-    failure = (await task_calls(temporal_client, task_id))[1].failure
+    calls = await task_calls(temporal_client, task_id)
+    assert [(c.type, c.attempt) for c in calls] == [
+        (RUN_QUICK_TURN, 1),
+        (RUN_QUICK_TURN, 1),
+        (PUBLISH_EVENT, 1),
+    ]
+    failure = calls[1].failure
     assert failure is not None
     assert failure.application_failure_info.non_retryable
-    assert (
-        StatusRecord.model_validate(
-            await temporal_client.get_workflow_handle(task_id).result()
-        ).state
-        == "failed"
-    )
 
 
 async def test_an_empty_context_id_names_no_context(
