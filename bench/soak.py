@@ -722,7 +722,7 @@ def render_markdown(figures: dict[str, Any]) -> str:
     bounds = [row.get("within_bound") for row in figures["processes"].values()]
     verdict = "met" if all(b for b in bounds if b is not None) else "NOT met"
     beat = settings["worker_heartbeat_s"]
-    heartbeat = "the worker's default (30 s)" if beat is None else f"{beat:g} s"
+    heartbeat = "at the worker's default, every 30 s" if beat is None else f"every {beat:g} s"
     lines = [
         f"# Soak: {settings['streams']:,} concurrent `message/stream` tasks for "
         f"{settings['duration_s']:g} s",
@@ -734,7 +734,7 @@ def render_markdown(figures: dict[str, Any]) -> str:
         f"apart (about {settings['task_s']:g} s a task); streams start at most "
         f"{settings['start_rate']:.3g}/s; the soak proper starts once {settings['streams']:,} "
         f"streams are open (after a {figures['streams']['ramp_seconds']:.0f} s ramp)",
-        f"- Worker: heartbeat every {heartbeat} (A2A_WORKER_HEARTBEAT_SECONDS), up to "
+        f"- Worker: heartbeats {heartbeat} (A2A_WORKER_HEARTBEAT_SECONDS), up to "
         f"{settings['worker_max_concurrent_activities']:,} "
         "concurrent activities; one gateway process",
         f"- RSS start: the ramp's end; end: the soak's end (both with the streams in flight); "

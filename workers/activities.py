@@ -35,7 +35,7 @@ from workers.agents import Agent, AgentReply
 from workers.cancels import TurnCancels
 from workers.metrics import WorkerMetrics
 from workers.publisher import EventPublisher, TaskEndedError
-from workflows.names import PUBLISH_EVENT, RUN_AGENT, RUN_QUICK_TURN
+from workflows.names import PUBLISH_EVENT, REQUEST_CANCEL, RUN_AGENT, RUN_QUICK_TURN
 from workflows.payloads import PublishEventInput, RunAgentInput, TurnOutcome
 
 
@@ -204,7 +204,7 @@ class TaskActivities:
         agents: Mapping[str, Agent],
         cancels: TurnCancels,
         *,
-        heartbeat_interval: float = 10.0,
+        heartbeat_interval: float = 30.0,
         context_messages: int = 0,
         metrics: WorkerMetrics | None = None,
     ) -> None:
@@ -283,6 +283,11 @@ class TaskActivities:
         if turn.cancel.fired:
             reply = AgentReply(TaskState.CANCELED)
         return await turn.finish(reply)
+
+    @activity.defn(name=REQUEST_CANCEL)
+    async def request_cancel(self, task_id: str) -> None:
+        """An operator canceled the task's workflow: its running turn hears of it over Redis."""
+        await self._cancels.request(task_id, self._publisher.ttl_seconds)
 
     @activity.defn(name=PUBLISH_EVENT)
     async def publish_event(self, input: PublishEventInput) -> StatusRecord:

@@ -44,6 +44,13 @@ class TurnCancels:
             if self._running.get(task_id) is cancel:
                 del self._running[task_id]
 
+    async def request(self, task_id: str, ttl_seconds: int) -> None:
+        """Ask every worker to cancel the task's running turn, as the gateway does for tasks/cancel."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(task_cancel_key(task_id), 1, ex=ttl_seconds, nx=True)
+            pipe.publish(CANCEL_CHANNEL, task_id)
+            await pipe.execute()
+
     def requested(self, task_id: str) -> None:
         cancel = self._running.get(task_id)
         if cancel is not None:

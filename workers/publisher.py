@@ -104,6 +104,7 @@ class EventPublisher:
         self._index_script = redis.register_script(_INDEX)
         self._max_length = stream_max_length
         self._ttl = ttl_seconds
+        self.ttl_seconds = ttl_seconds
         self._metrics = metrics if metrics is not None else WorkerMetrics.noop()
 
     async def publish(

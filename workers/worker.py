@@ -128,6 +128,7 @@ def create_worker(
         activities=[
             activities.run_agent,
             activities.run_quick_turn,
+            activities.request_cancel,
             activities.publish_event,
             push.deliver_push,
         ],

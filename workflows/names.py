@@ -9,6 +9,8 @@ RUN_AGENT = "run_agent"
 # A turn the agent says is quick, run as a local activity inside the workflow task that starts it.
 RUN_QUICK_TURN = "run_quick_turn"
 PUBLISH_EVENT = "publish_event"
+# Tell the worker running a task's turn to cancel it (over Redis): an operator's cancel, at once.
+REQUEST_CANCEL = "request_cancel"
 
 # Custom search attributes (registered on the dev server by `a2a-gateway dev` and the test fixtures).
 CONTEXT_ID_ATTRIBUTE = SearchAttributeKey.for_keyword("A2AContextId")

@@ -2,36 +2,40 @@
 
 The workflow holds the task's record as its state and is its source of truth: ids, states, and the
 order of its messages and artifacts, whose content lives in the content store (`protocol.records`).
-Each user message is one turn: the `run_agent` activity reads the task from the store, streams the
-agent's output to Redis and returns the turn's outcome as references. A run whose history grows large
-continues as new. Deterministic code only; every side effect lives in `workers/`.
+Each user message is one turn, an activity that reads the task from the store, streams the agent's
+output to Redis and returns references. Deterministic code only; side effects live in `workers/`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
-from workflows.names import PUBLISH_EVENT, RUN_AGENT, RUN_QUICK_TURN, STATE_ATTRIBUTE
+from workflows.names import (
+    PUBLISH_EVENT,
+    REQUEST_CANCEL,
+    RUN_AGENT,
+    RUN_QUICK_TURN,
+    STATE_ATTRIBUTE,
+)
 
 with workflow.unsafe.imports_passed_through():
     # Passed through, not re-imported per workflow: building pydantic model classes is costly.
     from protocol import (
         INTERRUPTED_STATES,
         TERMINAL_STATES,
-        Message,
         TaskState,
         TaskStatus,
-        TextPart,
         timestamp,
     )
     from protocol.records import StatusRecord, TaskRecord
     from workflows.acceptance import NOT_CANCELABLE, message_refusal
+    from workflows.failures import failed_status, failure_reason
     from workflows.payloads import (
         CancelTaskInput,
         PublishEventInput,
@@ -45,8 +49,6 @@ with workflow.unsafe.imports_passed_through():
 # A quick turn that has not ended after this long is retried (it holds its workflow task meanwhile).
 QUICK_TURN_TIMEOUT = timedelta(seconds=60)
 
-# How long a failure's reason may be in the task's status message.
-REASON_MAX_CHARS = 2000
 # Attempts of `publish_event` (about five minutes with its backoff) before the workflow ends the task
 # without it: the task's end is then in Temporal only.
 PUBLISH_ATTEMPTS = 30
@@ -54,6 +56,8 @@ PUBLISH_ATTEMPTS = 30
 OPERATOR_CANCEL_PATCH = "operator-cancel-is-canceled"
 # Workflows that ran every turn as an activity (and indexed every `working`) replay as they ran.
 QUICK_TURNS_PATCH = "quick-turns-as-local-activities"
+# Workflows whose operator's cancel reached the turn only through its activity replay as they ran.
+OPERATOR_CANCEL_OVER_REDIS_PATCH = "operator-cancel-over-redis"
 
 
 @workflow.defn(name="TaskWorkflow")
@@ -270,9 +274,8 @@ class TaskWorkflow:
         try:
             outcome = await self._run_agent(agent_input, quick=quick)
         except FailureError as err:
-            # An activity's failure is an ActivityError, a local activity's the failure itself. A
-            # cancel from the Temporal UI or CLI reaches a running turn as the cancellation of its
-            # activity, not as a CancelledError in `run`.
+            # A local activity's failure is not an ActivityError. An operator's cancel reaches a
+            # running turn as the cancellation of its activity, not as a CancelledError in `run`.
             if self._cancel_requested or (
                 workflow.cancellation_reason() is not None
                 and workflow.patched(OPERATOR_CANCEL_PATCH)
@@ -327,8 +330,18 @@ class TaskWorkflow:
             retry_policy=retry_policy,
             cancellation_type=waiting,
         )
-        turn: TurnOutcome = await self._agent_call
-        return turn
+        if not workflow.patched(OPERATOR_CANCEL_OVER_REDIS_PATCH):
+            return cast(TurnOutcome, await self._agent_call)
+        try:
+            return await asyncio.shield(self._agent_call)
+        except asyncio.CancelledError:
+            # An operator cancels the workflow: the turn hears of it over Redis at once, as of a
+            # tasks/cancel; the activity's cancel (with its next heartbeat) stays the backstop.
+            await workflow.execute_local_activity(
+                REQUEST_CANCEL, self._task.id, start_to_close_timeout=timedelta(seconds=10)
+            )
+            self._agent_call.cancel()
+            return cast(TurnOutcome, await self._agent_call)
 
     async def _finish(self, status: TaskStatus) -> None:
         """End the task in `status` after a failure or cancel, and publish it (the agent did not).
@@ -353,23 +366,15 @@ class TaskWorkflow:
         self._turns_ended += 1
 
     def _failed_status(self, err: FailureError) -> TaskStatus:
-        cause = err.cause if isinstance(err, ActivityError) else err
-        reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-        return self._failed(f"Agent '{self._input.agent}' failed: {reason}")
+        return self._failed(f"Agent '{self._input.agent}' failed: {failure_reason(err)}")
 
     def _failed(self, text: str) -> TaskStatus:
-        if len(text) > REASON_MAX_CHARS:
-            text = text[: REASON_MAX_CHARS - 1] + "…"
-        return TaskStatus(
-            state=TaskState.FAILED,
+        return failed_status(
+            text,
             timestamp=self._now(),
-            message=Message(
-                role="agent",
-                parts=[TextPart(text=text)],
-                messageId=str(workflow.uuid4()),
-                taskId=self._task.id,
-                contextId=self._task.contextId,
-            ),
+            message_id=str(workflow.uuid4()),
+            task_id=self._task.id,
+            context_id=self._task.contextId,
         )
 
     def _set_task(self, task: TaskRecord, *, index: bool = True) -> None:
