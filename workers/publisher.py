@@ -103,7 +103,6 @@ class EventPublisher:
         self._script = redis.register_script(_PUBLISH)
         self._index_script = redis.register_script(_INDEX)
         self._max_length = stream_max_length
-        self._ttl = ttl_seconds
         self.ttl_seconds = ttl_seconds
         self._metrics = metrics if metrics is not None else WorkerMetrics.noop()
 
@@ -135,7 +134,7 @@ class EventPublisher:
                 orjson.dumps(event.to_wire()),
                 orjson.dumps(snapshot.to_wire()),
                 self._max_length,
-                self._ttl,
+                self.ttl_seconds,
                 "1" if only_if_new else "0",
                 WAKE_PAYLOAD_LIMIT,
                 "1" if ends else "0",
@@ -169,8 +168,8 @@ class EventPublisher:
             args=[
                 task.id,
                 status_millis(task.status.timestamp),
-                now_ms - self._ttl * 1000,
-                self._ttl,
+                now_ms - self.ttl_seconds * 1000,
+                self.ttl_seconds,
             ],
         )
 
@@ -179,7 +178,7 @@ class EventPublisher:
         key = context_tasks_key(task.contextId, owner)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.rpush(key, task.id)
-            pipe.expire(key, self._ttl)
+            pipe.expire(key, self.ttl_seconds)
             await pipe.execute()
 
     async def context_history(
