@@ -58,7 +58,7 @@ async def test_a_send_beyond_the_pending_starts_is_turned_away_then_runs_once_te
         body = response.json()
         assert body == {"jsonrpc": "2.0", "id": 2, "error": {"code": -32000, "message": BUSY}}
         assert_valid_response(body, "message/send")
-        assert 0.3 <= waited < 2.0
+        assert waited >= 0.3  # the configured wait, then the answer
 
         stream = rpc_body("message/stream", {"message": echo_message("third")}, 3)
         response = await http.post("/", json=stream, headers={"accept": "text/event-stream"})
