@@ -101,6 +101,7 @@ def serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             log_config=None,
+            access_log=settings.access_log,
             timeout_graceful_shutdown=10,
             # uvicorn closes a WebSocket with 1009 on a bigger message, before it has read it all.
             ws_max_size=MAX_MESSAGE_BYTES,

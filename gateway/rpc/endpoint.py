@@ -205,7 +205,10 @@ def check_content_type(content_type: str | None) -> None:
 
 def requested_version(request: Request) -> str | None:
     """The A2A version the caller asks for: the `A2A-Version` header, else the query parameter."""
-    return request.headers.get("a2a-version") or request.query_params.get("A2A-Version")
+    header = request.headers.get("a2a-version")
+    if header or not request.scope["query_string"]:
+        return header
+    return request.query_params.get("A2A-Version")
 
 
 def _end_span(span: trace.Span, outcome: Outcome) -> None:

@@ -208,6 +208,7 @@ def auth_gateway(
         "A2A_CONFIG": str(agents_file),
         SECRET_ENV: SECRET,
         "A2A_GATEWAY_MAX_STREAMS_PER_PRINCIPAL": "2",
+        "A2A_GATEWAY_ACCESS_LOG": "true",
     }
     with launch_gateway("auth", env) as gateway:
         yield gateway

@@ -262,7 +262,9 @@ async def test_gateway_and_worker_processes_export_one_trace_over_otlp_and_log_j
         worker_log = tmp_path / "worker.log"
         worker = start_worker(queue, temporal_address, redis_url, worker_log, env)
         try:
-            with launch_gateway("otlp", {**env, "A2A_GATEWAY_TASK_QUEUE": queue}) as gateway:
+            with launch_gateway(
+                "otlp", {**env, "A2A_GATEWAY_TASK_QUEUE": queue, "A2A_GATEWAY_ACCESS_LOG": "true"}
+            ) as gateway:
                 response = await sse_client.post(
                     gateway.url,
                     json=rpc_body("message/send", {"message": echo_message("over the wire")}),
