@@ -8,17 +8,26 @@ from typing import Any
 
 from pydantic import AliasChoices, Field
 
+from config import temporal
+
 
 def _shared(name: str, prefix: str, setting: str, default: Any) -> Any:
     return Field(default=default, validation_alias=AliasChoices(name, f"{prefix}{setting}"))
 
 
 def temporal_address(prefix: str) -> Any:
-    return _shared("TEMPORAL_ADDRESS", prefix, "TEMPORAL_ADDRESS", "127.0.0.1:7233")
+    """Temporal's address; without one, the environment configuration's profile's (`config.temporal`)."""
+    return Field(
+        default_factory=lambda: temporal.profile_value("address") or temporal.DEFAULT_ADDRESS,
+        validation_alias=AliasChoices("TEMPORAL_ADDRESS", f"{prefix}TEMPORAL_ADDRESS"),
+    )
 
 
 def temporal_namespace(prefix: str) -> Any:
-    return _shared("TEMPORAL_NAMESPACE", prefix, "TEMPORAL_NAMESPACE", "default")
+    return Field(
+        default_factory=lambda: temporal.profile_value("namespace") or temporal.DEFAULT_NAMESPACE,
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", f"{prefix}TEMPORAL_NAMESPACE"),
+    )
 
 
 def redis_url(prefix: str) -> Any:

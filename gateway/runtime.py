@@ -10,6 +10,7 @@ from temporalio.client import Client, Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from config import temporal
 from config.agents import AgentsConfig
 from config.telemetry import tracing_enabled
 from config.webhook_policy import Resolver, WebhookPolicy
@@ -134,11 +135,9 @@ async def _temporal(settings: GatewaySettings, traced: bool) -> Client:
     # With tracing on, workflow starts, updates and queries carry the request's span context, and the
     # workers' spans join its trace.
     interceptors: list[Interceptor] = [TracingInterceptor()] if traced else []
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-        interceptors=interceptors,
+    connection = temporal.load(settings.temporal_address, settings.temporal_namespace)
+    return await connection.connect(
+        data_converter=pydantic_data_converter, interceptors=interceptors
     )
 
 

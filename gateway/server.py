@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 import urllib.parse
@@ -12,9 +13,11 @@ from types import FrameType
 import uvicorn
 from starlette.applications import Starlette
 
+from config import temporal
 from config.agents import AgentsConfigError
 from config.gc_tuning import tune_for_long_running
 from config.telemetry import TEXT_FORMAT, TelemetryConfigError, configure_logging, configure_tracing
+from config.temporal import TemporalConfigError
 from gateway.access.auth import ACCESS_TOKEN_PARAM, API_KEY_PARAM
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
@@ -28,7 +31,7 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT, force=True)
     try:
         return serve(args)
-    except (AgentsConfigError, TelemetryConfigError) as err:
+    except (AgentsConfigError, TelemetryConfigError, TemporalConfigError) as err:
         print(f"a2a-gateway serve: {err}", file=sys.stderr, flush=True)
         return 1
 
@@ -85,10 +88,18 @@ class _RedactCredentials(logging.Filter):
         return f"{base}?{'&'.join(fields)}"
 
 
+async def _check_temporal(settings: GatewaySettings) -> None:
+    connection = temporal.load(settings.temporal_address, settings.temporal_namespace)
+    await connection.connect()
+
+
 def serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = GatewaySettings(**overrides)
     configure_logging(settings.log_format)
+    # A Temporal that cannot be reached as configured (a wrong CA, no client certificate) is told in
+    # one line before uvicorn starts, rather than in a traceback of the app's lifespan.
+    asyncio.run(_check_temporal(settings))
     tracing = configure_tracing("a2a-gateway")
     try:
         app = create_app(settings)

@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings
 import workers.cli
 from config.agents import AgentsConfig
 from config.telemetry import span_exporter
+from config.temporal import CONNECTION_VARIABLES
 from gateway.app import create_app
 from gateway.cli import build_parser
 from gateway.settings import GatewaySettings
@@ -134,9 +135,10 @@ def parse_command(argv: list[str], monkeypatch: pytest.MonkeyPatch, where: str) 
 
 
 def check_env_names(script: str, names: set[str], where: str) -> None:
-    """Every variable set for the process is one its settings model (or OpenTelemetry) reads:
+    """Every variable set for the process is one its settings model (or OpenTelemetry, or Temporal's
+    environment configuration) reads:
     pydantic-settings ignores unknown A2A_* names, so a renamed setting would go unnoticed."""
-    unknown = names - env_names(SETTINGS[script]) - OTEL_VARIABLES
+    unknown = names - env_names(SETTINGS[script]) - OTEL_VARIABLES - set(CONNECTION_VARIABLES)
     assert not unknown, f"{where}: {script} reads none of {sorted(unknown)}"
 
 

@@ -11,11 +11,12 @@ import sys
 
 import uvloop
 from redis.asyncio import BlockingConnectionPool, Redis
-from temporalio.client import Client, Interceptor
+from temporalio.client import Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 
+from config import temporal
 from config.gc_tuning import tune_for_long_running
 from config.telemetry import TEXT_FORMAT, configure_logging, configure_tracing, tracing_enabled
 from workers.metrics import WorkerMetrics, bind_address, prometheus_runtime
@@ -31,9 +32,8 @@ async def serve(settings: WorkerSettings) -> None:
     runtime = metrics_runtime(settings)
     # The workflow and activity spans continue the trace of the request that started the task.
     interceptors: list[Interceptor] = [TracingInterceptor()] if tracing_enabled() else []
-    client = await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
+    connection = temporal.load(settings.temporal_address, settings.temporal_namespace)
+    client = await connection.connect(
         data_converter=pydantic_data_converter,
         runtime=runtime,
         interceptors=interceptors,

@@ -18,8 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from temporalio.client import Client
-
+from config import temporal
 from config.agents import AgentsConfig, AgentsConfigError
 from config.telemetry import TEXT_FORMAT
 from gateway.devstack.processes import (
@@ -89,7 +88,7 @@ def dev(args: argparse.Namespace) -> int:
         args.worker_metrics_port,
         len(agents.agents),
     )
-    temporal_address = os.environ.get("TEMPORAL_ADDRESS")
+    temporal_address = _existing_temporal()
     redis_url = os.environ.get("REDIS_URL")
     _check_ports(ports, temporal_address is not None, redis_url is not None)
     data_dir = Path(args.data_dir).resolve()
@@ -244,14 +243,23 @@ def _start_workers(
     return metrics
 
 
+def _existing_temporal() -> str | None:
+    """The address of a Temporal to use instead of starting one: TEMPORAL_ADDRESS, or the address of
+    the profile TEMPORAL_PROFILE names (a default profile alone does not count: `make run` starts its
+    own Temporal whatever `temporal.toml` holds)."""
+    address = os.environ.get("TEMPORAL_ADDRESS")
+    if address is None and os.environ.get("TEMPORAL_PROFILE"):
+        address = GatewaySettings().temporal_address
+    return address
+
+
 async def _prepare_existing_temporal(address: str) -> None:
     settings = GatewaySettings(temporal_address=address)
     try:
-        client = await Client.connect(address, namespace=settings.temporal_namespace)
-    except RuntimeError as err:
-        raise DevStackError(
-            f"cannot reach Temporal at {address} (TEMPORAL_ADDRESS): {err}"
-        ) from err
+        connection = temporal.load(address, settings.temporal_namespace)
+        client = await connection.connect()
+    except temporal.TemporalConfigError as err:
+        raise DevStackError(str(err)) from err
     added = await register_search_attributes(client, settings.temporal_namespace)
     if added:
         logger.info("registered search attributes %s on %s", ", ".join(added), address)
