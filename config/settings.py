@@ -34,6 +34,21 @@ def redis_url(prefix: str) -> Any:
     return _shared("REDIS_URL", prefix, "REDIS_URL", "redis://127.0.0.1:6390/0")
 
 
+def redis_cluster(prefix: str) -> Any:
+    """REDIS_URL is a seed node of a Redis Cluster (`config.redis_clients`)."""
+    return _shared("A2A_REDIS_CLUSTER", prefix, "REDIS_CLUSTER", False)
+
+
+def redis_sentinels(prefix: str) -> Any:
+    """Sentinels (`host:port`, comma-separated) that name the Redis primary."""
+    return _shared("REDIS_SENTINELS", prefix, "REDIS_SENTINELS", [])
+
+
+def redis_sentinel_master(prefix: str) -> Any:
+    """The name under which the sentinels know the primary."""
+    return _shared("A2A_REDIS_SENTINEL_MASTER", prefix, "REDIS_SENTINEL_MASTER", None)
+
+
 def agents_file(prefix: str) -> Any:
     """The agents file (TOML, `config.agents`)."""
     return _shared("A2A_CONFIG", prefix, "CONFIG", None)

@@ -4,8 +4,9 @@ part built on them, wired once at start-up (each part gets what it uses in its c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -50,12 +51,13 @@ class Runtime:
     admission: Admission
     rpc: RpcEndpoint
     browser: BrowserStreams
-    # The snapshot reads' own connection.
-    reader: PipelinedReader
+    # The snapshot reads' own connection (none on a cluster or behind Sentinel).
+    reader: PipelinedReader | None
 
     async def close(self) -> None:
         await self.hub.close()
-        self.reader.close()
+        if self.reader is not None:
+            self.reader.close()
         await self.redis.aclose()
 
 
@@ -77,14 +79,20 @@ async def open_runtime(parts: Parts) -> Runtime:
     settings = parts.settings
     traced = tracing_enabled()
     temporal = await _temporal(settings, traced)
-    redis = _redis(settings)
+    target = settings.redis_target()
+    redis = target.client(max_connections=settings.redis_max_connections)
     # Every tasks/get of an open task reads Redis: on a pipelined connection of its own, which costs
-    # the gateway a quarter less CPU than redis-py's GET (see gateway.tasks.pipelined).
-    reader = PipelinedReader(settings.redis_url, traced=traced)
+    # the gateway a quarter less CPU than redis-py's GET (see gateway.tasks.pipelined). A cluster's or
+    # a Sentinel's snapshots are read with the shared client, which knows where they are.
+    plain = not (target.cluster or target.sentinels)
+    reader = PipelinedReader(settings.redis_url, traced=traced) if plain else None
     timeout = settings.call_timeout_seconds
     store = TaskStore(redis, reader=reader, ttl_seconds=settings.retention_seconds, timeout=timeout)
     log = EventLog(redis, timeout=timeout)
-    hub = Hub(settings.redis_url, buffer_events=settings.stream_buffer_events)
+    hub = Hub(
+        partial(target.dedicated_pool, redis, protocol=2),
+        buffer_events=settings.stream_buffer_events,
+    )
     await hub.start(connect_wait=timeout)
     contents = ContentStore(redis, ttl_seconds=settings.retention_seconds)
     turns = TurnEnds(hub, log, timeout=timeout)
@@ -162,20 +170,6 @@ def _dispatcher(
         v1_handlers=v1.table(),
         v1_stream_handlers=v1.stream_table(),
         rest_handlers={**rest.table(), **rest.stream_table()},
-    )
-
-
-def _redis(settings: GatewaySettings) -> Redis:
-    # No socket timeout: on Python 3.11 redis-py enforces it with `asyncio.wait_for`, which can swallow
-    # a cancel, and a cancelled XREAD BLOCK would then hold its caller until the block ends. Every
-    # call carries its own deadline (`asyncio.timeout`) instead.
-    return Redis.from_pool(
-        BlockingConnectionPool.from_url(
-            settings.redis_url,
-            max_connections=settings.redis_max_connections,
-            timeout=None,
-            socket_timeout=None,
-        )
     )
 
 

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from config import temporal
 from config.agents import AgentsConfigError
 from config.gc_tuning import tune_for_long_running
+from config.redis_clients import RedisConfigError
 from config.telemetry import TEXT_FORMAT, TelemetryConfigError, configure_logging, configure_tracing
 from config.temporal import TemporalConfigError
 from gateway.access.auth import ACCESS_TOKEN_PARAM, API_KEY_PARAM
@@ -31,7 +32,7 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT, force=True)
     try:
         return serve(args)
-    except (AgentsConfigError, TelemetryConfigError, TemporalConfigError) as err:
+    except (AgentsConfigError, TelemetryConfigError, TemporalConfigError, RedisConfigError) as err:
         print(f"a2a-gateway serve: {err}", file=sys.stderr, flush=True)
         return 1
 
@@ -97,8 +98,10 @@ def serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = GatewaySettings(**overrides)
     configure_logging(settings.log_format)
-    # A Temporal that cannot be reached as configured (a wrong CA, no client certificate) is told in
-    # one line before uvicorn starts, rather than in a traceback of the app's lifespan.
+    # Redis settings that contradict each other, or a Temporal that cannot be reached as configured
+    # (a wrong CA, no client certificate), are told in one line before uvicorn starts, rather than
+    # in a traceback of the app's lifespan.
+    settings.redis_target()
     asyncio.run(_check_temporal(settings))
     tracing = configure_tracing("a2a-gateway")
     try:

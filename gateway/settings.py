@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 import config.settings as shared
 from config.agents import AgentConfig, AgentsConfig, read_agents_file
+from config.redis_clients import RedisTarget
 from config.telemetry import LogFormat
 from workflows.payloads import PushPolicy
 
@@ -26,6 +27,9 @@ class GatewaySettings(BaseSettings):
     temporal_address: str = shared.temporal_address("A2A_GATEWAY_")
     temporal_namespace: str = shared.temporal_namespace("A2A_GATEWAY_")
     redis_url: str = shared.redis_url("A2A_GATEWAY_")
+    redis_cluster: bool = shared.redis_cluster("A2A_GATEWAY_")
+    redis_sentinels: Annotated[list[str], NoDecode] = shared.redis_sentinels("A2A_GATEWAY_")
+    redis_sentinel_master: str | None = shared.redis_sentinel_master("A2A_GATEWAY_")
     # The agents file (TOML, config/agents.py); without one, the single agent described below.
     config: Path | None = shared.agents_file("A2A_GATEWAY_")
     agent: str = "echo"
@@ -97,9 +101,9 @@ class GatewaySettings(BaseSettings):
     # Concurrent streams per authenticated principal, per gateway process.
     max_streams_per_principal: int = Field(default=100, ge=1)
 
-    _split_lists = field_validator("cors_origins", "push_allowlist", mode="before")(
-        shared.comma_separated
-    )
+    _split_lists = field_validator(
+        "cors_origins", "push_allowlist", "redis_sentinels", mode="before"
+    )(shared.comma_separated)
 
     def push_policy(self) -> PushPolicy:
         return PushPolicy(
@@ -125,3 +129,12 @@ class GatewaySettings(BaseSettings):
             version=self.agent_version,
         )
         return AgentsConfig(agents={self.agent: agent})
+
+    def redis_target(self) -> RedisTarget:
+        """Where Redis is: one server, a cluster, or the primary of some sentinels."""
+        return RedisTarget.of(
+            self.redis_url,
+            cluster=self.redis_cluster,
+            sentinels=self.redis_sentinels,
+            sentinel_master=self.redis_sentinel_master,
+        )

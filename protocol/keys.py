@@ -75,6 +75,20 @@ def task_cancel_key(task_id: str) -> str:
 # the workflow's cancel of the turn's activity is the durable backstop.
 CANCEL_CHANNEL = f"{PREFIX}:cancel"
 
+# A cancel request, as the gateway (tasks/cancel) and a workflow (an operator's cancel) make one: the
+# task's marker (`task_cancel_key`) for a turn not yet started or a worker that missed the message,
+# then the message on `CANCEL_CHANNEL`. One script, one round trip, one slot (a Redis Cluster's
+# pipelines refuse PUBLISH). KEYS: the marker. ARGV: the channel, the task id, the marker's TTL
+# seconds. Returns 1 when this was the task's first request.
+REQUEST_CANCEL_SCRIPT = """
+local first = redis.call("SET", KEYS[1], "1", "EX", ARGV[3], "NX")
+redis.call("PUBLISH", ARGV[1], ARGV[2])
+if first then
+  return 1
+end
+return 0
+"""
+
 
 def task_owner_key(task_id: str) -> str:
     """The principal that created the task (only when the gateway authenticates callers)."""

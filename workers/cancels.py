@@ -18,7 +18,8 @@ from typing import Any
 from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import RedisError
 
-from protocol.keys import CANCEL_CHANNEL, task_cancel_key
+from config.redis_clients import RedisTarget
+from protocol.keys import CANCEL_CHANNEL, REQUEST_CANCEL_SCRIPT, task_cancel_key
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +29,12 @@ RECONNECT_SECONDS = 1.0
 class TurnCancels:
     """The turns this worker process runs, by task id, and the listener that cancels them."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, target: RedisTarget | None = None) -> None:
+        """`target`: where `redis` connects (the listener opens a connection of its own there);
+        by default the server `redis`'s pool reaches."""
         self._redis = redis
+        self._target = target
+        self._request = redis.register_script(REQUEST_CANCEL_SCRIPT)
         self._running: dict[str, Callable[[], None]] = {}
 
     @contextlib.asynccontextmanager
@@ -46,10 +51,9 @@ class TurnCancels:
 
     async def request(self, task_id: str, ttl_seconds: int) -> None:
         """Ask every worker to cancel the task's running turn, as the gateway does for tasks/cancel."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(task_cancel_key(task_id), 1, ex=ttl_seconds, nx=True)
-            pipe.publish(CANCEL_CHANNEL, task_id)
-            await pipe.execute()
+        await self._request(
+            keys=[task_cancel_key(task_id)], args=[CANCEL_CHANNEL, task_id, ttl_seconds]
+        )
 
     def requested(self, task_id: str) -> None:
         cancel = self._running.get(task_id)
@@ -59,29 +63,34 @@ class TurnCancels:
     async def listen(self) -> None:
         """Cancel this process's turns as their requests arrive, until cancelled; reconnects after a
         Redis failure (the cancel marker covers what was missed meanwhile)."""
-        # A connection of its own: the subscription holds it for good, and the turns' pool (which
-        # may be small) stays theirs.
+        # A connection of its own, with no socket timeout (a subscription waits for messages as
+        # long as it takes): the subscription holds it for good, and the turns' pool (which may be
+        # small) stays theirs. Opened again after a failure: on a cluster's live node, or on the
+        # primary Sentinel names then.
+        while True:
+            own: Redis | None = None
+            try:
+                own = Redis(connection_pool=await self._dedicated_pool())
+                async with own.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(CANCEL_CHANNEL)
+                    await self._missed()
+                    async for message in pubsub.listen():
+                        self._dispatch(message)
+            except (RedisError, OSError) as err:
+                logger.warning("Cancel channel lost (%s); reconnecting", err)
+                await asyncio.sleep(RECONNECT_SECONDS)
+            finally:
+                if own is not None:
+                    await own.aclose()
+
+    async def _dedicated_pool(self) -> ConnectionPool:
+        if self._target is not None:
+            return await self._target.dedicated_pool(self._redis)
         pool = self._redis.connection_pool
-        own = Redis(
-            connection_pool=ConnectionPool(
-                connection_class=pool.connection_class,
-                # A subscription waits for messages as long as it takes.
-                **{**pool.connection_kwargs, "socket_timeout": None},
-            )
+        return ConnectionPool(
+            connection_class=pool.connection_class,
+            **{**pool.connection_kwargs, "socket_timeout": None},
         )
-        try:
-            while True:
-                try:
-                    async with own.pubsub(ignore_subscribe_messages=True) as pubsub:
-                        await pubsub.subscribe(CANCEL_CHANNEL)
-                        await self._missed()
-                        async for message in pubsub.listen():
-                            self._dispatch(message)
-                except (RedisError, OSError) as err:
-                    logger.warning("Cancel channel lost (%s); reconnecting", err)
-                    await asyncio.sleep(RECONNECT_SECONDS)
-        finally:
-            await own.aclose()
 
     async def _missed(self) -> None:
         """Cancel the running turns whose request came while this process was not subscribed."""

@@ -10,7 +10,6 @@ import signal
 import sys
 
 import uvloop
-from redis.asyncio import BlockingConnectionPool, Redis
 from temporalio.client import Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -40,10 +39,8 @@ async def serve(settings: WorkerSettings) -> None:
     )
     # Blocking: with every connection busy (hundreds of turns streaming at once), a publish waits for
     # one instead of failing its turn with "Too many connections".
-    redis = Redis.from_pool(
-        BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=settings.redis_max_connections
-        )
+    redis = settings.redis_target().client(
+        max_connections=settings.redis_max_connections, wait_for_connection=20
     )
     try:
         metrics = WorkerMetrics(runtime.metric_meter, agent=settings.agent)
@@ -55,11 +52,11 @@ async def serve(settings: WorkerSettings) -> None:
             loop.add_signal_handler(signum, stop.set)
         async with worker:
             logger.info(
-                "worker for agent '%s' on task queue '%s' (Temporal %s, Redis %s)",
+                "worker for agent '%s' on task queue '%s' (Temporal %s, %s)",
                 settings.agent,
                 worker.task_queue,
                 settings.temporal_address,
-                settings.redis_url,
+                settings.redis_target().describe(),
             )
             await stop.wait()
             logger.info("stopping: finishing running activities")

@@ -193,7 +193,12 @@ class EventPublisher:
         earlier = earlier[: earlier.index(task.id)] if task.id in earlier else earlier
         if not earlier:
             return []
-        snapshots: Any = await self._redis.mget([task_snapshot_key(i) for i in earlier])
+        # One GET each, pipelined: the snapshots lie in their tasks' slots, which MGET may not span
+        # in a Redis Cluster (its pipeline sends each GET to the node that holds it).
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for task_id in earlier:
+                pipe.get(task_snapshot_key(task_id))
+            snapshots: list[Any] = await pipe.execute()
         messages = [
             message
             for raw in snapshots

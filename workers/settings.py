@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 import config.settings as shared
 from config.agents import AgentConfig, AgentsConfigError, read_agents_file
+from config.redis_clients import RedisTarget
 from config.telemetry import LogFormat
 
 
@@ -28,6 +29,9 @@ class WorkerSettings(BaseSettings):
     temporal_address: str = shared.temporal_address("A2A_WORKER_")
     temporal_namespace: str = shared.temporal_namespace("A2A_WORKER_")
     redis_url: str = shared.redis_url("A2A_WORKER_")
+    redis_cluster: bool = shared.redis_cluster("A2A_WORKER_")
+    redis_sentinels: Annotated[list[str], NoDecode] = shared.redis_sentinels("A2A_WORKER_")
+    redis_sentinel_master: str | None = shared.redis_sentinel_master("A2A_WORKER_")
     # Event log retention: the per-task stream is capped at about this many entries, and it and the
     # snapshot expire this long after the task's last event.
     stream_max_length: int = Field(default=10_000, ge=1)
@@ -64,7 +68,9 @@ class WorkerSettings(BaseSettings):
     echo_delay: float = Field(default=0.0, ge=0)
     echo_final_state: str = "completed"
 
-    _split_allowlist = field_validator("push_allowlist", mode="before")(shared.comma_separated)
+    _split_lists = field_validator("push_allowlist", "redis_sentinels", mode="before")(
+        shared.comma_separated
+    )
 
     @field_validator("metrics_host")
     @classmethod
@@ -101,3 +107,12 @@ class WorkerSettings(BaseSettings):
         if self.task_queue is not None:
             agent = agent.model_copy(update={"task_queue": self.task_queue})
         return agent
+
+    def redis_target(self) -> RedisTarget:
+        """Where Redis is: one server, a cluster, or the primary of some sentinels."""
+        return RedisTarget.of(
+            self.redis_url,
+            cluster=self.redis_cluster,
+            sentinels=self.redis_sentinels,
+            sentinel_master=self.redis_sentinel_master,
+        )

@@ -101,7 +101,7 @@ def create_worker(
         metrics=metrics,
     )
     contents = ContentStore(redis, ttl_seconds=settings.retention_seconds)
-    cancels = TurnCancels(redis)
+    cancels = TurnCancels(redis, settings.redis_target())
     activities = TaskActivities(
         publisher,
         contents,

@@ -14,8 +14,9 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -23,9 +24,14 @@ from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
+from config.redis_clients import RedisTarget
 from gateway.streaming.log import LogEntry
 
 logger = logging.getLogger(__name__)
+
+# Where the hub's connection comes from, each time it connects: a pool on the server, the primary
+# Sentinel names now, or a live node of the cluster (`RedisTarget.dedicated_pool`), RESP2.
+PoolSource = Callable[[], Awaitable[ConnectionPool]]
 
 
 class Subscription:
@@ -102,7 +108,7 @@ class _Channel:
 class Hub:
     def __init__(
         self,
-        redis_url: str,
+        redis: str | PoolSource,
         *,
         buffer_events: int,
         ping_interval: float = 10.0,
@@ -111,7 +117,11 @@ class Hub:
         # RESP2: published messages arrive as plain replies of the connection (RESP3 turns them into
         # push messages for a callback). No socket timeout: redis-py enforces it with
         # `asyncio.wait_for`, which on Python 3.11 can swallow a cancel; reads carry their own.
-        self._pool = ConnectionPool.from_url(redis_url, protocol=2, socket_timeout=None)
+        self._pools: PoolSource = (
+            partial(RedisTarget(redis).dedicated_pool, None, protocol=2)
+            if isinstance(redis, str)
+            else redis
+        )
         self._buffer_events = buffer_events
         self._ping_interval = ping_interval
         self._reconnect_delay = reconnect_delay
@@ -149,7 +159,6 @@ class Hub:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        await self._pool.aclose()
 
     @contextlib.asynccontextmanager
     async def subscribe(
@@ -207,7 +216,8 @@ class Hub:
             await asyncio.sleep(delay)
 
     async def _serve_connection(self) -> None:
-        conn: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]
+        pool = await self._pools()
+        conn: AbstractConnection = pool.make_connection()  # type: ignore[no-untyped-call]
         try:
             await conn.connect()  # type: ignore[no-untyped-call]
             held = list(self._channels.values())

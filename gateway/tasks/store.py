@@ -25,7 +25,7 @@ from protocol import (
     task_owner_key,
     task_snapshot_key,
 )
-from protocol.keys import CANCEL_CHANNEL, task_cancel_key
+from protocol.keys import CANCEL_CHANNEL, REQUEST_CANCEL_SCRIPT, task_cancel_key
 from protocol.records import ContentRef
 
 logger = logging.getLogger(__name__)
@@ -50,16 +50,17 @@ class TaskStore:
         self,
         redis: Redis,
         *,
-        reader: PipelinedReader,
+        reader: PipelinedReader | None,
         ttl_seconds: int,
         timeout: float,
     ) -> None:
-        """`reader` serves the snapshot reads, `redis` everything else."""
+        """`reader` serves the snapshot reads (when there is one), `redis` everything else."""
         self._redis = redis
         self._reader = reader
         self._ttl = ttl_seconds
         self._timeout = timeout
         self._release = redis.register_script(_RELEASE)
+        self._request_cancel = redis.register_script(REQUEST_CANCEL_SCRIPT)
         # task id -> (monotonic expiry, wire form), oldest first.
         self._terminal: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
@@ -85,8 +86,11 @@ class TaskStore:
         key = task_snapshot_key(task_id)
         try:
             async with asyncio.timeout(self._timeout):
-                raw = await self._reader.get(key)
-        except (PipelineError, TimeoutError) as err:
+                if self._reader is None:
+                    raw = await self._redis.get(key)
+                else:
+                    raw = await self._reader.get(key)
+        except (PipelineError, RedisError, TimeoutError) as err:
             logger.warning("Redis read of task %s failed, asking the workflow: %s", task_id, err)
             return None
         if raw is None:
@@ -156,13 +160,10 @@ class TaskStore:
         this was the task's first cancel request. Best effort: the workflow's cancel is the durable
         path."""
         try:
-            async with (
-                asyncio.timeout(self._timeout),
-                self._redis.pipeline(transaction=False) as pipe,
-            ):
-                pipe.set(task_cancel_key(task_id), 1, ex=self._ttl, nx=True)
-                pipe.publish(CANCEL_CHANNEL, task_id)
-                first, _ = await pipe.execute()
+            async with asyncio.timeout(self._timeout):
+                first = await self._request_cancel(
+                    keys=[task_cancel_key(task_id)], args=[CANCEL_CHANNEL, task_id, self._ttl]
+                )
         except (RedisError, TimeoutError) as err:
             logger.warning("Cancel of task %s not sent over Redis: %s", task_id, err)
             return False

@@ -1,0 +1,285 @@
+"""The stack on a real Redis Cluster: three masters, each with a replica, on loopback ports
+(`tests.redis_engines`), gateways and workers as deployed (`A2A_REDIS_CLUSTER=true`, `REDIS_URL` one
+node). The streaming, resume and fault tests of `test_streaming` and `test_faults` run again here with
+this module's fixtures; then what only a cluster has: a context's history read across slots, a listing,
+a cancel over the cluster's pub/sub, and a master killed mid-stream with its replica taking over."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from config.redis_clients import RedisTarget
+from gateway.devstack.processes import ManagedProcess
+from protocol import Message, Task, TaskState, TaskStatus, TextPart, task_snapshot_key
+from tests.integration.conftest import LaunchGateway
+from tests.integration.sse import (
+    Frame,
+    GatewayProcess,
+    SSEResponse,
+    echo_message,
+    gateway_process,
+    read_stream,
+    rpc_body,
+    stream_frames,
+)
+from tests.integration.test_faults import (
+    as_results,
+    progress,
+    rpc,
+    test_gateway_killed_mid_stream_client_resumes_on_another_exactly_once,
+    test_worker_killed_mid_stream_client_sees_artifact_restart_then_text_once,
+)
+from tests.integration.test_streaming import (
+    checked,
+    test_client_disconnect_does_not_cancel_the_task,
+    test_cut_off_stream_resumes_after_last_event_id_exactly_once,
+    test_follow_up_message_stream_continues_an_input_required_task,
+    test_message_stream_five_chunks_exact_frames,
+    test_resubscribe_finished_task_snapshot_then_close,
+    test_resubscribe_unknown_task_one_error_event_then_close,
+    test_stream_started_on_one_gateway_resubscribed_on_the_other_gets_the_rest,
+)
+from tests.integration.test_worker_crash import start_worker
+from tests.redis_engines import RedisClusterNodes, redis_cluster, wait_until
+from workers.publisher import EventPublisher
+
+# Run again here, on the cluster.
+__all__ = [
+    "test_client_disconnect_does_not_cancel_the_task",
+    "test_cut_off_stream_resumes_after_last_event_id_exactly_once",
+    "test_follow_up_message_stream_continues_an_input_required_task",
+    "test_gateway_killed_mid_stream_client_resumes_on_another_exactly_once",
+    "test_message_stream_five_chunks_exact_frames",
+    "test_resubscribe_finished_task_snapshot_then_close",
+    "test_resubscribe_unknown_task_one_error_event_then_close",
+    "test_stream_started_on_one_gateway_resubscribed_on_the_other_gets_the_rest",
+    "test_worker_killed_mid_stream_client_sees_artifact_restart_then_text_once",
+]
+
+QUEUE = f"cluster-echo-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
+    with redis_cluster(tmp_path_factory.mktemp("cluster"), masters=3, replicas=1) as nodes:
+        yield nodes
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster_env(cluster: RedisClusterNodes) -> Iterator[None]:
+    """Every gateway and worker this module starts (they inherit the environment) is a cluster client."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("A2A_REDIS_CLUSTER", "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def redis_url(cluster: RedisClusterNodes) -> str:
+    return cluster.url
+
+
+@pytest.fixture(scope="module")
+async def redis(cluster: RedisClusterNodes) -> AsyncIterator[Redis]:
+    client = RedisTarget(cluster.url, cluster=True).client(max_connections=32)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="module")
+def cluster_worker(
+    tmp_path_factory: pytest.TempPathFactory, temporal_address: str, cluster: RedisClusterNodes
+) -> Iterator[ManagedProcess]:
+    log = tmp_path_factory.mktemp("cluster-worker") / "worker.log"
+    worker = start_worker(QUEUE, temporal_address, cluster.url, log)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture(scope="module")
+def launch_gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+    temporal_address: str,
+    cluster: RedisClusterNodes,
+    cluster_worker: ManagedProcess,
+) -> LaunchGateway:
+    def launch(
+        name: str, env: Mapping[str, str] | None = None, *, redis_url: str = cluster.url
+    ) -> Any:
+        return gateway_process(
+            tmp_path_factory.mktemp(f"cluster-gateway-{name}"),
+            temporal_address=temporal_address,
+            redis_url=redis_url,
+            task_queue=QUEUE,
+            env=env,
+            name=name,
+        )
+
+    return launch
+
+
+@pytest.fixture(scope="module")
+def gateway_a(launch_gateway: LaunchGateway) -> Iterator[GatewayProcess]:
+    with launch_gateway("a") as gateway:
+        yield gateway
+
+
+@pytest.fixture(scope="module")
+def gateway_b(launch_gateway: LaunchGateway) -> Iterator[GatewayProcess]:
+    with launch_gateway("b") as gateway:
+        yield gateway
+
+
+def spread(cluster: RedisClusterNodes, count: int) -> list[str]:
+    """`count` task ids whose keys lie on different masters, in turn."""
+    ids: list[str] = []
+    ports: list[int] = []
+    while len(ids) < count:
+        task_id = str(uuid.uuid4())
+        port = cluster.master_of(task_snapshot_key(task_id)).port
+        if port not in ports[-len(cluster.masters) + 1 :]:
+            ids.append(task_id)
+            ports.append(port)
+    return ids
+
+
+async def test_a_context_history_is_read_across_slots(
+    redis: Redis, cluster: RedisClusterNodes
+) -> None:
+    publisher = EventPublisher(redis, stream_max_length=100, ttl_seconds=60)
+    context_id = f"ctx-{uuid.uuid4().hex[:8]}"
+    tasks = []
+    for index, task_id in enumerate(spread(cluster, 3)):
+        message = Message(
+            role="user",
+            parts=[TextPart(text=f"turn {index}")],
+            messageId=f"m-{index}",
+            taskId=task_id,
+            contextId=context_id,
+        )
+        task = Task(
+            id=task_id,
+            contextId=context_id,
+            status=TaskStatus(state=TaskState.COMPLETED),
+            history=[message],
+        )
+        await redis.set(task_snapshot_key(task_id), task.model_dump_json(exclude_none=True))
+        await publisher.join_context(task)
+        tasks.append(task)
+    assert len({cluster.master_of(task_snapshot_key(t.id)).port for t in tasks}) == 3
+    history = await publisher.context_history(tasks[2], limit=10)
+    assert [m.parts[0] for m in history] == [TextPart(text="turn 0"), TextPart(text="turn 1")]
+
+
+async def test_tasks_are_listed_newest_first_across_slots(
+    gateway_a: GatewayProcess, sse_client: httpx.AsyncClient
+) -> None:
+    context_id = f"list-{uuid.uuid4().hex[:8]}"
+    sent = []
+    for text in ("one", "two", "three"):
+        message = {**echo_message(text), "contextId": context_id}
+        body = await rpc(sse_client, gateway_a.url, "message/send", {"message": message})
+        sent.append(body["result"]["id"])
+    response = await sse_client.post(
+        gateway_a.url,
+        json=rpc_body("ListTasks", {"contextId": context_id}),
+        headers={"A2A-Version": "1.0"},
+    )
+    listed = response.json()["result"]
+    assert [task["id"] for task in listed["tasks"]] == sent[::-1]
+    assert [task["status"]["state"] for task in listed["tasks"]] == ["TASK_STATE_COMPLETED"] * 3
+    assert listed["totalSize"] == 3
+
+
+async def test_a_cancel_reaches_the_running_turn_over_the_cluster(
+    gateway_a: GatewayProcess, gateway_b: GatewayProcess, sse_client: httpx.AsyncClient
+) -> None:
+    message = echo_message("abcdefghij", chunks=10, delay=1.0)
+    frames: list[Frame] = []
+    canceled: dict[str, Any] | None = None
+    async with (
+        asyncio.timeout(30),
+        sse_client.stream(
+            "POST", gateway_a.url, json=rpc_body("message/stream", {"message": message})
+        ) as response,
+    ):
+        async for frame in stream_frames(response):
+            frames.append(frame)
+            if canceled is None and len(progress(as_results(frames))) == 1:
+                task_id = frames[0].data["result"]["id"]
+                canceled = await rpc(sse_client, gateway_b.url, "tasks/cancel", {"id": task_id})
+    assert canceled is not None
+    assert canceled["result"]["status"]["state"] == "canceled"
+    results = [
+        frame.data["result"] for frame in checked(SSEResponse(200, response.headers, frames))
+    ]
+    assert [r["kind"] for r in results] == [
+        "task",
+        "status-update",
+        "artifact-update",
+        "status-update",
+    ]
+    assert (results[-1]["status"]["state"], results[-1]["final"]) == ("canceled", True)
+
+
+async def test_a_master_killed_mid_stream_its_replica_takes_over_and_nothing_is_lost(
+    gateway_a: GatewayProcess,
+    gateway_b: GatewayProcess,
+    sse_client: httpx.AsyncClient,
+    cluster: RedisClusterNodes,
+    tmp_path: Path,
+) -> None:
+    """Last in this module: it leaves the cluster with a master that has no replica."""
+    text = "abcdefghijklmnopqrstuvwxyz0123"
+    message = echo_message(text, chunks=len(text), delay=0.2)
+    frames: list[Frame] = []
+    killed: int | None = None
+    last_id: str | None = None
+    async with (
+        asyncio.timeout(60),
+        sse_client.stream(
+            "POST", gateway_a.url, json=rpc_body("message/stream", {"message": message})
+        ) as response,
+    ):
+        try:
+            async for frame in stream_frames(response):
+                frames.append(frame)
+                last_id = frame.id or last_id
+                if killed is None and len(progress(as_results(frames))) == 5:
+                    task_id = frames[0].data["result"]["id"]
+                    master = cluster.master_of(task_snapshot_key(task_id))
+                    killed = master.port
+                    master.process.kill()
+        except httpx.RemoteProtocolError:
+            pass
+    assert killed is not None
+    await asyncio.to_thread(wait_until, cluster.healthy, 30, "the replica to take over")
+    assert cluster.master_of(task_snapshot_key(task_id)).port != killed
+    results = as_results(frames)
+    if not results or results[-1].get("final") is not True:
+        # The stream ended early (the log's node went away): resume it on the other replica.
+        resumed = await read_stream(
+            sse_client,
+            "POST",
+            gateway_b.url,
+            json=rpc_body("tasks/resubscribe", {"id": task_id}),
+            headers={"Last-Event-ID": last_id} if last_id else None,
+        )
+        results += [frame.data["result"] for frame in resumed.frames if frame.data is not None]
+    assert (results[-1]["kind"], results[-1]["status"]["state"]) == ("status-update", "completed")
+    chunks = progress(results)
+    restart = max(i for i, (append, _) in enumerate(chunks) if not append)
+    assert "".join(chunk for _, chunk in chunks[restart:]) == text
+    got = await rpc(sse_client, gateway_b.url, "tasks/get", {"id": task_id})
+    task = got["result"]
+    assert task["status"]["state"] == "completed"
+    assert "".join(p["text"] for p in task["artifacts"][0]["parts"]) == text
