@@ -230,7 +230,7 @@ def redis_sentinel(
         nodes = SentinelNodes(primary, replica, watchers, name)
         wait_until(
             lambda: all(
-                int(s.command("SENTINEL", "MASTER", name)["num-other-sentinels"]) == sentinels - 1
+                int(s.command("SENTINEL", "MASTER", name)[b"num-other-sentinels"]) == sentinels - 1
                 for s in watchers
             ),
             30,

@@ -48,6 +48,8 @@ SERVICES = {
     "temporal-init",
     "temporal-ui",
     "redis",
+    *(f"redis-node-{n}" for n in range(1, 7)),
+    "redis-cluster-init",
     "gateway",
     "worker",
     "worker-claude",
@@ -274,7 +276,8 @@ def test_every_agent_has_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_claude_worker_runs_with_its_profile_and_key(monkeypatch: pytest.MonkeyPatch) -> None:
     claude = service("worker-claude")
     assert claude.get("profiles") == ["claude"]
-    assert all(not service(name).get("profiles") for name in SERVICES - {"worker-claude"})
+    optional = {"worker-claude", "redis-cluster-init", *(f"redis-node-{n}" for n in range(1, 7))}
+    assert all(not service(name).get("profiles") for name in SERVICES - optional)
     assert environment_of("worker-claude")["ANTHROPIC_API_KEY"] == HOST_ENV["ANTHROPIC_API_KEY"]
     # Without a key in the shell, `docker compose up` still works: the profile is off. With the profile
     # on, the worker exits saying what is missing and, restarted like every worker after a crash or a
@@ -321,6 +324,40 @@ def test_gateway_and_workers_reach_temporal_and_redis(monkeypatch: pytest.Monkey
         )
         redis = urlsplit(settings.redis_url)
         assert (redis.scheme, redis.hostname, redis.port) == ("redis", "redis", 6379), name
+
+
+def test_the_redis_cluster_profile_forms_a_cluster_our_services_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = {**HOST_ENV, "A2A_REDIS_CLUSTER": "true", "REDIS_URL": "redis://redis-node-1:6379/0"}
+    nodes = [f"redis-node-{n}" for n in range(1, 7)]
+    for name in nodes:
+        node = service(name, env)
+        assert node["profiles"] == ["redis-cluster"]
+        command = node["command"]
+        assert command[:3] == ["redis-server", "--cluster-enabled", "yes"], name
+        assert "test" in node["healthcheck"], name
+    init = service("redis-cluster-init", env)
+    assert init["profiles"] == ["redis-cluster"]
+    assert sorted(init["depends_on"]) == nodes
+    script = init["command"][-1]
+    assert "redis-cli --cluster create $nodes --cluster-replicas 1 --cluster-yes" in script
+    assert "for n in 1 2 3 4 5 6" in script
+    for name in our_services():
+        command = parse_command(command_of(name), monkeypatch, name)
+        environment = environment_of(name, env)
+        settings = (
+            gateway_settings(monkeypatch, environment, command)
+            if command.script == GATEWAY_SCRIPT
+            else worker_settings(monkeypatch, environment, command)
+        )
+        assert settings.redis_cluster, name
+        assert urlsplit(settings.redis_url).hostname in nodes, name
+        rule = service(name, env)["depends_on"]["redis-cluster-init"]
+        assert rule == {"condition": "service_completed_successfully", "required": False}
+    # Without the profile's variables, the one Redis.
+    for name in our_services():
+        assert environment_of(name)["A2A_REDIS_CLUSTER"] == "false", name
 
 
 def test_temporal_persists_in_postgresql() -> None:
