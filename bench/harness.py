@@ -77,6 +77,20 @@ class Stack:
     # The environment of the children: this checkout on PYTHONPATH, the Temporal and Redis addresses.
     env: dict[str, str]
     processes: list[ManagedProcess] = field(default_factory=list)
+    # What each gateway and echo worker this stack starts is given beyond `env`.
+    gateway_env: dict[str, str] = field(default_factory=dict)
+    worker_env: dict[str, str] = field(default_factory=dict)
+
+    def start_gateway(self, name: str, port: int) -> str:
+        """One more `a2a-gateway serve` on the echo queue, on `port`; its URL."""
+        env = {**self.gateway_env, "A2A_GATEWAY_HOST": HOST, "A2A_GATEWAY_PORT": str(port)}
+        self.start(name, [sys.executable, "-m", "gateway", "serve"], env)
+        return f"http://{HOST}:{port}"
+
+    def start_worker(self, name: str) -> ManagedProcess:
+        """One more echo worker on the stack's queue."""
+        args = [sys.executable, "-m", "workers", "--agent", "echo"]
+        return self.start(name, args, self.worker_env)
 
     def start(self, name: str, args: list[str], extra_env: dict[str, str]) -> ManagedProcess:
         """Start one more child, logging to `<logs>/<name>.log`; it is stopped with the others."""
@@ -100,9 +114,11 @@ def start_stack(
     data_dir: Path,
     *,
     worker_env: dict[str, str] | None = None,
+    gateway_env: dict[str, str] | None = None,
 ) -> Stack:
     """Start whatever is not given by the environment; every process goes into `started` at once.
-    `worker_env` adds to the echo worker's environment (`A2A_WORKER_*` settings)."""
+    `worker_env` adds to the echo worker's environment (`A2A_WORKER_*` settings), `gateway_env` to
+    the gateway's."""
     temporal_address = os.environ.get("TEMPORAL_ADDRESS")
     temporal_reused = temporal_address is not None
     if temporal_address is None:
@@ -152,17 +168,10 @@ def start_stack(
         env=env,
         processes=started,
     )
-    gateway_env = {
-        "A2A_GATEWAY_HOST": HOST,
-        "A2A_GATEWAY_PORT": str(gateway_port),
-        "A2A_GATEWAY_TASK_QUEUE": echo_queue,
-    }
-    stack.start("gateway", [sys.executable, "-m", "gateway", "serve"], gateway_env)
-    stack.start(
-        "echo worker",
-        [sys.executable, "-m", "workers", "--agent", "echo"],
-        {**(worker_env or {}), "A2A_WORKER_TASK_QUEUE": echo_queue},
-    )
+    stack.gateway_env = {**(gateway_env or {}), "A2A_GATEWAY_TASK_QUEUE": echo_queue}
+    stack.worker_env = {**(worker_env or {}), "A2A_WORKER_TASK_QUEUE": echo_queue}
+    stack.start_gateway("gateway", gateway_port)
+    stack.start_worker("echo worker")
     bare_args = [
         "--address",
         temporal_address,

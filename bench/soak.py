@@ -56,6 +56,7 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 
 from bench.harness import (
+    HOST,
     NAMESPACE,
     RESULTS_DIR,
     ROOT,
@@ -75,7 +76,7 @@ from bench.streaming import (
     raise_fd_limit,
     rss_kib,
 )
-from gateway.devstack.processes import ManagedProcess, register_search_attributes
+from gateway.devstack.processes import ManagedProcess, free_port, register_search_attributes
 from protocol import task_events_key
 
 logger = logging.getLogger("bench.soak")
@@ -85,6 +86,8 @@ LOGS_DIR = RESULTS_DIR / "logs" / "soak"
 # history and Redis every task's event log (retained for days), so theirs grow by design.
 BOUNDED = ("gateway", "echo worker")
 WATCHED = (*BOUNDED, "Temporal dev server", "Redis")
+# The names of the replicas started beside them (`--replicas`): watched too.
+REPLICAS = ("gateway ", "echo worker ")
 RSS_BOUND_FACTOR = 1.25
 RSS_BOUND_SLACK_MIB = 20
 RSS_BOUND = f"end <= {RSS_BOUND_FACTOR:g} x start + {RSS_BOUND_SLACK_MIB} MiB"
@@ -93,6 +96,8 @@ TASK_FRAME_P99_TARGET_MS = 250.0
 TEMPORAL_CPU_TARGET_PERCENT = 50.0
 CANCEL_P50_TARGET_MS = 100.0
 CANCEL_P99_TARGET_MS = 500.0
+# The worker's default A2A_WORKER_HEARTBEAT_SECONDS.
+WORKER_HEARTBEAT_SECONDS = 30.0
 # Task starts a second the stack took on two cores without delaying them (a 300-stream ramp).
 MAX_START_RATE = 20.0
 # Beyond the ramp at its nominal rate, and beyond a stream's own time, for the stack to catch up.
@@ -119,6 +124,11 @@ class Options:
     heartbeat: float | None = None
     sample_every: float = 10.0
     cancel_every: float = 1.0
+    # Gateways and echo workers; with more than one, streams are spread over the gateways, a dropped
+    # stream resumes on the next one, and `kill_at` seconds into the soak one gateway and one worker
+    # are killed (SIGKILL).
+    replicas: int = 1
+    kill_at: float | None = None
 
     @property
     def task_seconds(self) -> float:
@@ -133,7 +143,18 @@ class Options:
 
     @property
     def stream_timeout(self) -> float:
-        return self.task_seconds + STREAM_SLACK_SECONDS
+        if self.kill_at is None:
+            return self.task_seconds + STREAM_SLACK_SECONDS
+        # A turn of the killed worker starts again on another, once its heartbeat has timed out.
+        return 2 * self.task_seconds + self.heartbeat_timeout + STREAM_SLACK_SECONDS
+
+    @property
+    def heartbeat_timeout(self) -> float:
+        """The gateway's A2A_GATEWAY_AGENT_HEARTBEAT_TIMEOUT_SECONDS: three heartbeats."""
+        return 3 * (self.heartbeat if self.heartbeat is not None else WORKER_HEARTBEAT_SECONDS)
+
+    def gateway_env(self) -> dict[str, str]:
+        return {"A2A_GATEWAY_AGENT_HEARTBEAT_TIMEOUT_SECONDS": f"{self.heartbeat_timeout:g}"}
 
     @property
     def max_activities(self) -> int:
@@ -239,7 +260,7 @@ class Monitor:
     def __init__(self, pids: dict[str, int], every: float) -> None:
         self._pids = pids
         self._every = every
-        self._began = time.monotonic()
+        self.began = time.monotonic()
         self.phase = "ramp"
         self.samples: list[dict[str, Any]] = []
         self.marks: dict[str, dict[str, Any]] = {}
@@ -254,7 +275,7 @@ class Monitor:
             except (OSError, BenchError):
                 continue  # it has exited: the driver's next check says so
         entry = {
-            "t": round(time.monotonic() - self._began, 1),
+            "t": round(time.monotonic() - self.began, 1),
             "phase": self.phase,
             "rss_kib": rss,
             "cpu_s": cpu,
@@ -305,24 +326,27 @@ class Monitor:
         return out
 
 
-async def prepare(stack: Stack) -> None:
+async def prepare(stack: Stack, urls: list[str]) -> None:
     client = await Client.connect(stack.temporal_address, namespace=NAMESPACE)
     if stack.temporal_reused:
         added = await register_search_attributes(client, NAMESPACE)
         if added:
             logger.info("registered search attributes %s", added)
-    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
-        logger.info("waiting for the gateway and the workers")
-        await wait_ready(stack, http, client)
+    logger.info("waiting for the gateways and the workers")
+    for url in urls:
+        async with httpx.AsyncClient(base_url=url) as http:
+            await wait_ready(stack, http, client)
 
 
-def loadgen_args(stack: Stack, options: Options, results: Path) -> list[str]:
+def loadgen_args(stack: Stack, options: Options, results: Path, urls: list[str]) -> list[str]:
+    resume = ["--resume"] if len(urls) > 1 else []
     return [
         sys.executable,
         "-m",
         "bench.soak_clients",
+        *resume,
         "--url",
-        stack.gateway_url,
+        ",".join(urls),
         "--results",
         str(results),
         "--streams",
@@ -342,13 +366,35 @@ def loadgen_args(stack: Stack, options: Options, results: Path) -> list[str]:
     ]
 
 
-async def drive(stack: Stack, options: Options, monitor: Monitor) -> dict[str, Any]:
+async def kill_replicas(
+    stack: Stack, monitor: Monitor, after: float, kills: dict[str, Any]
+) -> None:
+    """`after` seconds into the soak, SIGKILL the last gateway and the last echo worker started."""
+    await asyncio.sleep(after)
+    victims = [
+        next(p for p in reversed(stack.processes) if p.name.startswith(prefix))
+        for prefix in ("gateway", "echo worker")
+    ]
+    for process in victims:
+        stack.processes.remove(process)
+        process.kill()
+    kills["at_s"] = round(time.monotonic() - monitor.began, 1)
+    kills["killed"] = [process.name for process in victims]
+    logger.info("killed the %s (SIGKILL)", " and the ".join(kills["killed"]))
+
+
+async def drive(
+    stack: Stack, options: Options, monitor: Monitor, urls: list[str], kills: dict[str, Any]
+) -> dict[str, Any]:
     """Run the load generator through its phases, marking each; its results."""
     # Every figure the load generator took, task ids and latencies included, kept with the logs.
     results = LOGS_DIR / "clients.json"
     log = (LOGS_DIR / "load-generator.log").open("wb")
     loadgen = ManagedProcess(
-        "load generator", loadgen_args(stack, options, results), env=stack.env, log=subprocess.PIPE
+        "load generator",
+        loadgen_args(stack, options, results, urls),
+        env=stack.env,
+        log=subprocess.PIPE,
     )
     stack.processes.append(loadgen)
 
@@ -361,9 +407,8 @@ async def drive(stack: Stack, options: Options, monitor: Monitor) -> dict[str, A
         )
 
     lines = LineReader(loadgen, log, progress)
-    # The load generator exits right after DONE, maybe before its line is read.
-    others = [process for process in stack.processes if process is not loadgen]
     sampling = asyncio.create_task(monitor.run())
+    killing: asyncio.Task[None] | None = None
     try:
         await lines.start()
         logger.info(
@@ -388,16 +433,22 @@ async def drive(stack: Stack, options: Options, monitor: Monitor) -> dict[str, A
                 in_flight,
                 options.streams,
             )
+        if options.kill_at is not None:
+            killing = asyncio.create_task(kill_replicas(stack, monitor, options.kill_at, kills))
         (in_flight,) = await lines.expect(
             "DRAINING", options.duration + PHASE_SLACK_SECONDS, stack.processes
         )
         monitor.mark("end", "drain")
         logger.info("soak over; draining the %s streams in flight", in_flight)
+        # The load generator exits right after DONE, maybe before its line is read.
+        others = [process for process in stack.processes if process is not loadgen]
         await lines.expect("DONE", options.stream_timeout + PHASE_SLACK_SECONDS, others)
         await asyncio.sleep(SETTLE_SECONDS)
         monitor.mark("drained", "done")
     finally:
         sampling.cancel()
+        if killing is not None:
+            killing.cancel()
         lines.close()
         loadgen.stop()
         stack.processes.remove(loadgen)
@@ -475,7 +526,23 @@ def targets(figures: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     def at_most(value: float | None, bound: float) -> bool | None:
         return None if value is None else value <= bound
 
+    replicas = figures["replicas"]
+    several: list[tuple[str, str, bool | None]] = []
+    if replicas["gateways"] > 1:
+        streams = figures["streams"]
+        unfinished = streams["failed_to_open"] + streams["broken"] + streams["wrong"]
+        several = [
+            (
+                f"{replicas['gateways']} gateways, {replicas['workers']} workers, "
+                f"{' and '.join(replicas.get('killed', [])) or 'nothing'} killed: every stream "
+                "finished",
+                f"{unfinished:,} did not ({replicas['streams_resumed']:,} resumed on another "
+                "gateway)",
+                unfinished == 0 and bool(replicas.get("killed")),
+            )
+        ]
     return [
+        *several,
         ("events lost = 0", f"{lost:,}", lost == 0),
         (
             f"Task frame p99 <= {TASK_FRAME_P99_TARGET_MS:g} ms (streams started in the soak)",
@@ -514,11 +581,16 @@ def rates(clients: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-async def soak(stack: Stack, options: Options) -> dict[str, Any]:
-    await prepare(stack)
-    pids = {process.name: process.pid for process in stack.processes if process.name in WATCHED}
+async def soak(stack: Stack, options: Options, urls: list[str]) -> dict[str, Any]:
+    await prepare(stack, urls)
+    pids = {
+        process.name: process.pid
+        for process in stack.processes
+        if process.name in WATCHED or process.name.startswith(REPLICAS)
+    }
     monitor = Monitor(pids, options.sample_every)
-    clients = await drive(stack, options, monitor)
+    kills: dict[str, Any] = {}
+    clients = await drive(stack, options, monitor, urls, kills)
     logger.info("reading %d task logs back from Redis", len(clients["tasks"]))
     redis = await cross_check(stack.redis_url, clients["tasks"])
     return {
@@ -548,6 +620,13 @@ async def soak(stack: Stack, options: Options) -> dict[str, Any]:
             **open_latencies(clients),
         },
         "cancel_probes": cancel_figures(clients["cancel_probes"]),
+        "replicas": {
+            "gateways": len(urls),
+            "workers": options.replicas,
+            **kills,
+            "streams_resumed": clients["resumed"],
+            "resumes": clients.get("resumes", 0),
+        },
         "processes": monitor.process_figures(),
         "load_generator": {
             "cpu_seconds": clients["cpu_seconds"],
@@ -736,11 +815,18 @@ def render_markdown(figures: dict[str, Any]) -> str:
         f"streams are open (after a {figures['streams']['ramp_seconds']:.0f} s ramp)",
         f"- Worker: heartbeats {heartbeat} (A2A_WORKER_HEARTBEAT_SECONDS), up to "
         f"{settings['worker_max_concurrent_activities']:,} "
-        "concurrent activities; one gateway process",
+        "concurrent activities; "
+        + (
+            "one gateway process"
+            if settings["replicas"] == 1
+            else f"{settings['replicas']} gateways and {settings['replicas']} workers, the last of "
+            f"each killed {settings['kill_at_s']:g} s into the soak (SIGKILL); heartbeat timeout "
+            f"{settings['gateway_heartbeat_timeout_s']:g} s"
+        ),
         f"- RSS start: the ramp's end; end: the soak's end (both with the streams in flight); "
         f"bound on the gateway and the worker: {RSS_BOUND} ({verdict})",
         "",
-        "## Targets (issue 18)",
+        "## Targets (issue 18; with --replicas, issue 19)",
         "",
         "| target | measured | |",
         "| --- | ---: | --- |",
@@ -787,8 +873,18 @@ def run(options: Options, command: str) -> int:
     started: list[ManagedProcess] = []
     with stopping(started):
         with tempfile.TemporaryDirectory(prefix="bench-soak-") as data_dir:
-            stack = start_stack(started, LOGS_DIR, Path(data_dir), worker_env=options.worker_env())
-            figures = asyncio.run(soak(stack, options))
+            stack = start_stack(
+                started,
+                LOGS_DIR,
+                Path(data_dir),
+                worker_env=options.worker_env(),
+                gateway_env=options.gateway_env(),
+            )
+            urls = [stack.gateway_url]
+            for number in range(2, options.replicas + 1):
+                urls.append(stack.start_gateway(f"gateway {number}", free_port(HOST)))
+                stack.start_worker(f"echo worker {number}")
+            figures = asyncio.run(soak(stack, options, urls))
         figures["log_problems"] = {
             name: gateway_log_problems(LOGS_DIR / f"{name.replace(' ', '-')}.log")
             for name in BOUNDED
@@ -810,6 +906,9 @@ def run(options: Options, command: str) -> int:
             "stream_timeout_s": options.stream_timeout,
             "worker_heartbeat_s": options.heartbeat,
             "cancel_every_s": options.cancel_every,
+            "replicas": options.replicas,
+            "kill_at_s": options.kill_at,
+            "gateway_heartbeat_timeout_s": options.heartbeat_timeout,
             "worker_max_concurrent_activities": options.max_activities,
             "rss_bound": RSS_BOUND,
         },
@@ -866,6 +965,19 @@ def main(argv: list[str] | None = None) -> None:
         help="seconds between cancel probes during the soak (default 1; 0: none)",
     )
     parser.add_argument(
+        "--replicas",
+        type=int,
+        default=defaults.replicas,
+        help="gateways and echo workers (default 1); streams are spread over the gateways",
+    )
+    parser.add_argument(
+        "--kill-at",
+        type=float,
+        default=None,
+        help="with --replicas 2 or more: seconds into the soak at which the last gateway and the "
+        "last worker are killed (default: half the duration)",
+    )
+    parser.add_argument(
         "--sample-every",
         type=float,
         default=defaults.sample_every,
@@ -889,6 +1001,12 @@ def main(argv: list[str] | None = None) -> None:
         heartbeat=args.heartbeat,
         sample_every=args.sample_every,
         cancel_every=args.cancel_every,
+        replicas=args.replicas,
+        kill_at=(
+            (args.kill_at if args.kill_at is not None else args.duration / 2)
+            if args.replicas > 1
+            else None
+        ),
     )
     if (
         options.streams < 1
@@ -897,10 +1015,12 @@ def main(argv: list[str] | None = None) -> None:
         or options.delay < 0
         or options.cancel_every < 0
         or (options.heartbeat is not None and options.heartbeat <= 0)
+        or options.replicas < 1
+        or (options.kill_at is not None and not 0 <= options.kill_at < options.duration)
     ):
         parser.error(
-            "--streams must be 1 or more, --chunks 1 to 10000, --delay and --cancel-every 0 or "
-            "more, the others above 0"
+            "--streams and --replicas must be 1 or more, --chunks 1 to 10000, --delay and "
+            "--cancel-every 0 or more, --kill-at within the duration, the others above 0"
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -1,5 +1,5 @@
 """The load generator of `bench.soak`: keeps N `message/stream` tasks of the echo agent in flight
-against one gateway, in a process of its own, and checks every frame they carry.
+against one gateway (or several, in turn), in a process of its own, and checks every frame they carry.
 
 `python -m bench.soak_clients --url http://HOST:PORT --streams N --duration S --chunks K --delay D
 --ramp-rate R --results FILE`
@@ -23,6 +23,11 @@ Lines on stdout, for the driver:
     RAMPED <in flight> <seconds>                          N streams have opened; the S seconds start
     DRAINING <in flight>                                  the S seconds are over; no more starts
     DONE                                                  the results file is written; the process exits
+
+With several gateways and `--resume`, a stream whose connection drops (its gateway was killed) goes
+on from the next gateway: `tasks/resubscribe` with `Last-Event-ID` set to the last event it carried, or
+its `message/stream` again with the same messageId when it carried none; the checks above still hold
+across the resume (nothing repeated, nothing missing).
 
 SIGTERM / SIGINT end the run early (streams still open count as broken). Raw asyncio protocols on
 uvloop: httpx would need more CPU than the gateway it loads.
@@ -58,6 +63,8 @@ PROGRESS_SECONDS = 10.0
 # A slot whose stream failed to open waits this long before its next start, so a refusing gateway
 # is not hammered.
 RETRY_PAUSE_SECONDS = 1.0
+# A dropped stream waits this long before it resumes on another gateway.
+RESUME_PAUSE_SECONDS = 0.2
 
 
 def piece(task: int, chunk: int) -> str:
@@ -94,19 +101,24 @@ class SoakStream(asyncio.Protocol):
         "chunk_frames",
         "closed",
         "distinct",
+        "dropped",
         "duplicated",
         "error",
         "finals",
         "highest",
         "index",
+        "last_id",
+        "message_id",
         "open_seconds",
         "opened",
         "out_of_order",
         "pieces",
         "resent",
         "restarts",
+        "resumes",
         "seen",
         "sent_at",
+        "target",
         "task_frame_lag_ms",
         "task_id",
         "transport",
@@ -141,14 +153,35 @@ class SoakStream(asyncio.Protocol):
         self.after_final = 0
         self.pieces: list[str] = []
         self.error: str | None = None
+        self.message_id = str(uuid.uuid4())
+        # Resuming (`--resume`): the gateway this stream is on (an index into the run's targets), the
+        # id of the last event it carried, whether its connection dropped before the final frame, and
+        # how many times it was resumed on another gateway.
+        self.target = index % len(run.targets)
+        self.last_id: bytes | None = None
+        self.dropped = False
+        self.resumes = 0
+
+    def resume_elsewhere(self) -> None:
+        """Ready the stream for a connection to the next gateway: `tasks/resubscribe` after the last
+        event it carried (or the same `message/stream` again, when it carried none)."""
+        self.target = (self.target + 1) % len(self._run.targets)
+        self.resumes += 1
+        self.dropped = False
+        self.error = None
+        self._head = bytearray()
+        self._raw.clear()
+        self._sse.clear()
+        self.closed = self._run.loop.create_future()
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not derive from asyncio.Transport but have its interface.
         self.transport = cast(asyncio.Transport, transport)
-        self.sent_at = time.monotonic()
-        self.transport.write(self._run.request(self.index))
+        if not self.sent_at:
+            self.sent_at = time.monotonic()
+        self.transport.write(self._run.request_for(self))
 
     def data_received(self, data: bytes) -> None:
         now = time.time()
@@ -170,6 +203,7 @@ class SoakStream(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.finals and self.error is None:
+            self.dropped = True
             self.error = f"connection closed before the final frame ({exc or 'by the server'})"
         if not self.closed.done():
             self.closed.set_result(None)
@@ -197,6 +231,8 @@ class SoakStream(asyncio.Protocol):
 
     def _event(self, block: bytes, now: float) -> None:
         entry_id, data = sse_fields(block)
+        if entry_id:
+            self.last_id = entry_id
         if not data:
             return  # a comment (keep-alive) or an id alone
         message: dict[str, Any] = orjson.loads(data)
@@ -416,12 +452,19 @@ class Pacer:
 
 class Soak:
     def __init__(self, loop: asyncio.AbstractEventLoop, args: argparse.Namespace) -> None:
-        url = urlsplit(args.url)
-        if url.hostname is None or url.port is None:
-            raise SystemExit(f"--url needs a host and a port, got {args.url!r}")
+        # (host, port, Host header) of each gateway; streams are spread over them in turn.
+        self.targets: list[tuple[str, int, bytes]] = []
+        for given in args.url.split(","):
+            url = urlsplit(given)
+            if url.hostname is None or url.port is None:
+                raise SystemExit(f"--url needs a host and a port, got {given!r}")
+            header = f"Host: {url.hostname}:{url.port}\r\n".encode()
+            self.targets.append((url.hostname, url.port, header))
         self.loop = loop
-        self.host = url.hostname
-        self.port = url.port
+        self.host, self.port, self.host_header = self.targets[0]
+        # A stream whose connection drops is resumed on the next gateway (Last-Event-ID).
+        self.resume: bool = args.resume
+        self.resumed = 0
         self.streams: int = args.streams
         self.chunks: int = args.chunks
         self.delay: float = args.delay
@@ -432,7 +475,6 @@ class Soak:
         self.probes: list[tuple[float, float, str | None]] = []
         self.starting = True
         self.ramped: asyncio.Future[None] = loop.create_future()
-        self.host_header = f"Host: {self.host}:{self.port}\r\n".encode()
         # Streams started and not yet ended.
         self.live: set[SoakStream] = set()
         self.started = 0
@@ -466,7 +508,7 @@ class Soak:
         """Streams whose request is out and whose response has not ended."""
         return len(self.live)
 
-    def request(self, index: int) -> bytes:
+    def request(self, index: int, message_id: str | None = None, host_header: bytes = b"") -> bytes:
         body = orjson.dumps(
             {
                 "jsonrpc": "2.0",
@@ -476,16 +518,37 @@ class Soak:
                     "message": {
                         "kind": "message",
                         "role": "user",
-                        "messageId": str(uuid.uuid4()),
+                        "messageId": message_id or str(uuid.uuid4()),
                         "parts": [{"kind": "text", "text": task_text(index, self.chunks)}],
                         "metadata": {"echo": {"chunks": self.chunks, "delay": self.delay}},
                     }
                 },
             }
         )
+        return self._post(body, host_header or self.host_header)
+
+    def request_for(self, stream: SoakStream) -> bytes:
+        """The stream's request on its current gateway: its `message/stream` (sent again, with the
+        same messageId, when a dropped connection carried no event), else `tasks/resubscribe` after
+        the last event it carried."""
+        header = self.targets[stream.target][2]
+        if stream.last_id is None or stream.task_id is None:
+            return self.request(stream.index, stream.message_id, header)
+        body = orjson.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": stream.index,
+                "method": "tasks/resubscribe",
+                "params": {"id": stream.task_id},
+            }
+        )
+        return self._post(body, header + b"Last-Event-ID: " + stream.last_id + b"\r\n")
+
+    @staticmethod
+    def _post(body: bytes, headers: bytes) -> bytes:
         return (
             b"POST / HTTP/1.1\r\n"
-            + self.host_header
+            + headers
             + b"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
             b"Connection: keep-alive\r\nContent-Length: "
             + str(len(body)).encode()
@@ -524,22 +587,34 @@ class Soak:
         self.started += 1
         stream = SoakStream(self, index)
         self.live.add(stream)
+        deadline = self.loop.time() + self.stream_timeout
         try:
-            try:
-                await self.loop.create_connection(lambda: stream, self.host, self.port)
-            except OSError as err:
-                stream.fail(f"connect: {err.strerror or err}")
-                return stream
-            try:
-                async with asyncio.timeout(self.stream_timeout):
-                    await stream.closed
-            except TimeoutError:
-                stream.fail(
-                    "the response did not end after the final frame"
-                    if stream.finals
-                    else f"no final frame within {self.stream_timeout:.0f}s"
-                )
-            return stream
+            while True:
+                host, port, _ = self.targets[stream.target]
+                try:
+                    await self.loop.create_connection(lambda: stream, host, port)
+                except OSError as err:
+                    stream.fail(f"connect: {err.strerror or err}")
+                    stream.dropped = True
+                else:
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            await stream.closed
+                    except TimeoutError:
+                        stream.fail(
+                            "the response did not end after the final frame"
+                            if stream.finals
+                            else f"no final frame within {self.stream_timeout:.0f}s"
+                        )
+                        return stream
+                if not (self.resume and stream.dropped and self.loop.time() < deadline):
+                    return stream
+                # Its gateway went away: the stream goes on from the next one.
+                if stream.transport is not None:
+                    stream.transport.abort()
+                stream.resume_elsewhere()
+                self.resumed += stream.resumes == 1
+                await asyncio.sleep(RESUME_PAUSE_SECONDS)
         finally:
             self.live.discard(stream)
             if stream.transport is not None:
@@ -561,6 +636,7 @@ class Soak:
             totals["chunks_received"] += stream.distinct
             totals["duplicated"] += stream.duplicated
             totals["restarts"] += stream.restarts
+            totals["resumes"] += stream.resumes
             totals["resent"] += stream.resent
             totals["out_of_order"] += stream.out_of_order
             totals["bad_frames"] += stream.bad_frames
@@ -588,6 +664,7 @@ class Soak:
             "completed": self.completed,
             "failed_to_open": self.failed_to_open,
             "turned_away": self.turned_away,
+            "resumed": self.resumed,
             "cancel_probes": self.probes,
             "broken": self.broken,
             "wrong": self.wrong,
@@ -701,7 +778,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.soak_clients", description=__doc__)
-    parser.add_argument("--url", required=True, help="the gateway, http://HOST:PORT")
+    parser.add_argument(
+        "--url", required=True, help="the gateway, http://HOST:PORT (comma-separated: several)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume a dropped stream on the next gateway (Last-Event-ID)",
+    )
     parser.add_argument("--results", required=True, help="where to write the JSON results")
     parser.add_argument("--streams", type=int, required=True, help="tasks in flight")
     parser.add_argument("--duration", type=float, required=True, help="seconds after the ramp")

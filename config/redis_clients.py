@@ -10,7 +10,8 @@
 
 `RedisTarget.client` is the shared client; `RedisTarget.dedicated_pool` gives the pool of one
 long-lived connection (a pub/sub subscription), on the current primary or, in a cluster, a live node
-(classic pub/sub reaches every node of a cluster).
+(classic pub/sub reaches every node of a cluster: the workers' cancel channel); `node_pool`, one on a
+given node (sharded pub/sub: a task's channel lives on the node that serves the task's slot).
 """
 
 from __future__ import annotations
@@ -123,13 +124,19 @@ class RedisTarget:
                     "a cluster's dedicated connection needs the cluster's client"
                 )
             host, port = await _cluster_node(cast(RedisCluster, shared))
-            url_options = {k: v for k, v in parse_url(self.url).items() if k not in _LOCATION}
-            return ConnectionPool(host=host, port=port, **{**url_options, **options})
+            return await self.node_pool(host, port, **options)
         if self.sentinels:
             return SentinelConnectionPool(  # type: ignore[no-untyped-call]
                 self._master(), self._sentinel(), is_master=True, **options
             )
         return ConnectionPool.from_url(self.url, **options)
+
+    async def node_pool(self, host: str, port: int, **options: Any) -> ConnectionPool:
+        """A pool on one node of the cluster, as the URL says to connect (user, password, TLS)."""
+        url_options = {k: v for k, v in parse_url(self.url).items() if k not in _LOCATION}
+        return ConnectionPool(
+            host=host, port=port, **{**url_options, "socket_timeout": None, **options}
+        )
 
     def _sentinel(self) -> Sentinel:
         options = parse_url(self.url)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import cast
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -89,9 +91,12 @@ async def open_runtime(parts: Parts) -> Runtime:
     timeout = settings.call_timeout_seconds
     store = TaskStore(redis, reader=reader, ttl_seconds=settings.retention_seconds, timeout=timeout)
     log = EventLog(redis, timeout=timeout)
+    # On a cluster, sharded pub/sub: each task's channel on the node that serves its slot.
     hub = Hub(
         partial(target.dedicated_pool, redis, protocol=2),
         buffer_events=settings.stream_buffer_events,
+        cluster=cast(RedisCluster, redis) if target.cluster else None,
+        node_pools=partial(target.node_pool, protocol=2),
     )
     await hub.start(connect_wait=timeout)
     contents = ContentStore(redis, ttl_seconds=settings.retention_seconds)

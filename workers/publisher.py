@@ -36,7 +36,8 @@ WAKE_PAYLOAD_LIMIT = 256 * 1024
 # KEYS: snapshot, stream, push configs (kept as long as the log), ended marker. ARGV: channel, event
 # type, event JSON, snapshot JSON, stream max length, TTL seconds, "1" to write only when no snapshot
 # exists yet (task.created on a retried first turn), wake-up payload limit, "1" when the event ends
-# the task (a terminal state). Nothing is written once the task has ended: it ends once whoever ends
+# the task (a terminal state), the publish command (SPUBLISH on a Redis Cluster: the channel shares
+# the task's slot, and only the node serving it carries the message). Nothing is written once the task has ended: it ends once whoever ends
 # it (the turn, a cancel's fast path, the workflow), and an abandoned attempt adds nothing after.
 # The entry's `type` field comes first: the gateway reads it to tell whether the stream still starts
 # at task.created or has been trimmed.
@@ -55,9 +56,9 @@ redis.call("SET", KEYS[1], ARGV[4], "EX", ARGV[6])
 redis.call("EXPIRE", KEYS[2], ARGV[6])
 redis.call("EXPIRE", KEYS[3], ARGV[6])
 if #ARGV[3] <= tonumber(ARGV[8]) then
-  redis.call("PUBLISH", ARGV[1], id .. " " .. ARGV[3])
+  redis.call(ARGV[10], ARGV[1], id .. " " .. ARGV[3])
 else
-  redis.call("PUBLISH", ARGV[1], id)
+  redis.call(ARGV[10], ARGV[1], id)
 end
 return id
 """
@@ -98,8 +99,11 @@ class EventPublisher:
         stream_max_length: int,
         ttl_seconds: int,
         metrics: WorkerMetrics | None = None,
+        sharded: bool = False,
     ) -> None:
+        """`sharded`: wake subscribers with sharded pub/sub (a Redis Cluster's gateways subscribe so)."""
         self._redis = redis
+        self._publish = "SPUBLISH" if sharded else "PUBLISH"
         self._script = redis.register_script(_PUBLISH)
         self._index_script = redis.register_script(_INDEX)
         self._max_length = stream_max_length
@@ -138,6 +142,7 @@ class EventPublisher:
                 "1" if only_if_new else "0",
                 WAKE_PAYLOAD_LIMIT,
                 "1" if ends else "0",
+                self._publish,
             ],
         )
         if entry_id is None:

@@ -99,6 +99,7 @@ def create_worker(
         stream_max_length=settings.stream_max_length,
         ttl_seconds=settings.retention_seconds,
         metrics=metrics,
+        sharded=settings.redis_cluster,
     )
     contents = ContentStore(redis, ttl_seconds=settings.retention_seconds)
     cancels = TurnCancels(redis, settings.redis_target())

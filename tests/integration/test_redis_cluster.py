@@ -2,7 +2,9 @@
 (`tests.redis_engines`), gateways and workers as deployed (`A2A_REDIS_CLUSTER=true`, `REDIS_URL` one
 node). The streaming, resume and fault tests of `test_streaming` and `test_faults` run again here with
 this module's fixtures; then what only a cluster has: a context's history read across slots, a listing,
-a cancel over the cluster's pub/sub, and a master killed mid-stream with its replica taking over."""
+a cancel over the cluster's pub/sub (the workers' classic channel; each task's own channel is a
+sharded one, on the node that serves the task's slot), and a master killed mid-stream with its
+replica taking over."""
 
 from __future__ import annotations
 
@@ -18,7 +20,15 @@ from redis.asyncio import Redis
 
 from config.redis_clients import RedisTarget
 from gateway.devstack.processes import ManagedProcess
-from protocol import Message, Task, TaskState, TaskStatus, TextPart, task_snapshot_key
+from protocol import (
+    Message,
+    Task,
+    TaskState,
+    TaskStatus,
+    TextPart,
+    task_channel,
+    task_snapshot_key,
+)
 from tests.integration.conftest import LaunchGateway
 from tests.integration.sse import (
     Frame,
@@ -201,7 +211,10 @@ async def test_tasks_are_listed_newest_first_across_slots(
 
 
 async def test_a_cancel_reaches_the_running_turn_over_the_cluster(
-    gateway_a: GatewayProcess, gateway_b: GatewayProcess, sse_client: httpx.AsyncClient
+    gateway_a: GatewayProcess,
+    gateway_b: GatewayProcess,
+    sse_client: httpx.AsyncClient,
+    cluster: RedisClusterNodes,
 ) -> None:
     message = echo_message("abcdefghij", chunks=10, delay=1.0)
     frames: list[Frame] = []
@@ -216,6 +229,12 @@ async def test_a_cancel_reaches_the_running_turn_over_the_cluster(
             frames.append(frame)
             if canceled is None and len(progress(as_results(frames))) == 1:
                 task_id = frames[0].data["result"]["id"]
+                # The stream's gateway holds the task's channel as a sharded one, on the node that
+                # serves the task's slot.
+                channel = task_channel(task_id)
+                node = cluster.master_of(channel)
+                assert node.command("PUBSUB", "SHARDCHANNELS", channel) == [channel.encode()]
+                assert node.command("PUBSUB", "CHANNELS", channel) == []
                 canceled = await rpc(sse_client, gateway_b.url, "tasks/cancel", {"id": task_id})
     assert canceled is not None
     assert canceled["result"]["status"]["state"] == "canceled"

@@ -107,9 +107,10 @@ def response(index: int, chunks: list[dict[str, Any]]) -> bytes:
     return HEAD + b"".join(sse(index, frame) for frame in frames) + b"0\r\n\r\n"
 
 
-async def received(body: bytes, chunks: int) -> SoakStream:
+def soak_run(chunks: int, url: str = "http://127.0.0.1:1") -> Soak:
     args = argparse.Namespace(
-        url="http://127.0.0.1:1",
+        url=url,
+        resume=False,
         streams=1,
         chunks=chunks,
         delay=0.0,
@@ -117,10 +118,18 @@ async def received(body: bytes, chunks: int) -> SoakStream:
         stream_timeout=10.0,
         cancel_every=0.0,
     )
-    stream = SoakStream(Soak(asyncio.get_running_loop(), args), 5)
+    return Soak(asyncio.get_running_loop(), args)
+
+
+def feed(stream: SoakStream, body: bytes) -> None:
     # Byte by byte: the parser must not depend on how the network splits the response.
     for offset in range(len(body)):
         stream.data_received(body[offset : offset + 1])
+
+
+async def received(body: bytes, chunks: int) -> SoakStream:
+    stream = SoakStream(soak_run(chunks), 5)
+    feed(stream, body)
     return stream
 
 
@@ -149,3 +158,46 @@ async def test_soak_stream_retried_turn_restarts_the_artifact_without_duplicates
         2,
         5,
     )
+
+
+async def test_soak_stream_dropped_then_resumed_on_the_next_gateway_passes_every_check() -> None:
+    stream = SoakStream(soak_run(3, "http://127.0.0.1:1,http://127.0.0.1:2"), 5)
+    task = {"id": "t", "contextId": "c", "status": {"state": "submitted"}, "kind": "task"}
+    feed(stream, HEAD + sse(5, task, "1-0") + sse(5, chunk(5, 0, 3), "2-0"))
+    stream.connection_lost(ConnectionResetError("reset"))
+    assert (stream.dropped, stream.target) == (True, 1)
+    stream.resume_elsewhere()
+    assert (stream.target, stream.resumes, stream.error) == (0, 1, None)
+    request = stream._run.request_for(stream)
+    assert request.startswith(b"POST / HTTP/1.1\r\nHost: 127.0.0.1:1\r\nLast-Event-ID: 2-0\r\n")
+    assert orjson.loads(request.partition(b"\r\n\r\n")[2]) == {
+        "jsonrpc": "2.0",
+        "id": 5,
+        "method": "tasks/resubscribe",
+        "params": {"id": "t"},
+    }
+    final = {
+        "taskId": "t",
+        "status": {"state": "completed"},
+        "final": True,
+        "kind": "status-update",
+    }
+    rest = [sse(5, chunk(5, n, 3), f"{n + 2}-0") for n in (1, 2)]
+    feed(stream, HEAD + b"".join(rest) + sse(5, final, "5-0") + b"0\r\n\r\n")
+    assert (stream.problem(), stream.distinct, stream.finals, stream.last_id) == (
+        None,
+        3,
+        1,
+        b"5-0",
+    )
+
+
+async def test_soak_stream_dropped_before_any_event_sends_its_message_again() -> None:
+    stream = SoakStream(soak_run(3, "http://127.0.0.1:1,http://127.0.0.1:2"), 4)
+    first = stream._run.request_for(stream)
+    stream.connection_lost(None)
+    stream.resume_elsewhere()
+    again = stream._run.request_for(stream)
+    assert first.startswith(b"POST / HTTP/1.1\r\nHost: 127.0.0.1:1\r\n")
+    assert again.startswith(b"POST / HTTP/1.1\r\nHost: 127.0.0.1:2\r\n")
+    assert first.partition(b"\r\n\r\n")[2] == again.partition(b"\r\n\r\n")[2]
