@@ -81,23 +81,10 @@ async def open_runtime(parts: Parts) -> Runtime:
     settings = parts.settings
     traced = tracing_enabled()
     temporal = await _temporal(settings, traced)
-    target = settings.redis_target()
-    redis = target.client(max_connections=settings.redis_max_connections)
-    # Every tasks/get of an open task reads Redis: on a pipelined connection of its own, which costs
-    # the gateway a quarter less CPU than redis-py's GET (see gateway.tasks.pipelined). A cluster's or
-    # a Sentinel's snapshots are read with the shared client, which knows where they are.
-    plain = not (target.cluster or target.sentinels)
-    reader = PipelinedReader(settings.redis_url, traced=traced) if plain else None
+    redis, reader, hub = _redis(settings, traced)
     timeout = settings.call_timeout_seconds
     store = TaskStore(redis, reader=reader, ttl_seconds=settings.retention_seconds, timeout=timeout)
     log = EventLog(redis, timeout=timeout)
-    # On a cluster, sharded pub/sub: each task's channel on the node that serves its slot.
-    hub = Hub(
-        partial(target.dedicated_pool, redis, protocol=2),
-        buffer_events=settings.stream_buffer_events,
-        cluster=cast(RedisCluster, redis) if target.cluster else None,
-        node_pools=partial(target.node_pool, protocol=2),
-    )
     await hub.start(connect_wait=timeout)
     contents = ContentStore(redis, ttl_seconds=settings.retention_seconds)
     turns = TurnEnds(hub, log, timeout=timeout)
@@ -176,6 +163,25 @@ def _dispatcher(
         v1_stream_handlers=v1.stream_table(),
         rest_handlers={**rest.table(), **rest.stream_table()},
     )
+
+
+def _redis(settings: GatewaySettings, traced: bool) -> tuple[Redis, PipelinedReader | None, Hub]:
+    """The shared client, the snapshot reads' connection and the pub/sub hub."""
+    target = settings.redis_target()
+    redis = target.client(max_connections=settings.redis_max_connections)
+    # Every tasks/get of an open task reads Redis: on a pipelined connection of its own, which costs
+    # the gateway a quarter less CPU than redis-py's GET (see gateway.tasks.pipelined). A cluster's or
+    # a Sentinel's snapshots are read with the shared client, which knows where they are.
+    plain = not (target.cluster or target.sentinels)
+    reader = PipelinedReader(settings.redis_url, traced=traced) if plain else None
+    # On a cluster, sharded pub/sub: each task's channel on the node that serves its slot.
+    hub = Hub(
+        partial(target.dedicated_pool, redis, protocol=2),
+        buffer_events=settings.stream_buffer_events,
+        cluster=cast(RedisCluster, redis) if target.cluster else None,
+        node_pools=partial(target.node_pool, protocol=2),
+    )
+    return redis, reader, hub
 
 
 def _rate_limiter(settings: GatewaySettings, redis: Redis) -> RateLimiter | None:

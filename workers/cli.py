@@ -18,7 +18,7 @@ from temporalio.runtime import Runtime
 from config import temporal
 from config.gc_tuning import tune_for_long_running
 from config.telemetry import TEXT_FORMAT, configure_logging, configure_tracing, tracing_enabled
-from workers.metrics import WorkerMetrics, bind_address, prometheus_runtime
+from workers.metrics import WorkerMetrics, bind_address, plain_runtime, prometheus_runtime
 from workers.settings import WorkerSettings
 from workers.worker import build_agent, create_worker
 
@@ -65,10 +65,10 @@ async def serve(settings: WorkerSettings) -> None:
 
 
 def metrics_runtime(settings: WorkerSettings) -> Runtime:
-    """The Temporal runtime serving the worker's metrics; Temporal's default one, whose meter records
-    nothing, when they are off."""
+    """The Temporal runtime serving the worker's metrics; one whose meter records nothing when they
+    are off."""
     if not settings.metrics_port:
-        return Runtime.default()
+        return plain_runtime()
     runtime = prometheus_runtime(settings.metrics_host, settings.metrics_port)
     logger.info(
         "metrics on http://%s/metrics", bind_address(settings.metrics_host, settings.metrics_port)

@@ -3,11 +3,22 @@ port (`A2A_WORKER_METRICS_HOST`:`A2A_WORKER_METRICS_PORT`, at `/metrics`)."""
 
 from __future__ import annotations
 
+import logging
+import os
+
 from temporalio.common import MetricMeter
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 from protocol import TERMINAL_STATES, TaskState
 
+SERVICE_NAME = "a2a-worker"
 # Names as created; the exporter adds `_total` to counters (`counters_total_suffix`).
 EVENTS_PUBLISHED = "a2a_events_published"
 TASKS_FINISHED = "a2a_tasks_finished"
@@ -32,6 +43,26 @@ def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def telemetry(metrics: PrometheusConfig | None = None) -> TelemetryConfig:
+    """The worker's Temporal telemetry: the Rust core's warnings go through Python's logging (logger
+    `temporalio.core`: the worker's log format, no terminal colour codes), and every metric carries the
+    worker's service name (OTEL_SERVICE_NAME, else `a2a-worker`), not the core's `temporal-core-sdk`."""
+    return TelemetryConfig(
+        logging=LoggingConfig(
+            filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+            forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+        ),
+        metrics=metrics,
+        global_tags={"service_name": os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME},
+        attach_service_name=False,
+    )
+
+
+def plain_runtime() -> Runtime:
+    """A Temporal runtime without a metrics endpoint (its meter records nothing)."""
+    return Runtime(telemetry=telemetry())
+
+
 def prometheus_runtime(host: str, port: int) -> Runtime:
     """A Temporal runtime that serves its metrics at http://host:port/metrics. Pass it to
     `Client.connect`, and build `WorkerMetrics` from its `metric_meter`."""
@@ -46,7 +77,7 @@ def prometheus_runtime(host: str, port: int) -> Runtime:
         histogram_bucket_overrides=HISTOGRAM_BUCKETS,
     )
     try:
-        return Runtime(telemetry=TelemetryConfig(metrics=config))
+        return Runtime(telemetry=telemetry(config))
     except ValueError as err:
         # The Rust core binds the port in the constructor and says only "Address already in use".
         raise MetricsEndpointError(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.streaming.hub import Hub, Subscription
+from gateway.streaming.hub import Hub
 from gateway.streaming.log import EventLog, LogEntry, LogRead, entry_key
+from gateway.streaming.subscription import Subscription
 from protocol import Task, task_channel
 
 # Entries read from the log per Redis call while catching up.

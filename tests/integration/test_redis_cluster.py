@@ -1,7 +1,7 @@
 """The stack on a real Redis Cluster: three masters, each with a replica, on loopback ports
 (`tests.redis_engines`), gateways and workers as deployed (`A2A_REDIS_CLUSTER=true`, `REDIS_URL` one
 node). The streaming, resume and fault tests of `test_streaming` and `test_faults` run again here with
-this module's fixtures; then what only a cluster has: a context's history read across slots, a listing,
+this module's fixtures; then what only a cluster has: a context's history read across slots, rate limits, a listing,
 a cancel over the cluster's pub/sub (the workers' classic channel; each task's own channel is a
 sharded one, on the node that serves the task's slot), and a master killed mid-stream with its
 replica taking over."""
@@ -19,13 +19,16 @@ import pytest
 from redis.asyncio import Redis
 
 from config.redis_clients import RedisTarget
+from gateway.access.rate_limit import RateLimiter
 from gateway.devstack.processes import ManagedProcess
 from protocol import (
     Message,
+    RateLimitedError,
     Task,
     TaskState,
     TaskStatus,
     TextPart,
+    rate_limit_key,
     task_channel,
     task_snapshot_key,
 )
@@ -188,6 +191,20 @@ async def test_a_context_history_is_read_across_slots(
     assert len({cluster.master_of(task_snapshot_key(t.id)).port for t in tasks}) == 3
     history = await publisher.context_history(tasks[2], limit=10)
     assert [m.parts[0] for m in history] == [TextPart(text="turn 0"), TextPart(text="turn 1")]
+
+
+async def test_rate_limits_hold_per_caller_on_every_slot(
+    redis: Redis, cluster: RedisClusterNodes
+) -> None:
+    limiter = RateLimiter(redis, per_second=0.01, burst=2, timeout=5)
+    callers = [f"caller-{uuid.uuid4().hex[:8]}" for _ in range(6)]
+    assert len({cluster.master_of(rate_limit_key(c)).port for c in callers}) > 1
+    for caller in callers:
+        await limiter.admit(caller)
+        await limiter.admit(caller)
+        with pytest.raises(RateLimitedError) as refused:
+            await limiter.admit(caller)
+        assert refused.value.retry_after == 100
 
 
 async def test_tasks_are_listed_newest_first_across_slots(

@@ -33,8 +33,9 @@ from workers import EventPublisher, WorkerSettings, create_worker
 from workers.metrics import HISTOGRAM_BUCKETS, TURN_SECONDS, WorkerMetrics, prometheus_runtime
 
 HOST = "127.0.0.1"
-# Every series of ours carries these; Temporal's runtime adds `service_name` to everything it serves.
-OURS = {"agent": "echo", "service_name": "temporal-core-sdk"}
+# Every series of ours carries these; the worker's runtime adds its `service_name` to everything it
+# serves (OTEL_SERVICE_NAME, else a2a-worker; not Temporal core's `temporal-core-sdk`).
+OURS = {"agent": "echo", "service_name": "a2a-worker"}
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -172,7 +173,7 @@ async def test_worker_metrics_count_tasks_turns_events_and_pushes(
                 "temporal_workflow_completed_total",
                 "workflow_type",
                 namespace="default",
-                service_name="temporal-core-sdk",
+                service_name="a2a-worker",
                 task_queue=metrics_queue,
             ),
         }
@@ -189,7 +190,7 @@ async def test_worker_metrics_count_tasks_turns_events_and_pushes(
         "temporal_activity_execution_latency_seconds_count",
         "activity_type",
         namespace="default",
-        service_name="temporal-core-sdk",
+        service_name="a2a-worker",
         task_queue=metrics_queue,
         workflow_type="TaskWorkflow",
     )
@@ -200,7 +201,7 @@ async def test_worker_metrics_count_tasks_turns_events_and_pushes(
         "temporal_local_activity_execution_latency_seconds_count",
         "activity_type",
         namespace="default",
-        service_name="temporal-core-sdk",
+        service_name="a2a-worker",
         task_queue=metrics_queue,
         workflow_type="TaskWorkflow",
     )
@@ -264,7 +265,7 @@ async def test_worker_process_serves_metrics_on_its_port(
             "temporal_workflow_completed_total",
             "workflow_type",
             namespace="default",
-            service_name="temporal-core-sdk",
+            service_name="a2a-worker",
             task_queue=queue,
         ) == {"TaskWorkflow": 1.0}
     finally:

@@ -10,7 +10,6 @@ from redis.exceptions import RedisError
 
 from gateway.streaming.batches import Batches, Ending
 from gateway.streaming.feed import TaskFeed
-from gateway.streaming.hub import Subscription
 from gateway.streaming.log import (
     EventLog,
     LogEntry,
@@ -20,6 +19,7 @@ from gateway.streaming.log import (
     snapshot_entry,
 )
 from gateway.streaming.renderers import A2ARenderer, BrowserRenderer
+from gateway.streaming.subscription import Subscription
 from protocol import InvalidParamsError
 from tests.a2a_schema import assert_valid_response
 
