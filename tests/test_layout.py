@@ -66,7 +66,7 @@ ALLOWED: dict[str, set[str]] = {
     "gateway.server": SERVER_BASE | {"gateway.access", "gateway.app", "gateway.streaming"},
     "gateway.client": set(),
     "gateway.devstack": SERVER_BASE | {"workflows"},
-    "gateway.cli": {"gateway.client"},
+    "gateway.cli": {"gateway.client", "config"},
     "gateway.__main__": {"gateway.cli"},
     "gateway": set(),
 }

@@ -18,6 +18,7 @@ from temporalio.runtime import Runtime
 from config import temporal
 from config.gc_tuning import tune_for_long_running
 from config.telemetry import TEXT_FORMAT, configure_logging, configure_tracing, tracing_enabled
+from config.version import package_version
 from workers.metrics import WorkerMetrics, bind_address, plain_runtime, prometheus_runtime
 from workers.settings import WorkerSettings
 from workers.worker import build_agent, create_worker
@@ -76,10 +77,31 @@ def metrics_runtime(settings: WorkerSettings) -> Runtime:
     return runtime
 
 
+ENVIRONMENT = """environment:
+  TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE      Temporal (default 127.0.0.1:7233, default); with
+  TEMPORAL_API_KEY, TEMPORAL_TLS_*,         TLS, mTLS, an API key or a profile of Temporal's TOML
+  TEMPORAL_PROFILE                          configuration
+  REDIS_URL                                 Redis (default redis://127.0.0.1:6390/0; rediss:// for TLS)
+  A2A_REDIS_CLUSTER, REDIS_SENTINELS,       a Redis Cluster, or the primary Sentinel names
+  A2A_REDIS_SENTINEL_MASTER
+  A2A_CONFIG                                the agents file (TOML): the agent's kind and options
+  ANTHROPIC_API_KEY                         a Claude agent's key
+  A2A_WORKER_*                              every other setting (README: "Commands and settings")
+"""
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="a2a-worker", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="a2a-worker",
+        description=__doc__,
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument("--agent", help="agent to serve (A2A_WORKER_AGENT; default echo)")
-    parser.add_argument("--task-queue", help="task queue (default a2a-agent-<agent>)")
+    parser.add_argument(
+        "--task-queue", help="task queue (A2A_WORKER_TASK_QUEUE; default a2a-agent-<agent>)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
     overrides = {k: v for k, v in (("agent", args.agent), ("task_queue", args.task_queue)) if v}
