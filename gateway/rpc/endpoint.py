@@ -235,7 +235,8 @@ def endpoint_agent(path: str, default: str) -> str | None:
 
 class RpcRoutes:
     """The router of the JSON-RPC endpoints, ahead of Starlette's (which it spares a fifth of a
-    `tasks/get`'s CPU): a POST to an endpoint goes to `endpoint.serve`, any other method gets 405, and
+    `tasks/get`'s CPU): a POST to an endpoint goes to `endpoint.serve`, any other method gets 405 (but
+    a browser's GET of `/` is sent to the web console, `/ui/`), and
     an endpoint's path with a trailing slash is redirected (307) as Starlette's router would; every
     other request goes on to the app's routes. Innermost of the middleware, so CORS still applies;
     Starlette's ServerErrorMiddleware still answers 500 to an exception."""
@@ -272,8 +273,18 @@ class RpcRoutes:
             url = URL(scope=scope)
             return RedirectResponse(url.replace(path=url.path.rstrip("/")), 307)
         if scope["method"] != "POST":
+            if path == "/" and scope["method"] == "GET" and _wants_html(scope):
+                # A browser at the address `make run` prints first: the web console.
+                return RedirectResponse(scope.get("root_path", "") + "/ui/", 303)
             return _not_allowed(scope["method"])
         return await self._endpoint().serve(Request(scope, receive), agent)
+
+
+def _wants_html(scope: Scope) -> bool:
+    """Whether the request accepts an HTML page (a browser's navigation; JSON clients do not ask)."""
+    return any(
+        name == b"accept" and b"text/html" in value.lower() for name, value in scope["headers"]
+    )
 
 
 def _not_allowed(method: str) -> Response:

@@ -795,6 +795,20 @@ async def test_non_post_on_json_rpc_paths_is_405_and_every_get_route_still_serve
     assert served == dict.fromkeys(served, 200)
 
 
+async def test_a_browser_at_the_root_is_sent_to_the_console_and_json_clients_get_405(
+    http: httpx.AsyncClient,
+) -> None:
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    sent = await http.get("/?x=1", headers={"Accept": browser})
+    assert (sent.status_code, sent.headers["location"]) == (303, "/ui/")
+    for accept in ("application/json", "*/*", "text/event-stream"):
+        refused = await http.get("/", headers={"Accept": accept})
+        assert (refused.status_code, refused.json()) == (405, not_allowed("GET")), accept
+    # Only the root: an agent's endpoint, and other methods, keep their 405.
+    assert (await http.get("/agents/echo", headers={"Accept": browser})).status_code == 405
+    assert (await http.delete("/", headers={"Accept": browser})).status_code == 405
+
+
 async def test_a_body_that_is_not_json_is_415_and_json_ones_are_served(
     http: httpx.AsyncClient,
 ) -> None:
