@@ -33,6 +33,11 @@ from gateway.settings import GatewaySettings
 
 logger = logging.getLogger(__name__)
 
+# The echo agent `dev` runs without an agents file: its reply in this many chunks, this many seconds
+# apart (a turn of at most a second stays a quick turn, `workers.agents.echo`).
+DEV_ECHO_CHUNKS = 5
+DEV_ECHO_DELAY = 0.25
+
 
 def main(args: argparse.Namespace) -> int:
     """`a2a-gateway dev`, with a start-up failure told in one line (exit 1)."""
@@ -225,6 +230,10 @@ def _start_workers(
             print(f"Agent '{agent}' (claude) has no worker: set ANTHROPIC_API_KEY", flush=True)
             continue
         worker_env = {**env, "A2A_WORKER_METRICS_PORT": "0"}
+        if "A2A_CONFIG" not in env:
+            # The echo agent of no agents file streams visibly, as compose's (deploy/agents.toml).
+            worker_env.setdefault("A2A_WORKER_ECHO_CHUNKS", str(DEV_ECHO_CHUNKS))
+            worker_env.setdefault("A2A_WORKER_ECHO_DELAY", f"{DEV_ECHO_DELAY:g}")
         if ports.worker_metrics_port:
             metrics_port = ports.worker_metrics_port + index
             metrics[agent] = f"http://{ports.host}:{metrics_port}/metrics"

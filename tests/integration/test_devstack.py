@@ -134,9 +134,10 @@ def _run_and_stop(stack: DevStack, tmp_path: Path) -> None:
             },
         )
         task = response.json()["result"]
+        # Without an agents file, dev's echo agent streams its reply: five chunks, a letter each.
         assert (task["status"]["state"], task["artifacts"][0]["parts"]) == (
             "completed",
-            [{"kind": "text", "text": "hello"}],
+            [{"kind": "text", "text": letter} for letter in "hello"],
         )
         ui = http.get(f"http://127.0.0.1:{ui_port}/")
         assert ui.status_code == 200
