@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 # apart (a turn of at most a second stays a quick turn, `workers.agents.echo`).
 DEV_ECHO_CHUNKS = 5
 DEV_ECHO_DELAY = 0.25
+DEV_SHUTDOWN_GRACE = 2.0
 
 
 def main(args: argparse.Namespace) -> int:
@@ -126,8 +127,19 @@ def dev(args: argparse.Namespace) -> int:
                 )
         return 0
     finally:
-        for process in reversed(started):
-            process.stop()
+        _stop(started)
+
+
+def _stop(started: list[ManagedProcess]) -> None:
+    """Stop what was started, the last first: the gateway and the workers (which finish or hand
+    back their turns while Temporal still answers), then Redis and Temporal."""
+    running = [process for process in reversed(started) if process.running()]
+    if not running:
+        return
+    print(f"Stopping {', '.join(p.name for p in running)}...", flush=True)
+    for process in running:
+        process.stop()
+    print("Stopped.", flush=True)
 
 
 def _runs_temporal(started: list[ManagedProcess]) -> bool:
@@ -230,6 +242,8 @@ def _start_workers(
             print(f"Agent '{agent}' (claude) has no worker: set ANTHROPIC_API_KEY", flush=True)
             continue
         worker_env = {**env, "A2A_WORKER_METRICS_PORT": "0"}
+        # Ctrl-C: a running turn is handed back to Temporal after this long, not the default 10 s.
+        worker_env.setdefault("A2A_WORKER_SHUTDOWN_GRACE_SECONDS", f"{DEV_SHUTDOWN_GRACE:g}")
         if "A2A_CONFIG" not in env:
             # The echo agent of no agents file streams visibly, as compose's (deploy/agents.toml).
             worker_env.setdefault("A2A_WORKER_ECHO_CHUNKS", str(DEV_ECHO_CHUNKS))

@@ -106,6 +106,9 @@ class ManagedProcess:
             stderr=subprocess.STDOUT if log is not None else None,
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
+            # A process group of its own: a terminal's Ctrl-C reaches only the parent, which stops
+            # its children in order (workers before the Temporal they report to).
+            process_group=0,
         )
 
     @property

@@ -24,7 +24,7 @@ from temporalio.client import Client
 from gateway.devstack.processes import free_port, temporal_binary
 from tests.a2a_schema import assert_valid_response
 from tests.integration.sse import echo_message, rpc_body
-from tests.waiting import eventually
+from tests.waiting import eventually, eventually_sync
 
 
 def children_of(pid: int) -> list[int]:
@@ -80,7 +80,10 @@ def dev_stack(tmp_path: Path, env: dict[str, str]) -> Iterator[DevStack]:
     ]  # fmt: skip
     with (
         (tmp_path / "dev.err").open("w") as errors,
-        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, env=env, text=True) as dev,
+        # A process group of its own, as a terminal's foreground job: Ctrl-C is SIGINT to the group.
+        subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=errors, env=env, text=True, process_group=0
+        ) as dev,
     ):
         try:
             yield DevStack(dev, port, temporal_port, ui_port, metrics_port)
@@ -141,11 +144,33 @@ def _run_and_stop(stack: DevStack, tmp_path: Path) -> None:
         )
         ui = http.get(f"http://127.0.0.1:{ui_port}/")
         assert ui.status_code == 200
+        # A turn still running at Ctrl-C: a second chunk a minute after the first.
+        slow = {"message": echo_message("slow", chunks=2, delay=60)}
+        slow["configuration"] = {"blocking": False}
+        body = rpc_body("message/send", slow)
+        task_id = http.post(f"http://127.0.0.1:{port}/", json=body).json()["result"]["id"]
+
+        def working() -> bool:
+            get = rpc_body("tasks/get", {"id": task_id})
+            got = http.post(f"http://127.0.0.1:{port}/", json=get).json()["result"]
+            return bool(got["status"]["state"] == "working")
+
+        eventually_sync(working, 30, what="the slow turn to start")
     assert (tmp_path / "data" / "temporal.db").exists()
 
-    dev.send_signal(signal.SIGTERM)
+    # Ctrl-C in a terminal: SIGINT to the foreground process group, which holds `dev` alone (each
+    # child has a group of its own), so `dev` stops them in order, saying so.
+    os.killpg(dev.pid, signal.SIGINT)
     assert dev.wait(timeout=60) == 0
+    assert dev.stdout is not None
+    assert dev.stdout.read() == (
+        "Stopping gateway, echo worker, Redis, Temporal dev server...\nStopped.\n"
+    )
     assert [pid for pid in children if alive(pid)] == []
+    # The worker stopped while Temporal still answered: its turn handed back, no retried calls.
+    worker_log = (tmp_path / "data" / "logs" / "worker-echo.log").read_text()
+    assert "retried" not in worker_log
+    assert "Traceback" not in worker_log
 
 
 def test_dev_taken_port_one_line_error_naming_flag(tmp_path: Path, dev_env: dict[str, str]) -> None:
