@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from config.telemetry import annotate_task
 from content import ContentStore
@@ -69,11 +69,17 @@ class PushActivities:
         self._record(result.outcome.value, task_id, input.config_id, info.attempt, result.detail)
         if result.outcome is DeliveryOutcome.DELIVERED:
             return str(result.outcome.value)
+        # Benign: the line `_record` wrote says it all; Temporal's worker logs no traceback for it.
         if result.outcome is DeliveryOutcome.RETRY:
-            raise ApplicationError(f"Webhook not reached: {result.detail}")
+            raise ApplicationError(
+                f"Webhook not reached: {result.detail}", category=ApplicationErrorCategory.BENIGN
+            )
         error_type = PUSH_REFUSED if result.outcome is DeliveryOutcome.REFUSED else PUSH_REJECTED
         raise ApplicationError(
-            f"Webhook delivery stopped: {result.detail}", type=error_type, non_retryable=True
+            f"Webhook delivery stopped: {result.detail}",
+            type=error_type,
+            non_retryable=True,
+            category=ApplicationErrorCategory.BENIGN,
         )
 
     async def _read(self, task_id: str, config_id: str) -> tuple[Any, Any]:

@@ -5,6 +5,7 @@ mid-delivery, configs set on finished tasks, and the webhook address policy at `
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -322,8 +323,12 @@ async def test_retries_after_500s_and_keeps_order(
 
 
 async def test_receiver_down_then_up_delivered(
-    push_rpc: RpcClient, temporal_client: Client, counted: Counted
+    push_rpc: RpcClient,
+    temporal_client: Client,
+    counted: Counted,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     hook = Receiver()
     await hook.start()
     await hook.stop()
@@ -342,6 +347,12 @@ async def test_receiver_down_then_up_delivered(
     assert states(hook.received) == ["completed"]
     assert counted()["delivered"] == 1
     assert counted()["retry"] >= 2
+    # One line per attempt, ours; no traceback from Temporal's worker for a webhook not reached.
+    attempts = [
+        r for r in caplog.records if r.getMessage().startswith("push retry: task " + task["id"])
+    ]
+    assert len(attempts) == counted()["retry"]
+    assert [r for r in caplog.records if r.exc_info and "Webhook" in str(r.exc_info[1])] == []
 
 
 async def test_rejected_4xx_and_redirect_not_retried(
