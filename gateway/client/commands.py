@@ -18,6 +18,7 @@ import httpx
 
 from gateway.client.display import (
     INTERRUPTED,
+    TURN_ENDS,
     UNSUCCESSFUL,
     Spinner,
     Transcript,
@@ -40,6 +41,9 @@ from gateway.client.rpc import (
 from gateway.client.v1 import V1, VERSION_HEADER, V1Client, speaks_v1
 
 OUTPUT_MODES = ["text/plain", "application/json"]
+# `task follow`: how many times in a row a dropped stream is resumed, the longest pause before one.
+FOLLOW_ATTEMPTS = 5
+FOLLOW_PAUSE_SECONDS = 3.0
 # What `send` talks to the agent through: a 0.2.5 client, or one that makes its calls in 1.0.
 Client = A2AClient | V1Client
 
@@ -238,7 +242,7 @@ async def _follow(
     except asyncio.CancelledError:
         transcript.close()
         if transcript.task_id is not None:
-            follow = command_line(args, "task", "get", transcript.task_id)
+            follow = command_line(args, "task", "follow", transcript.task_id)
             _say(f"interrupted; the task goes on: {follow}")
         raise
     finally:
@@ -260,7 +264,7 @@ def _outcome(args: argparse.Namespace, transcript: Transcript, *, stream: bool) 
         _say("the answer carried neither a Task nor a Message")
         return 3
     if task_id is not None and not transcript.ended:
-        follow = command_line(args, "task", "get", task_id)
+        follow = command_line(args, "task", "follow", task_id)
         if stream:
             _say(f"the stream ended before the turn did; follow the task with: {follow}")
             return 3
@@ -270,6 +274,60 @@ def _outcome(args: argparse.Namespace, transcript: Transcript, *, stream: bool) 
         reply = command_line(args, "send", "--task-id", task_id)
         _say(f'reply with: {reply} "<your reply>"')
     return 1 if transcript.state in UNSUCCESSFUL else 0
+
+
+def task_follow(args: argparse.Namespace) -> int:
+    return run_client(args, lambda endpoint: _task_follow(args, endpoint))
+
+
+async def _task_follow(args: argparse.Namespace, endpoint: str) -> int:
+    terminal = sys.stdout.isatty()
+    spinner = Spinner(sys.stderr) if terminal and sys.stderr.isatty() else None
+    async with httpx.AsyncClient(timeout=CALL_TIMEOUT) as http:
+        client, _ = await _connect(http, args, endpoint)
+        task = await client.call("tasks/get", {"id": args.id})
+        check(client, "tasks/get", task, task=True)
+        if task["status"].get("state") in TURN_ENDS:
+            # Its turn is over: nothing to follow (a 1.0 server refuses to stream an ended task).
+            return _print_task(args, task, "tasks/get", history=False)
+        transcript = Transcript(sys.stdout, live=terminal, spinner=spinner, quiet=args.json)
+        ticking = asyncio.create_task(_tick(transcript)) if spinner is not None else None
+        try:
+            await _resubscribe(client, args.id, transcript)
+            transcript.end()
+        finally:
+            if ticking is not None:
+                ticking.cancel()
+            transcript.close()
+        if args.json:
+            print(json_text(await client.call("tasks/get", {"id": args.id}), indent=True))
+    return _outcome(args, transcript, stream=True)
+
+
+async def _resubscribe(client: Client, task_id: str, transcript: Transcript) -> None:
+    """Show the task's events (tasks/resubscribe) to the end of its turn; a stream that drops is
+    resumed after the last event it carried (Last-Event-ID), FOLLOW_ATTEMPTS times in a row at most."""
+    failures = 0
+    while True:
+        events = client.stream(
+            "tasks/resubscribe", {"id": task_id}, last_event_id=client.last_event_id
+        )
+        try:
+            async with contextlib.aclosing(events):
+                async for result in events:
+                    check(client, "tasks/resubscribe", result)
+                    transcript.show(result)
+                    failures = 0
+                    if transcript.ended:
+                        return
+        except TransportError:
+            if failures + 1 >= FOLLOW_ATTEMPTS:
+                raise
+        failures += 1
+        if failures >= FOLLOW_ATTEMPTS:
+            return
+        _say(f"the stream dropped; resuming ({failures})")
+        await asyncio.sleep(min(failures, FOLLOW_PAUSE_SECONDS))
 
 
 def task_get(args: argparse.Namespace) -> int:
@@ -288,10 +346,17 @@ async def _task_call(args: argparse.Namespace, endpoint: str, method: str) -> in
         client = client_for(http, args, endpoint)
         task = await client.call(method, params)
     check(client, method, task, task=True)
+    return _print_task(args, task, method, history="historyLength" in params)
+
+
+def _print_task(
+    args: argparse.Namespace, task: dict[str, Any], method: str, *, history: bool
+) -> int:
+    """Print `task` (JSON with --json); the exit code of `method`'s answer."""
     if args.json:
         print(json_text(task, indent=True))
     else:
-        print("\n".join(task_lines(task, history="historyLength" in params)))
+        print("\n".join(task_lines(task, history=history)))
     state = task["status"].get("state")
     if method == "tasks/cancel":
         return 0 if state == "canceled" else 1

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from gateway.client.commands import send, task_cancel, task_get
+from gateway.client.commands import send, task_cancel, task_follow, task_get
 from gateway.client.listing import DEFAULT_LIMIT, MAX_LIMIT, task_list
 from gateway.client.rpc import DEFAULT_URL
 
@@ -61,7 +61,7 @@ def _page_size(text: str) -> int:
 def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     connection = _connection_options()
     _add_send(commands, connection)
-    task_cmd = commands.add_parser("task", help="list, look at or cancel tasks")
+    task_cmd = commands.add_parser("task", help="list, look at, follow or cancel tasks")
     task_commands = task_cmd.add_subparsers(dest="task_command", required=True)
     get_cmd = _add_task_command(
         task_commands,
@@ -76,6 +76,15 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         type=int,
         metavar="N",
         help='also print its last N messages, as lines "<role>: <text>"',
+    )
+    _add_task_command(
+        task_commands,
+        connection,
+        "follow",
+        task_follow,
+        "follow a task to the end of its turn (tasks/resubscribe)",
+        "Print a task's events as send does, from now to the end of its turn (a finished task: its "
+        "state); a stream that drops is resumed where it broke (Last-Event-ID).",
     )
     _add_task_command(
         task_commands,

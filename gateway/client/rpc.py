@@ -101,6 +101,8 @@ class A2AClient:
         self._next_id = 0
         self._call_timeout = call_timeout
         self._turn_timeout = turn_timeout
+        # The id of the last event a stream carried (SSE `id:`), to resume it with Last-Event-ID.
+        self.last_event_id: str | None = None
 
     async def agent_card(self, path: str = CARD_PATH) -> dict[str, Any] | None:
         """The endpoint's agent card (0.2.5's, or at CARD_V1_PATH 1.0's), or None when no card answers
@@ -130,12 +132,17 @@ class A2AClient:
             raise _unreachable(self.url, err, timeout) from err
         return self._result(response.status_code, response.content, response.reason_phrase)
 
-    async def stream(self, method: str, params: Mapping[str, Any]) -> AsyncGenerator[Any]:
+    async def stream(
+        self, method: str, params: Mapping[str, Any], *, last_event_id: str | None = None
+    ) -> AsyncGenerator[Any]:
         """The `result` of each event of a streaming call, as the events arrive (an event the stream
         ends inside is dropped, as the SSE spec says). A server that answers with plain JSON (an error,
-        or a single result) yields that."""
+        or a single result) yields that. `last_event_id`: resume a stream after that event; the id of
+        the last event received is then in `last_event_id`."""
         request = self._request(method, params)
         headers = {**self._headers, "Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
         timeout = STREAM_TIMEOUT
         try:
             async with self._http.stream(
@@ -148,6 +155,8 @@ class A2AClient:
                     )
                     return
                 async for event in EventSource(response).aiter_sse():
+                    if event.id:
+                        self.last_event_id = event.id
                     # httpx-sse also yields events of a lone `id:` or `retry:`: no response in them.
                     if event.data:
                         yield self._result(200, event.data.encode(), "OK")

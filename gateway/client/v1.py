@@ -25,6 +25,7 @@ METHODS = {
     "message/stream": "SendStreamingMessage",
     "tasks/get": "GetTask",
     "tasks/cancel": "CancelTask",
+    "tasks/resubscribe": "SubscribeToTask",
 }
 # The 0.2.5 states a status update ends a turn in (a 1.0 status update has no `final`).
 _TURN_ENDS = frozenset(
@@ -183,8 +184,16 @@ class V1Client:
         result = await self._client.call(self.wire(method), params_to_v1(method, params))
         return result_from_v1(result) if method == "message/send" else task_from_v1(result)
 
-    async def stream(self, method: str, params: Mapping[str, Any]) -> AsyncGenerator[Any]:
-        events = self._client.stream(self.wire(method), params_to_v1(method, params))
+    @property
+    def last_event_id(self) -> str | None:
+        return self._client.last_event_id
+
+    async def stream(
+        self, method: str, params: Mapping[str, Any], *, last_event_id: str | None = None
+    ) -> AsyncGenerator[Any]:
+        events = self._client.stream(
+            self.wire(method), params_to_v1(method, params), last_event_id=last_event_id
+        )
         async with contextlib.aclosing(events):
             async for result in events:
                 yield result_from_v1(result)

@@ -48,7 +48,7 @@ from gateway.client.rpc import A2AClient, TransportError
 from gateway.devstack.processes import free_port
 from tests.a2a_schema import assert_valid
 from tests.integration.conftest import AgentWorker, LaunchGateway
-from tests.integration.sse import GatewayProcess
+from tests.integration.sse import GatewayProcess, rpc_body
 from tests.waiting import eventually
 
 HOST = "127.0.0.1"
@@ -232,6 +232,28 @@ async def test_task_canceled_while_send_streams_it_ends_send_with_1(url: str) ->
         f"error -32002: Task '{task_id}' is canceled; a terminal task cannot be canceled.\n"
     )
     assert (again.code, again.out) == (2, "")
+
+
+async def test_task_follow_prints_a_running_task_to_the_end_of_its_turn(url: str) -> None:
+    message = {
+        "role": "user",
+        "parts": [{"kind": "text", "text": "hello world"}],
+        "messageId": str(uuid.uuid4()),
+        "metadata": {"echo": {"chunks": 3, "delay": 0.5}},
+    }
+    params = {"message": message, "configuration": {"blocking": False}}
+    async with httpx.AsyncClient(timeout=30) as http:
+        sent = await http.post(url, json=rpc_body("message/send", params))
+    task_id = sent.json()["result"]["id"]
+    context_id = sent.json()["result"]["contextId"]
+    header = f"task {task_id} (context {context_id})"
+    followed = await cli("task", "follow", task_id, "--url", url)
+    assert followed.lines == [header, "working", "hello world", "completed"]
+    assert (followed.code, followed.err) == (0, "")
+    # An ended turn has nothing to follow: the task as `task get` prints it.
+    again = await cli("task", "follow", task_id, "--url", url)
+    assert again.lines == [header, "hello world", "completed"]
+    assert (again.code, again.err) == (0, "")
 
 
 async def test_task_get_of_an_unknown_task_prints_the_json_rpc_error_and_exits_2(
