@@ -1,5 +1,6 @@
 """`a2a-gateway serve` runs the gateway; `a2a-gateway dev` runs the whole stack on loopback;
-`a2a-gateway send` and `a2a-gateway task` talk to any A2A v0.2.5 server.
+`a2a-gateway send` and `a2a-gateway task` talk to any A2A server (0.2.5 or 1.0); `a2a-gateway
+temporal ...` is the bundled Temporal CLI.
 
 The client commands are imported here; `serve` and `dev` name the module that runs them, imported only
 when chosen, so that `send` starts without Temporal, uvicorn and the app.
@@ -18,6 +19,7 @@ from gateway.client.parser import add_client_commands
 
 SERVE = "gateway.server"
 DEV = "gateway.devstack.launcher"
+TEMPORAL_CLI = "gateway.devstack.temporal_cli"
 
 
 SERVE_ENVIRONMENT = """environment:
@@ -65,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_dev_options(dev_cmd)
     dev_cmd.set_defaults(program=DEV)
+    temporal_cmd = commands.add_parser(
+        "temporal",
+        help="the Temporal CLI installed with this package (temporal ...)",
+        description="Run the bundled Temporal CLI with these arguments, e.g. "
+        "`a2a-gateway temporal workflow list --query 'A2AState=\"working\"'`.",
+        add_help=False,
+    )
+    temporal_cmd.add_argument("arguments", nargs=argparse.REMAINDER)
+    temporal_cmd.set_defaults(program=TEMPORAL_CLI)
     add_client_commands(commands)
     return parser
 
@@ -107,7 +118,13 @@ def _add_dev_options(dev_cmd: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["temporal"]:
+        # Everything after `temporal` is the Temporal CLI's, options first included (argparse would
+        # take `--version` or `--help` for its own).
+        args = argparse.Namespace(program=TEMPORAL_CLI, arguments=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     program = getattr(args, "program", None)
     if program is None:
         # The client commands print what they have to say; httpx's request log would only add noise.

@@ -4,6 +4,8 @@ environment variables each command reads."""
 from __future__ import annotations
 
 import importlib.metadata
+import subprocess
+import sys
 
 import pytest
 
@@ -63,3 +65,15 @@ def test_worker_help_names_what_it_reads(capsys: pytest.CaptureFixture[str]) -> 
         "A2A_WORKER_*",
     ):
         assert name in text, name
+
+
+def test_temporal_passes_every_argument_to_the_bundled_temporal_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "temporal", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("temporal version ")
