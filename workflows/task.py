@@ -34,8 +34,9 @@ with workflow.unsafe.imports_passed_through():
         timestamp,
     )
     from protocol.records import StatusRecord, TaskRecord
+    from workflows import patches
     from workflows.acceptance import NOT_CANCELABLE, message_refusal
-    from workflows.failures import failed_status, failure_reason
+    from workflows.failures import end_of_run, failed_status, failure_reason
     from workflows.payloads import (
         CancelTaskInput,
         PublishEventInput,
@@ -52,12 +53,6 @@ QUICK_TURN_TIMEOUT = timedelta(seconds=60)
 # Attempts of `publish_event` (about five minutes with its backoff) before the workflow ends the task
 # without it: the task's end is then in Temporal only.
 PUBLISH_ATTEMPTS = 30
-# Workflows that ran before an operator's cancel ended a turn `canceled` (not `failed`) replay as they ran.
-OPERATOR_CANCEL_PATCH = "operator-cancel-is-canceled"
-# Workflows that ran every turn as an activity (and indexed every `working`) replay as they ran.
-QUICK_TURNS_PATCH = "quick-turns-as-local-activities"
-# Workflows whose operator's cancel reached the turn only through its activity replay as they ran.
-OPERATOR_CANCEL_OVER_REDIS_PATCH = "operator-cancel-over-redis"
 
 
 @workflow.defn(name="TaskWorkflow")
@@ -114,6 +109,10 @@ class TaskWorkflow:
             await self._finish(TaskStatus(state=TaskState.CANCELED, timestamp=self._now()))
         # The workflow stays open until its notifications are delivered (or given up on).
         await workflow.wait_condition(lambda: self._push.idle and workflow.all_handlers_finished())
+        operator = workflow.cancellation_reason() is not None
+        ending = end_of_run(self._task.status, cancel_requested_in_temporal=operator)
+        if ending is not None and workflow.patched(patches.VISIBLE_ENDS_PATCH):
+            raise ending
         return self._task.status
 
     @workflow.query
@@ -260,7 +259,7 @@ class TaskWorkflow:
         # A blocking send's turn may run inside the workflow task that accepts it, when the agent
         # says it is quick: its caller waits for the end anyway. Anyone else sees the message
         # accepted at once, and a stream its first events while the turn runs.
-        quick = self._caller_waits and workflow.patched(QUICK_TURNS_PATCH)
+        quick = self._caller_waits and workflow.patched(patches.QUICK_TURNS_PATCH)
         # A quick turn is `working` for less than its workflow task: Temporal's index skips it.
         self._set_task(self._task.with_status(StatusRecord.of(working)), index=not quick)
         agent_input = RunAgentInput(
@@ -278,7 +277,7 @@ class TaskWorkflow:
             # running turn as the cancellation of its activity, not as a CancelledError in `run`.
             if self._cancel_requested or (
                 workflow.cancellation_reason() is not None
-                and workflow.patched(OPERATOR_CANCEL_PATCH)
+                and workflow.patched(patches.OPERATOR_CANCEL_PATCH)
             ):
                 await self._finish(TaskStatus(state=TaskState.CANCELED, timestamp=self._now()))
             else:
@@ -330,7 +329,7 @@ class TaskWorkflow:
             retry_policy=retry_policy,
             cancellation_type=waiting,
         )
-        if not workflow.patched(OPERATOR_CANCEL_OVER_REDIS_PATCH):
+        if not workflow.patched(patches.OPERATOR_CANCEL_OVER_REDIS_PATCH):
             return cast(TurnOutcome, await self._agent_call)
         try:
             return await asyncio.shield(self._agent_call)
