@@ -27,6 +27,7 @@ from protocol import task_snapshot_key
 from tests.conftest import unavailable
 from tests.integration import eventlog
 from tests.integration.conftest import LaunchGateway
+from tests.integration.ended import final_status
 from tests.integration.sse import (
     Frame,
     GatewayProcess,
@@ -256,9 +257,7 @@ async def test_redis_restarted_empty_tasks_get_answers_from_temporal_and_running
 
             await after_redis_restart(sse_client, gateway, own_redis_client, done, running)
             for task_id in running:
-                status = await asyncio.wait_for(
-                    temporal_client.get_workflow_handle(task_id).result(), 30
-                )
+                status = await asyncio.wait_for(final_status(temporal_client, task_id), 30)
                 assert status["state"] == "completed"
                 got = (await rpc(sse_client, gateway.url, "tasks/get", {"id": task_id}))["result"]
                 assert got["status"]["state"] == "completed"
@@ -273,7 +272,7 @@ async def finished(
     """A task sent without waiting, once its workflow has closed, as Redis holds it."""
     params = {"message": echo_message(text), "configuration": {"blocking": False}}
     task_id = (await rpc(client, url, "message/send", params))["result"]["id"]
-    await temporal.get_workflow_handle(task_id).result()
+    await final_status(temporal, task_id)
     snapshot: dict[str, Any] = orjson.loads(await redis.get(task_snapshot_key(task_id)) or b"null")
     return snapshot
 
@@ -358,7 +357,7 @@ async def test_temporal_restarted_mid_run_running_tasks_resume_and_finish(
                 assert got == events[-1]["task"]
             client = await Client.connect(address, data_converter=pydantic_data_converter)
             for task_id in running:
-                status = await asyncio.wait_for(client.get_workflow_handle(task_id).result(), 10)
+                status = await asyncio.wait_for(final_status(client, task_id), 10)
                 assert status["state"] == "completed"
             after = await rpc(
                 sse_client, gateway.url, "message/send", {"message": echo_message("still here")}

@@ -21,6 +21,7 @@ from gateway.devstack.processes import ManagedProcess
 from gateway.settings import GatewaySettings
 from tests.a2a_v1_schema import assert_valid_v1
 from tests.conftest import RpcClient, app_client
+from tests.integration.ended import final_status
 from tests.integration.sse import echo_message
 from tests.integration.test_worker_crash import start_worker
 from tests.integration.webhook import Receiver, receiver
@@ -123,7 +124,7 @@ def counted(outcomes: Counter[str]) -> Counted:
 async def finished(temporal_client: Client, task_id: str) -> None:
     """Wait for the task's workflow to close: it stays open until its notifications are delivered."""
     async with asyncio.timeout(60):
-        await temporal_client.get_workflow_handle(task_id).result()
+        await final_status(temporal_client, task_id)
 
 
 async def send(rpc: RpcClient, message: dict[str, Any], **configuration: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from protocol import TaskState, task_snapshot_key
 from protocol.records import ContentRef, StatusRecord, TaskRecord
 from tests.integration.agent_calls import task_calls
+from tests.integration.ended import final_status
 from tests.integration.eventlog import count, read_until
 from tests.integration.sse import GatewayProcess, echo_message, rpc_body
 from workflows.names import PUBLISH_EVENT, RUN_QUICK_TURN
@@ -41,10 +42,10 @@ async def test_a_task_whose_first_message_never_arrives_ends_failed(
         id=task_id,
         task_queue=task_queue,
     )
-    status = await handle.result()
+    status = await final_status(temporal_client, task_id)
     reason = "no message arrived within 1 s of the task's start"
-    assert (status.state, status.details) == ("failed", f"failed: {reason}")
-    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert (status["state"], status["details"]) == ("failed", f"failed: {reason}")
+    assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED
     snapshot = orjson.loads(await redis.get(task_snapshot_key(task_id)) or b"null")
     assert snapshot["status"]["state"] == "failed"
     assert snapshot["status"]["message"]["parts"] == [{"kind": "text", "text": reason}]
@@ -66,7 +67,7 @@ async def test_content_that_no_longer_parses_fails_the_turn_at_once(
     assert text.startswith(f"Agent 'echo' failed: Task '{task_id}' cannot be read: Content ")
     assert "does not parse" in text
     # The answer came from the log: the workflow records the end a moment later.
-    ended = await temporal_client.get_workflow_handle(task_id).result()
+    ended = await final_status(temporal_client, task_id)
     assert StatusRecord.model_validate(ended).state == "failed"
     # Two quick turns (local activities: both blocking sends of the instant echo) and the failure's
     # publication, each run once; the second turn failed for good.

@@ -19,6 +19,7 @@ from gateway.settings import GatewaySettings
 from protocol import task_events_key, task_snapshot_key
 from tests.a2a_schema import assert_valid
 from tests.conftest import RpcClient, app_client
+from tests.integration.ended import final_status
 from tests.integration.eventlog import count, events, read_until
 from workflows.payloads import CancelTaskInput
 from workflows.task import TaskWorkflow
@@ -161,8 +162,8 @@ async def test_message_send_non_blocking_then_cancel_stops_the_agent(
     assert ends == [EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
     await asyncio.sleep(1.0)
     assert await events(redis, task_id) == log_after_cancel
-    await handle.result()
-    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert (await final_status(temporal_client, task_id))["state"] == "canceled"
+    assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED
 
     again = await rpc.call("tasks/cancel", {"id": task_id}, request_id=3)
     assert again == {
@@ -204,7 +205,8 @@ async def test_the_workflows_cancel_alone_stops_the_agent(
     ]
     await asyncio.sleep(1.0)
     assert await events(redis, task_id) == log
-    await handle.result()
+    assert (await final_status(temporal_client, task_id))["state"] == "canceled"
+    assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED
 
 
 async def test_message_send_follow_up_continues_input_required_task_in_same_workflow(

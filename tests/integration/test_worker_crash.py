@@ -18,6 +18,7 @@ from gateway.devstack.processes import ManagedProcess
 from gateway.settings import GatewaySettings
 from tests.conftest import RpcClient, app_client
 from tests.integration import eventlog
+from tests.integration.ended import final_status
 
 
 def start_worker(
@@ -101,7 +102,7 @@ async def test_worker_killed_mid_task_second_worker_completes_it(
         assert progress[restart:] == [(i > 0, c) for i, c in enumerate(text)]
 
         handle = temporal_client.get_workflow_handle(task_id)
-        await handle.result()
+        await final_status(temporal_client, task_id)
         attempts = [
             e.activity_task_started_event_attributes.attempt
             async for e in handle.fetch_history_events()
@@ -166,7 +167,7 @@ async def test_turns_outnumbering_the_redis_pool_wait_for_a_connection(
             ]
             assert chunks == list(text)
             handle = temporal_client.get_workflow_handle(task_id)
-            await handle.result()
+            await final_status(temporal_client, task_id)
             attempts = [
                 e.activity_task_started_event_attributes.attempt
                 async for e in handle.fetch_history_events()
@@ -207,7 +208,8 @@ async def test_a_cancel_as_the_worker_dies_ends_the_task_canceled_exactly_once(
         assert answer["result"]["status"]["state"] == "canceled"
 
         handle = temporal_client.get_workflow_handle(task_id)
-        assert (await asyncio.wait_for(handle.result(), 60))["state"] == "canceled"
+        status = await asyncio.wait_for(final_status(temporal_client, handle.id), 60)
+        assert status["state"] == "canceled"
         await asyncio.sleep(1.0)  # anything a dying or retried attempt would add, added by now
         log = await eventlog.events(redis, task_id)
         finals = [e for e in log if e["type"] == "task.completed"]

@@ -155,7 +155,9 @@ async def test_worker_metrics_count_tasks_turns_events_and_pushes(
         "first_token": 4.0,
         # The attempts that returned; the failing one raised, and the canceled task had no turn running.
         "turn": {"completed": 2.0, "input-required": 2.0},
-        "workflows": {"TaskWorkflow": 4.0},
+        # Temporal's own count of how the task workflows ended: the failed and the canceled task's
+        # workflows end Failed (the Temporal UI's status filter shows them).
+        "workflows": {"completed": 2.0, "failed": 2.0},
     }
 
     def read(samples: Samples) -> dict[str, Any]:
@@ -168,14 +170,18 @@ async def test_worker_metrics_count_tasks_turns_events_and_pushes(
                 ("a2a_agent_first_token_seconds_count", frozenset(OURS.items()))
             ),
             "turn": series(samples, "a2a_agent_turn_seconds_count", "state", **OURS),
-            "workflows": series(
-                samples,
-                "temporal_workflow_completed_total",
-                "workflow_type",
-                namespace="default",
-                service_name="a2a-worker",
-                task_queue=metrics_queue,
-            ),
+            "workflows": {
+                end: value
+                for end in ("completed", "failed", "canceled")
+                for value in series(
+                    samples,
+                    f"temporal_workflow_{end}_total",
+                    "workflow_type",
+                    namespace="default",
+                    service_name="a2a-worker",
+                    task_queue=metrics_queue,
+                ).values()
+            },
         }
 
     samples = await settled(metrics_port, expected, read)
