@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 
+from config.help_text import CONNECTION_ENVIRONMENT
 from config.version import package_version
 from gateway.client.parser import add_client_commands
 
@@ -22,15 +23,10 @@ DEV = "gateway.devstack.launcher"
 TEMPORAL_CLI = "gateway.devstack.temporal_cli"
 
 
-SERVE_ENVIRONMENT = """environment:
-  TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE      Temporal (default 127.0.0.1:7233, default); with
-  TEMPORAL_API_KEY, TEMPORAL_TLS_*,         TLS, mTLS, an API key or a profile of Temporal's TOML
-  TEMPORAL_PROFILE                          configuration
-  REDIS_URL                                 Redis (default redis://127.0.0.1:6390/0; rediss:// for TLS)
-  A2A_REDIS_CLUSTER, REDIS_SENTINELS,       a Redis Cluster, or the primary Sentinel names
-  A2A_REDIS_SENTINEL_MASTER
+SERVE_ENVIRONMENT = f"""environment:
+{CONNECTION_ENVIRONMENT}\
   A2A_CONFIG                                the agents file (TOML)
-  A2A_GATEWAY_*                             every other setting (README: "Commands and settings")
+  A2A_GATEWAY_*                             every other setting (docs/settings.md)
 """
 
 DEV_ENVIRONMENT = """environment:

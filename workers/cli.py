@@ -17,6 +17,7 @@ from temporalio.runtime import Runtime
 
 from config import temporal
 from config.gc_tuning import tune_for_long_running
+from config.help_text import CONNECTION_ENVIRONMENT
 from config.telemetry import TEXT_FORMAT, configure_logging, configure_tracing, tracing_enabled
 from config.version import package_version
 from workers.metrics import WorkerMetrics, bind_address, plain_runtime, prometheus_runtime
@@ -77,16 +78,11 @@ def metrics_runtime(settings: WorkerSettings) -> Runtime:
     return runtime
 
 
-ENVIRONMENT = """environment:
-  TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE      Temporal (default 127.0.0.1:7233, default); with
-  TEMPORAL_API_KEY, TEMPORAL_TLS_*,         TLS, mTLS, an API key or a profile of Temporal's TOML
-  TEMPORAL_PROFILE                          configuration
-  REDIS_URL                                 Redis (default redis://127.0.0.1:6390/0; rediss:// for TLS)
-  A2A_REDIS_CLUSTER, REDIS_SENTINELS,       a Redis Cluster, or the primary Sentinel names
-  A2A_REDIS_SENTINEL_MASTER
+ENVIRONMENT = f"""environment:
+{CONNECTION_ENVIRONMENT}\
   A2A_CONFIG                                the agents file (TOML): the agent's kind and options
   ANTHROPIC_API_KEY                         a Claude agent's key
-  A2A_WORKER_*                              every other setting (README: "Commands and settings")
+  A2A_WORKER_*                              every other setting (docs/settings.md)
 """
 
 
