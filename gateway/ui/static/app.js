@@ -1,27 +1,23 @@
-// The web console: pick an agent, send a message (non-blocking `message/send`), then draw the task from its
-// browser event stream; beside it, the gateway's list of the caller's tasks (A2A 1.0 `ListTasks`). No
-// framework and no build step: the browser loads these modules as they are.
+// The web console: pick an agent, send a message (non-blocking `message/send`) with the options chosen
+// beside it, then draw the task from its browser event stream; beside it, the gateway's list of the
+// caller's tasks (A2A 1.0 `ListTasks`). A task opened by its address (`#task=<id>`) is drawn first from
+// `tasks/get`, then from its event log while there is one. No framework and no build step: the browser
+// loads these modules as they are.
 
+import { Agents } from "./agents.js";
 import { Credential } from "./credential.js";
-import { element } from "./dom.js";
+import { MessageOptions } from "./options.js";
 import { RecentTasks, titleOf } from "./recent.js";
-import { RpcClient, RpcError, newId } from "./rpc.js";
-import { TaskStream } from "./stream.js";
+import { RpcClient, describe, newId } from "./rpc.js";
+import { store, stored } from "./storage.js";
 import { TaskList, pageSizeFrom } from "./task-list.js";
-import { INTERRUPTED, TERMINAL, TaskView } from "./task-view.js";
+import { TaskPanel } from "./task-panel.js";
 
 // The pasted credential, an API key or a JWT.
 const CREDENTIAL = "a2a-console.api-key";
 const AGENT = "a2a-console.agent";
-// Consecutive times EventSource may give up on one task before the page stops and says so.
-const MAX_GIVE_UPS = 8;
 // ListTasks is an A2A 1.0 method: the gateway serves it to requests that ask for 1.0.
 const V1 = { "A2A-Version": "1.0" };
-const STREAM_LABELS = {
-  connecting: "Connecting…",
-  live: "Live",
-  reconnecting: "Connection lost, reconnecting…",
-};
 
 const byId = (id) => document.getElementById(id);
 const ui = {
@@ -38,6 +34,9 @@ const ui = {
   send: byId("send"),
   newTask: byId("new-task"),
   error: byId("error"),
+  notFound: byId("not-found"),
+  notFoundText: byId("not-found-text"),
+  notFoundNew: byId("not-found-new"),
   task: byId("task"),
   taskId: byId("task-id"),
   state: byId("task-state"),
@@ -46,6 +45,19 @@ const ui = {
   cancel: byId("cancel"),
   taskError: byId("task-error"),
   timeline: byId("timeline"),
+  artifacts: byId("task-artifacts"),
+  artifactList: byId("task-artifact-list"),
+  options: {
+    presets: byId("option-presets"),
+    chunks: byId("option-chunks"),
+    delay: byId("option-delay"),
+    end: byId("option-end"),
+    file: byId("option-file"),
+    fileInfo: byId("option-file-info"),
+    data: byId("option-data"),
+    problem: byId("options-problem"),
+    preview: byId("options-preview"),
+  },
   taskList: {
     list: byId("task-list"),
     empty: byId("task-list-empty"),
@@ -59,49 +71,41 @@ const ui = {
   },
 };
 
-function stored(key) {
-  try {
-    return localStorage.getItem(key) || "";
-  } catch {
-    return "";
-  }
-}
-
-function store(key, value) {
-  try {
-    if (value) localStorage.setItem(key, value);
-    else localStorage.removeItem(key);
-  } catch {
-    // Storage disabled: the value lasts as long as the page.
-  }
-}
-
-function describe(err) {
-  if (err instanceof RpcError && err.code !== null) return `${err.message} (JSON-RPC error ${err.code})`;
-  return err instanceof Error ? err.message : String(err);
-}
-
 class Console {
   constructor(config) {
-    this.config = config;
+    this.agents = new Agents(config);
     this.credential = new Credential(config.auth);
     this.rpc = new RpcClient({ credential: this.credential });
     // Which agent (and first words) each task sent from this browser had: ListTasks does not say.
     this.recent = new RecentTasks();
+    this.options = new MessageOptions(ui.options, { text: () => ui.message.value.trim() });
     this.tasks = new TaskList(ui.taskList, {
-      load: (params) => this.rpc.call(this._endpoint(ui.agent.value), "ListTasks", params, { headers: V1 }),
+      load: (params) =>
+        this.rpc.call(this.agents.endpoint(ui.agent.value), "ListTasks", params, { headers: V1 }),
       onOpen: (taskId) => this.show(taskId),
       describe,
-      temporalHref: (taskId) => this._temporalHref(taskId),
+      temporalHref: (taskId) => this.agents.temporalHref(taskId),
       pageSize: pageSizeFrom(window.location.search),
     });
-    // The task on screen: {taskId, agent, view, stream, giveUps}.
-    this.session = null;
+    this.panel = new TaskPanel(ui, {
+      rpc: this.rpc,
+      agents: this.agents,
+      credential: this.credential,
+      tasks: this.tasks,
+      recent: this.recent,
+      error: (text) => this._error(text),
+      onChange: () => this._controls(),
+    });
     this.sending = false;
   }
 
   start() {
-    this._agents();
+    this.agents.fill(ui.agent, ui.agentDescription, stored(AGENT));
+    ui.agent.addEventListener("change", () => {
+      store(AGENT, ui.agent.value);
+      this.agents.describe(ui.agent.value, ui.agentDescription);
+    });
+    this.agents.summarize(ui.info, this.credential);
     if (this.credential.enabled) {
       ui.credentialField.hidden = false;
       ui.credentialLabel.textContent = this.credential.label;
@@ -124,29 +128,31 @@ class Console {
         ui.composer.requestSubmit();
       }
     });
-    ui.cancel.addEventListener("click", () => this.cancel());
+    ui.message.addEventListener("input", () => this.options.refresh());
+    ui.cancel.addEventListener("click", () => this.panel.cancel());
     ui.newTask.addEventListener("click", () => this.leave());
+    ui.notFoundNew.addEventListener("click", () => this.leave());
     window.addEventListener("hashchange", () => this._openFromHash());
+    this.options.start();
     this._controls();
     this.tasks.start();
     this._openFromHash();
   }
 
-  /** `#task=<id>` opens that task (loaded from its event log, streaming while it runs); no task in the
-   * hash goes back to starting a new one. */
+  /** `#task=<id>` opens that task; no task in the hash goes back to starting a new one. */
   _openFromHash() {
     const wanted = new URLSearchParams(window.location.hash.slice(1)).get("task");
     if (!wanted) {
-      if (this.session) this.leave();
+      if (this.panel.session || this.panel.notFound) this.leave();
       return;
     }
-    if (wanted !== this.session?.taskId) this.open(wanted, this._agentOf(wanted));
+    if (wanted !== this.panel.session?.taskId) this.panel.load(wanted, this._agentOf(wanted));
   }
 
   /** Opens a task picked from the list, by way of the address (`#task=<id>`): Back returns to the last. */
   show(taskId) {
     const hash = `#task=${encodeURIComponent(taskId)}`;
-    if (window.location.hash === hash) this.open(taskId, this._agentOf(taskId));
+    if (window.location.hash === hash) this.panel.load(taskId, this._agentOf(taskId));
     else window.location.hash = hash;
   }
 
@@ -154,79 +160,30 @@ class Console {
    * and continues any of the caller's tasks). */
   _agentOf(taskId) {
     const agent = this.recent.get(taskId)?.agent;
-    return agent && this._agent(agent) ? agent : this.config.defaultAgent;
-  }
-
-  _agents() {
-    const agents = this.config.agents || [];
-    const remembered = stored(AGENT);
-    ui.agent.replaceChildren(
-      ...agents.map((agent) => {
-        const name = agent.card?.name;
-        const label = name && name !== agent.name ? `${name} (${agent.name})` : agent.name;
-        return element("option", { value: agent.name }, label);
-      }),
-    );
-    const names = agents.map((agent) => agent.name);
-    ui.agent.value = names.includes(remembered) ? remembered : this.config.defaultAgent;
-    ui.agent.addEventListener("change", () => {
-      store(AGENT, ui.agent.value);
-      this._describeAgent();
-    });
-    this._describeAgent();
-    const parts = [`${agents.length} agent${agents.length === 1 ? "" : "s"}`];
-    if (this.credential.enabled) parts.push(this.credential.description);
-    ui.info.replaceChildren(parts.join(" · "));
-    if (this.config.temporalUiUrl) {
-      ui.info.append(
-        " · ",
-        element("a", { href: this.config.temporalUiUrl, target: "_blank", rel: "noopener" }, "Temporal UI"),
-      );
-    }
-  }
-
-  _describeAgent() {
-    const agent = this._agent(ui.agent.value);
-    const card = agent?.card || {};
-    const skills = (card.skills || []).map((skill) => skill.name).filter(Boolean);
-    ui.agentDescription.textContent = [card.description, skills.length ? `Skills: ${skills.join(", ")}` : ""]
-      .filter(Boolean)
-      .join(" ");
-  }
-
-  _agent(name) {
-    return (this.config.agents || []).find((agent) => agent.name === name);
-  }
-
-  _endpoint(agent) {
-    return this._agent(agent)?.endpoint || `/agents/${encodeURIComponent(agent)}`;
-  }
-
-  _temporalHref(taskId) {
-    const base = this.config.temporalUiUrl;
-    if (!base) return null;
-    const namespace = encodeURIComponent(this.config.temporalNamespace || "default");
-    // The workflow id is the task id.
-    return `${base.replace(/\/+$/, "")}/namespaces/${namespace}/workflows/${encodeURIComponent(taskId)}`;
-  }
-
-  _eventsUrl(taskId) {
-    const url = new URL(`/tasks/${encodeURIComponent(taskId)}/events`, window.location.href);
-    // EventSource cannot set headers: the gateway takes the credential from the query string on this route.
-    return this.credential.addTo(url).toString();
+    return agent && this.agents.has(agent) ? agent : this.agents.defaultAgent;
   }
 
   async send() {
     if (this.sending) return;
     const text = ui.message.value.trim();
-    if (!text) {
+    const chosen = this.options.chosen();
+    if (chosen.problem) {
+      // The panel says what is wrong.
+      this._error(null);
+      chosen.field.focus();
+      return;
+    }
+    if (!text && !chosen.parts.length) {
       this._error("Type a message first.");
       ui.message.focus();
       return;
     }
-    const followUp = this.session && this.session.view.interrupted ? this.session : null;
+    const shown = this.panel.session;
+    const followUp = shown && shown.view.interrupted ? shown : null;
     const agent = followUp ? followUp.agent : ui.agent.value;
-    const message = { kind: "message", role: "user", messageId: newId(), parts: [{ kind: "text", text }] };
+    const parts = [...(text ? [{ kind: "text", text }] : []), ...chosen.parts];
+    const message = { kind: "message", role: "user", messageId: newId(), parts };
+    if (chosen.metadata) message.metadata = chosen.metadata;
     if (followUp) {
       message.taskId = followUp.taskId;
       message.contextId = followUp.view.contextId;
@@ -235,18 +192,19 @@ class Console {
     this._error(null);
     this._controls();
     try {
-      const result = await this.rpc.call(this._endpoint(agent), "message/send", {
+      const result = await this.rpc.call(this.agents.endpoint(agent), "message/send", {
         message,
         configuration: { blocking: false },
       });
       ui.message.value = "";
+      this.options.refresh();
       this.tasks.refreshSoon(300);
       if (followUp) {
         followUp.view.userMessageSent(message);
-        if (followUp === this.session && !followUp.stream.active) followUp.stream.open();
+        if (followUp === this.panel.session && !followUp.stream.active) followUp.stream.open();
       } else if (result && result.kind === "task") {
         this.recent.remember({ id: result.id, agent, title: titleOf(text), state: result.status.state });
-        this.open(result.id, agent, result);
+        this.panel.open(result.id, agent, result);
       } else {
         this._error(`The agent answered with a ${result?.kind || "result"} instead of a task.`);
       }
@@ -258,137 +216,27 @@ class Console {
     }
   }
 
-  /** Shows task `taskId` and streams its events from the beginning of its log. */
-  open(taskId, agent, task = null) {
-    this.session?.stream.close();
-    const session = { taskId, agent, giveUps: 0 };
-    session.view = new TaskView(
-      { timeline: ui.timeline, state: ui.state, error: ui.taskError },
-      { taskId, onState: (state) => this._stateChanged(session, state) },
-    );
-    session.stream = new TaskStream(() => this._eventsUrl(taskId), {
-      onEvent: (event) => this._event(session, event),
-      onStatus: (status, drops) => this._streamStatus(session, status, drops),
-      onGiveUp: () => this._gaveUp(session),
-    });
-    this.session = session;
-    ui.task.hidden = false;
-    ui.taskId.textContent = taskId;
-    const href = this._temporalHref(taskId);
-    ui.temporal.hidden = !href;
-    if (href) ui.temporal.href = href;
-    else ui.temporal.removeAttribute("href");
-    if (task) session.view.applyTask(task);
-    session.stream.open(null);
-    window.history.replaceState(null, "", `#task=${encodeURIComponent(taskId)}`);
-    this.tasks.setCurrent(taskId);
-    this._controls();
-  }
-
   /** Back to starting a new task; the shown one keeps running on the gateway. */
   leave() {
-    this.session?.stream.close();
-    this.session = null;
-    ui.task.hidden = true;
-    window.history.replaceState(null, "", window.location.pathname + window.location.search);
-    this.tasks.setCurrent(null);
-    this._controls();
+    this.panel.leave();
     ui.message.focus();
   }
 
-  async cancel() {
-    const session = this.session;
-    if (!session) return;
-    ui.cancel.disabled = true;
-    try {
-      const task = await this.rpc.call(this._endpoint(session.agent), "tasks/cancel", { id: session.taskId });
-      if (session === this.session) session.view.applyResult(task);
-    } catch (err) {
-      if (session === this.session) this._error(describe(err));
-    } finally {
-      this._controls();
-    }
-  }
-
-  _event(session, event) {
-    if (session !== this.session) return;
-    session.giveUps = 0;
-    session.view.apply(event);
-    if (session.view.finished) session.stream.close();
-  }
-
-  _stateChanged(session, state) {
-    this.recent.update(session.taskId, state);
-    // The turn or the task (and its stream) ended: the list asks the gateway again, unless it already
-    // shows the task so (a finished task opened from the list replays to the state listed).
-    if ((TERMINAL.has(state) || INTERRUPTED.has(state)) && !this.tasks.shows(session.taskId, state)) {
-      this.tasks.refreshSoon();
-    }
-    this.tasks.updateState(session.taskId, state);
-    if (session === this.session) this._controls();
-  }
-
-  _streamStatus(session, status, drops) {
-    if (session !== this.session) return;
-    ui.stream.dataset.status = status;
-    ui.stream.dataset.drops = String(drops);
-    const ended = session.view.finished ? "Stream ended" : "Not streaming";
-    ui.stream.textContent = STREAM_LABELS[status] || ended;
-  }
-
-  /** EventSource stopped on its own (HTTP 204 or an error status): ask the gateway about the task. */
-  async _gaveUp(session) {
-    if (session !== this.session || session.view.finished) return;
-    session.giveUps += 1;
-    let task;
-    try {
-      task = await this.rpc.call(this._endpoint(session.agent), "tasks/get", { id: session.taskId });
-    } catch (err) {
-      if (session !== this.session) return;
-      // A JSON-RPC answer (task not found, not allowed…) will not change by retrying; a gateway that
-      // cannot be reached or answers -32603 may come back.
-      if (err instanceof RpcError && err.code !== null && err.code !== -32603) {
-        session.stream.close();
-        this._error(`The task's events cannot be read: ${describe(err)}`);
-        return;
-      }
-      this._retry(session, err);
-      return;
-    }
-    if (session !== this.session) return;
-    if (TERMINAL.has(task.status.state)) {
-      // The log has nothing more for this page: the task as the gateway has it is the end.
-      session.view.applyResult(task, { settle: true });
-      session.stream.close();
-      return;
-    }
-    this._retry(session, null);
-  }
-
-  _retry(session, err) {
-    if (session.giveUps > MAX_GIVE_UPS) {
-      session.stream.close();
-      const why = err ? `: ${describe(err)}` : "";
-      this._error(
-        `The task's event stream is unavailable${why}. Reopen the task from the list to try again.`,
-      );
-      return;
-    }
-    session.stream.retry();
-  }
-
   _controls() {
-    const view = this.session?.view;
+    const view = this.panel.session?.view;
     const followUp = Boolean(view?.interrupted);
-    ui.send.disabled = this.sending || !(this.config.agents || []).length;
-    ui.agent.disabled = followUp || !(this.config.agents || []).length;
-    if (followUp) ui.agent.value = this.session.agent;
-    ui.newTask.hidden = !this.session;
+    const agents = this.agents.count > 0;
+    ui.send.disabled = this.sending || !agents;
+    ui.agent.disabled = followUp || !agents;
+    if (followUp) ui.agent.value = this.panel.session.agent;
+    ui.newTask.hidden = !this.panel.session;
     ui.send.textContent = followUp ? "Reply" : "Send";
     ui.mode.textContent = followUp
       ? `The task is ${view.state}: your message continues it. “New task” starts another one.`
       : "Sending starts a new task with the chosen agent.";
     ui.cancel.disabled = !view || view.terminal || !view.state;
+    // A reply is the task's next turn: "fail" fails that one.
+    this.options.setTurn(followUp ? view.userCount + 1 : 1);
   }
 
   _error(text) {

@@ -65,3 +65,9 @@ export class RpcClient {
     return payload.result;
   }
 }
+
+/** An error as the page says it: a JSON-RPC error with its code. */
+export function describe(err) {
+  if (err instanceof RpcError && err.code !== null) return `${err.message} (JSON-RPC error ${err.code})`;
+  return err instanceof Error ? err.message : String(err);
+}

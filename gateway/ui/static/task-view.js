@@ -1,173 +1,38 @@
-// One task on the page, drawn from its events (ARCHITECTURE.md, "Two views of one event log").
+// One task on the page, drawn from its events (ARCHITECTURE.md, "Two views of one event log") or, where
+// its event log does not reach back, from the Task itself (`tasks/get`, a snapshot in the stream).
 //
 // The timeline holds one entry per turn: the user's message, then what happened in order (state changes,
 // tool calls as they happen, the artifacts streamed, the agent's closing message). Artifacts are keyed
 // by artifactId: `append:true` adds a chunk's parts, `append:false` starts the artifact again (a retried
 // agent attempt restarts its output), so the text shown is exactly what the log says, never doubled.
+//
+// A Task drawn as a whole (its record) follows its history in order: each user message opens a turn, each
+// agent message (the agent's questions, its steps) goes in the turn it answers, and the task's status ends
+// the last turn (its state, then its message). A Task does not say which turn made which artifact: with
+// one turn they are that turn's; with several they are listed together under the conversation.
 
 import { element, timeElement } from "./dom.js";
+import { agentMessage, dataActivity, otherParts, stateLine, textOf } from "./parts.js";
+import { ArtifactView, Turn } from "./timeline.js";
 
 export const TERMINAL = new Set(["completed", "canceled", "failed", "rejected"]);
 // A2A 0.2.5: the task waits for the client; the same task takes the next message.
 export const INTERRUPTED = new Set(["input-required", "auth-required"]);
 
-function textOf(parts) {
-  return (parts || [])
-    .filter((part) => part.kind === "text")
-    .map((part) => part.text)
-    .join("");
-}
-
-/** JSON on one line when short, else indented. */
-function json(value) {
-  const line = JSON.stringify(value);
-  return line === undefined || line.length <= 80 ? String(line) : JSON.stringify(value, null, 2);
-}
-
-/** Whether `uri` may be a link: a `javascript:` (or `data:`, `blob:`…) URI from an agent would run or load
- * with the console's origin, where the credential is kept. */
-function linkable(uri) {
-  try {
-    const { protocol } = new URL(uri, window.location.href);
-    return protocol === "http:" || protocol === "https:";
-  } catch {
-    return false;
-  }
-}
-
-/** A file part, by name or type (or its URI), linked when the URI is http(s). */
-function fileElement(file) {
-  const label = `File: ${file.name || file.mimeType || file.uri || "unnamed"}`;
-  if (typeof file.uri === "string" && linkable(file.uri)) {
-    return element(
-      "a",
-      { href: file.uri, target: "_blank", rel: "noopener noreferrer", "data-testid": "file-part" },
-      label,
-    );
-  }
-  return element("span", { "data-testid": "file-part" }, label);
-}
-
-/** The non-text parts of a message or artifact, shown after its text. */
-function otherParts(parts) {
-  return (parts || [])
-    .filter((part) => part.kind !== "text")
-    .map((part) =>
-      part.kind === "data"
-        ? element("pre", {}, json(part.data))
-        : element("div", {}, fileElement(part.file || {})),
-    );
-}
-
-/** A status message's DataPart: a tool call (README, "A Claude agent") or other structured progress. */
-function dataActivity(data, timestamp) {
-  const when = timeElement(timestamp);
-  const tool = element("code", {}, String(data.tool ?? "?"));
-  if (data.event === "tool_executing") {
-    return element(
-      "div",
-      { class: "activity tool", "data-testid": "tool-event", "data-tool-event": data.event },
-      when,
-      element("span", {}, "Calling tool ", tool),
-      data.input !== undefined ? element("pre", {}, json(data.input)) : null,
-    );
-  }
-  if (data.event === "tool_completed") {
-    const failed = Boolean(data.isError);
-    return element(
-      "div",
-      {
-        class: failed ? "activity tool error" : "activity tool",
-        "data-testid": "tool-event",
-        "data-tool-event": data.event,
-      },
-      when,
-      element("span", {}, "Tool ", tool, failed ? " failed" : " returned"),
-      element("pre", {}, typeof data.output === "string" ? data.output : json(data.output)),
-    );
-  }
-  return element(
-    "div",
-    { class: "activity", "data-testid": "data-event" },
-    when,
-    element("span", {}, "Data"),
-    element("pre", {}, json(data)),
-  );
-}
-
-class ArtifactView {
-  constructor(artifact) {
-    this.id = artifact.artifactId;
-    this.name = element("span", { class: "who" }, artifact.name || "Artifact");
-    this.text = element("div", { class: "artifact-text", "data-testid": "artifact-text" });
-    this.parts = element("div", { class: "artifact-parts" });
-    this.root = element(
-      "section",
-      { class: "artifact", "data-testid": "artifact", "data-artifact-id": this.id, "aria-busy": "true" },
-      this.name,
-      this.text,
-      this.parts,
-    );
-  }
-
-  get textContent() {
-    return this.text.textContent;
-  }
-
-  add(artifact, append) {
-    if (!append) {
-      this.text.replaceChildren();
-      this.parts.replaceChildren();
-    }
-    if (artifact.name) this.name.textContent = artifact.name;
-    // A text node per chunk: the text grows without re-laying out what is already there.
-    const text = textOf(artifact.parts);
-    if (text) this.text.append(document.createTextNode(text));
-    this.parts.append(...otherParts(artifact.parts));
-  }
-
-  done() {
-    this.root.setAttribute("aria-busy", "false");
-  }
-}
-
-class Turn {
-  constructor() {
-    this.user = null;
-    this.ended = false;
-    this.userSlot = element("div", { class: "user-slot" });
-    this.artifactViews = [];
-    this.root = element("li", { class: "turn", "data-testid": "turn" }, this.userSlot);
-  }
-
-  append(node) {
-    this.root.append(node);
-  }
-
-  setUser(message) {
-    if (this.user) return;
-    this.user = message;
-    this.userSlot.replaceChildren(
-      element(
-        "div",
-        { class: "message user", "data-testid": "user-message" },
-        element("span", { class: "who" }, "You"),
-        textOf(message.parts),
-        ...otherParts(message.parts),
-      ),
-    );
-  }
-}
-
 export class TaskView {
   /**
-   * `elements`: `{timeline, state, error}` of the task panel. `onState(state)` is called when the state
-   * or the finished flag changes.
+   * `elements`: `{timeline, state, error, artifacts, artifactList}` of the task panel (`artifacts`: the
+   * section that lists a record's artifacts when its turns cannot say whose they are). `onState(state)`
+   * is called when the state or the finished flag changes.
    */
   constructor(elements, { taskId, onState }) {
     this.elements = elements;
     this.taskId = taskId;
     this.onState = onState;
+    this._reset();
+  }
+
+  _reset() {
     this.contextId = null;
     this.state = null;
     this.error = null;
@@ -176,11 +41,16 @@ export class TaskView {
     this.turns = [];
     this.artifacts = new Map();
     this.shownMessages = new Set();
-    elements.timeline.replaceChildren();
-    elements.state.textContent = "";
-    elements.state.dataset.state = "";
-    elements.error.hidden = true;
-    elements.error.textContent = "";
+    // What drew the timeline: nothing yet (null), the Task's record ("record"), or the event log ("log").
+    this.drawn = null;
+    const { timeline, state, error, artifacts, artifactList } = this.elements;
+    timeline.replaceChildren();
+    state.textContent = "";
+    state.dataset.state = "";
+    error.hidden = true;
+    error.textContent = "";
+    artifacts.hidden = true;
+    artifactList.replaceChildren();
   }
 
   get terminal() {
@@ -189,6 +59,11 @@ export class TaskView {
 
   get interrupted() {
     return INTERRUPTED.has(this.state) && this.error === null;
+  }
+
+  /** How many of the task's user messages are shown: the next one is turn `userCount + 1`. */
+  get userCount() {
+    return this.turns.filter((turn) => turn.user).length;
   }
 
   apply(event) {
@@ -211,11 +86,27 @@ export class TaskView {
       default:
         break;
     }
+    this.drawn = "log";
+  }
+
+  /** The Task as `tasks/get` returned it, drawn from its history in order: what the page shows of a task
+   * before (or instead of) its event log. */
+  showRecord(task) {
+    this._reset();
+    this._record(task);
+    this.drawn = "record";
   }
 
   /** A whole Task at its start: the send's result, `task.created`, or a snapshot standing in for the
-   * beginning of a trimmed log. */
+   * beginning of a trimmed log. On a timeline the log has drawn, it updates what is shown; otherwise it
+   * starts the timeline afresh (the log, when there is one, replaces a record drawn before it). */
   applyTask(task) {
+    if (this.drawn !== "log") {
+      this._reset();
+      this._record(task);
+      this.drawn = "log";
+      return;
+    }
     // A snapshot of a finished task ends its stream as task.completed would.
     if (TERMINAL.has(task.status.state)) {
       this._completed(task);
@@ -243,6 +134,55 @@ export class TaskView {
     else this._newTurn().setUser(message);
   }
 
+  /** Draws `task` from its history, on an empty timeline: each user message opens a turn (the one before
+   * it has ended), the status ends the last one. */
+  _record(task) {
+    const status = task.status || {};
+    const closing = status.message?.messageId;
+    for (const message of task.history || []) {
+      if (message.role === "user") {
+        const last = this.turns.at(-1);
+        if (last) last.ended = true;
+        this._newTurn().setUser(message);
+      } else if (message.messageId !== closing) {
+        this._agentMessage(message);
+      }
+    }
+    this.contextId = task.contextId;
+    // Several turns: whose each artifact is, the Task does not say.
+    if (this.turns.length > 1) this._listArtifacts(task.artifacts || []);
+    if (TERMINAL.has(status.state) || INTERRUPTED.has(status.state)) {
+      this._completed(task);
+      return;
+    }
+    // Still running: its artifacts may grow, and its status message is a step of the turn.
+    this._artifacts(task, false);
+    this._status(status);
+  }
+
+  _listArtifacts(artifacts) {
+    for (const artifact of artifacts) {
+      const view = new ArtifactView(artifact);
+      view.add(artifact, false);
+      this.artifacts.set(view.id, view);
+      this.elements.artifactList.append(view.root);
+      this.elements.artifacts.hidden = false;
+    }
+  }
+
+  /** An agent message of the history (not the status's): its data parts as activities (tool calls), the
+   * rest as a message. */
+  _agentMessage(message) {
+    if (this.shownMessages.has(message.messageId)) return;
+    this.shownMessages.add(message.messageId);
+    const turn = this._turn();
+    const parts = message.parts || [];
+    const data = parts.filter((part) => part.kind === "data");
+    const rest = parts.filter((part) => part.kind !== "data");
+    for (const part of data) turn.append(dataActivity(part.data || {}, null));
+    if (rest.length || !data.length) turn.append(agentMessage({ ...message, parts: rest }));
+  }
+
   _newTurn() {
     const turn = new Turn();
     this.turns.push(turn);
@@ -254,10 +194,12 @@ export class TaskView {
     return this.turns.at(-1) || this._newTurn();
   }
 
-  /** The i-th user message of the history starts the i-th turn. */
+  /** The i-th user message of the history starts the i-th turn (unless a turn shows it already). */
   _users(history) {
+    const shown = new Set(this.turns.map((turn) => turn.user?.messageId).filter(Boolean));
     const users = (history || []).filter((message) => message.role === "user");
     users.forEach((message, index) => {
+      if (shown.has(message.messageId)) return;
       if (index === this.turns.length) this._newTurn();
       if (index < this.turns.length) this.turns[index].setUser(message);
     });
@@ -339,15 +281,7 @@ export class TaskView {
     const repeated = turn.artifactViews.some((view) => view.textContent === text);
     if (text && repeated && !otherParts(message.parts).length) return;
     const failed = status.state === "failed" || status.state === "rejected";
-    turn.append(
-      element(
-        "div",
-        { class: failed ? "message agent failed" : "message agent", "data-testid": "agent-message" },
-        element("span", { class: "who" }, "Agent"),
-        text,
-        ...otherParts(message.parts),
-      ),
-    );
+    turn.append(agentMessage(message, { failed }));
   }
 
   _failed(error) {
@@ -366,14 +300,7 @@ export class TaskView {
       this.state = state;
       this.elements.state.textContent = state;
       this.elements.state.dataset.state = state;
-      this._turn().append(
-        element(
-          "div",
-          { class: "activity", "data-testid": "state-change", "data-state": state },
-          timeElement(timestamp),
-          element("span", {}, `State: ${state}`),
-        ),
-      );
+      this._turn().append(stateLine(state, timestamp));
     } else if (!force) {
       return;
     }
