@@ -1,4 +1,5 @@
-"""The fan-out hub: one Redis pub/sub connection per gateway process, one listener task, and a bounded
+"""The fan-out hub: one Redis pub/sub connection per gateway process (on a Redis Cluster, sharded pub/sub:
+one to each node that serves a channel held here), a listener task per connection, and a bounded
 buffer per subscriber.
 
 Workers publish `<entry id> <event JSON>` on a task's channel after appending the entry to the task's
@@ -23,7 +24,7 @@ import orjson
 from redis.asyncio import ConnectionPool
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from config.redis_clients import RedisTarget
 from gateway.streaming.log import LogEntry
@@ -114,7 +115,7 @@ class _Link:
             error: Exception | None = None
             try:
                 await self._serve_connection()
-            except* (RedisError, OSError, TimeoutError) as group:
+            except* (RedisError, RedisClusterException, OSError, TimeoutError) as group:
                 error = group.exceptions[0]
             # A connection that came up is retried after the base delay; while Redis stays down, less
             # and less often.
@@ -235,15 +236,11 @@ class Hub:
     def channel_count(self) -> int:
         return len(self._channels)
 
-    @property
-    def sharded(self) -> bool:
-        return self._cluster is not None
-
     async def start(self, connect_wait: float) -> None:
         """Start listening; waits up to `connect_wait` seconds for the first connection (sharded: for
         the cluster's slot map), but runs on regardless (the gateway must start while Redis is down;
         /readyz reports it)."""
-        with contextlib.suppress(TimeoutError, RedisError, OSError):
+        with contextlib.suppress(TimeoutError, RedisError, RedisClusterException, OSError):
             async with asyncio.timeout(connect_wait):
                 if self._cluster is not None:
                     await self._cluster.initialize()
@@ -275,8 +272,11 @@ class Hub:
         subscription = Subscription(self._buffer_events)
         channel = self._channels.get(name)
         if channel is None:
+            link = self._link_for(name)
+            if link is None:
+                raise TimeoutError(f"no Redis node is known to serve channel {name}")
             channel = self._channels[name] = _Channel(name)
-            self._link_for(name).add(channel)
+            link.add(channel)
         channel.subscribers.add(subscription)
         try:
             async with asyncio.timeout(confirm_within):
@@ -308,12 +308,17 @@ class Hub:
             link = self._links[name] = _Link(self, name, pools, commands)
         return link
 
-    def _link_for(self, channel: str) -> _Link:
+    def _link_for(self, channel: str) -> _Link | None:
         """The link that carries `channel`: the one connection, or the connection to the node that
-        serves the channel's slot now (as the cluster client last saw the slots)."""
+        serves the channel's slot now, as the cluster client last saw the slots (None: it has not
+        seen them, the cluster being unreachable since the gateway started)."""
         if self._cluster is None or self._node_pools is None:
             return self._link("", self._pools)
-        node = self._cluster.nodes_manager.get_node_from_slot(self._cluster.keyslot(channel))
+        try:
+            node = self._cluster.nodes_manager.get_node_from_slot(self._cluster.keyslot(channel))
+        except (RedisClusterException, RedisError, LookupError) as err:
+            logger.warning("Redis pub/sub: no node known for %s (%s)", channel, err)
+            return None
         return self._link(node.name, partial(self._node_pools, node.host, int(node.port)))
 
     async def link_lost(self, link: _Link) -> None:
@@ -321,7 +326,7 @@ class Hub:
         whose slots another node serves now move to that node's link; a link left with none stops."""
         if self._cluster is None:
             return
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(RedisError, RedisClusterException, OSError):
             await self._cluster.nodes_manager.initialize()
         for channel in list(link.channels.values()):
             self._relocate(link, channel)
@@ -336,7 +341,7 @@ class Hub:
 
         async def move() -> None:
             assert self._cluster is not None
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(RedisError, RedisClusterException, OSError):
                 await self._cluster.nodes_manager.initialize()
             if channel.link is link:
                 self._relocate(link, channel, force=True)
@@ -347,8 +352,8 @@ class Hub:
 
     def _relocate(self, link: _Link, channel: _Channel, *, force: bool = False) -> None:
         target = self._link_for(channel.name)
-        if target is link and not force:
-            return
+        if target is None or (target is link and not force):
+            return  # stays where it is: subscribed again when `link` reconnects
         link.remove(channel, unsubscribe=False)
         channel.resync()
         target.add(channel)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
+from typing import cast
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
+from config.redis_clients import RedisTarget
 from gateway.devstack.processes import free_port
 from gateway.streaming.feed import TaskFeed
 from gateway.streaming.hub import Hub
@@ -100,3 +104,23 @@ async def test_subscribe_gives_up_when_redis_does_not_answer() -> None:
         assert hub.channel_count == 0
     finally:
         await hub.close()
+
+
+async def test_sharded_subscribe_gives_up_when_no_cluster_node_answers() -> None:
+    target = RedisTarget(f"redis://127.0.0.1:{free_port('127.0.0.1')}/0", cluster=True)
+    cluster = target.client(max_connections=4)
+    hub = Hub(
+        partial(target.dedicated_pool, cluster, protocol=2),
+        buffer_events=10,
+        cluster=cast(RedisCluster, cluster),
+        node_pools=partial(target.node_pool, protocol=2),
+    )
+    await hub.start(connect_wait=0.1)
+    try:
+        with pytest.raises(TimeoutError, match="no Redis node is known to serve channel"):
+            async with hub.subscribe("a2a:task:{t}:wake", confirm_within=0.2):
+                pass
+        assert hub.channel_count == 0
+    finally:
+        await hub.close()
+        await cluster.aclose()
