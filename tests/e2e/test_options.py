@@ -80,15 +80,15 @@ async def test_options_presets_set_exactly_the_metadata_sent_and_survive_a_reloa
     await script_gateway(page, SCRIPTED_TASK, [{"type": "task.completed", "task": done}])
     await open_console(page, console_gateway)
     await page.get_by_label("Agent").select_option("quick")
-    # A new browser: no options, no metadata.
-    assert await pressed(page) == ["Instant"]
+    # A new browser: no options, no metadata (the agent's own pace), no preset.
+    assert await pressed(page) == []
     assert await fields(page) == ("", "", "")
 
     cases: list[tuple[str, tuple[str, str, str], dict[str, Any] | None]] = [
         ("Stream slowly", ("20", "0.5", ""), {"echo": {"chunks": 20, "delay": 0.5}}),
         ("Ask for input", ("", "", "input-required"), {"echo": {"finalState": "input-required"}}),
         ("Fail", ("", "", "fail"), {"echo": {"failOnTurn": 1}}),
-        ("Instant", ("", "", ""), None),
+        ("Instant", ("1", "0", ""), {"echo": {"chunks": 1, "delay": 0}}),
     ]
     for name, values, metadata in cases:
         await page.get_by_role("button", name=name, exact=True).click()
@@ -239,7 +239,7 @@ async def test_options_ask_for_input_then_a_reply_continues_the_task(
     users = [message for message in task["history"] if message["role"] == "user"]
     assert [text_of(message) for message in users] == ["first", "second"]
     assert users[0]["metadata"] == {"echo": {"finalState": "input-required"}}
-    assert "metadata" not in users[1]
+    assert users[1]["metadata"] == {"echo": {"chunks": 1, "delay": 0}}
     assert task["status"]["state"] == "completed"
 
 

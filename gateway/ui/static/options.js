@@ -16,7 +16,7 @@ const ENDS = new Set(["", "completed", "input-required", "fail"]);
 
 /** The presets, by their button's name: what each sets of the scripting fields. */
 export const PRESETS = {
-  Instant: { chunks: "", delay: "", end: "" },
+  Instant: { chunks: "1", delay: "0", end: "" },
   "Stream slowly": { chunks: "20", delay: "0.5", end: "" },
   "Ask for input": { chunks: "", delay: "", end: "input-required" },
   Fail: { chunks: "", delay: "", end: "fail" },
