@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 DEV_ECHO_CHUNKS = 5
 DEV_ECHO_DELAY = 0.25
 DEV_SHUTDOWN_GRACE = 2.0
+# REDIS_URL when REDIS_SENTINELS names the Redis to use (database 0, no credentials).
+SENTINEL_URL = "redis://sentinel-named-primary/0"
 
 
 def main(args: argparse.Namespace) -> int:
@@ -96,6 +98,9 @@ def dev(args: argparse.Namespace) -> int:
     )
     temporal_address = _existing_temporal()
     redis_url = os.environ.get("REDIS_URL")
+    if redis_url is None and os.environ.get("REDIS_SENTINELS"):
+        # The sentinels say where the primary is; the URL would give only its database and user.
+        redis_url = SENTINEL_URL
     _check_ports(ports, temporal_address is not None, redis_url is not None)
     data_dir = Path(args.data_dir).resolve()
     logs = data_dir / "logs"
