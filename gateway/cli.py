@@ -31,7 +31,7 @@ SERVE_ENVIRONMENT = f"""environment:
 
 DEV_ENVIRONMENT = """environment:
   TEMPORAL_ADDRESS (or TEMPORAL_PROFILE)    use this Temporal instead of starting a dev server
-  REDIS_URL                                 use this Redis instead of starting one
+  REDIS_URL (or REDIS_SENTINELS)            use this Redis instead of starting one
   A2A_CONFIG                                the agents file, as --config
   A2A_GATEWAY_*, A2A_WORKER_*               passed on to the gateway and the workers
 """
