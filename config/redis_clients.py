@@ -126,8 +126,11 @@ class RedisTarget:
             host, port = await _cluster_node(cast(RedisCluster, shared))
             return await self.node_pool(host, port, **options)
         if self.sentinels:
+            sentinel = self._sentinel()
+            # The primary's own options (database, user, password, TLS) as `master_for` merges them.
+            merged = {**sentinel.connection_kwargs, **options}
             return SentinelConnectionPool(  # type: ignore[no-untyped-call]
-                self._master(), self._sentinel(), is_master=True, **options
+                self._master(), sentinel, is_master=True, **merged
             )
         return ConnectionPool.from_url(self.url, **options)
 
