@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import logging
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.streaming.feed import FeedClosed, SlowConsumer, TaskFeed
 from gateway.streaming.log import LogEntry
@@ -79,7 +79,7 @@ class Batches:
                 self._task_id,
             )
             self.ending = Ending.BEHIND
-        except (RedisError, TimeoutError) as err:
+        except (RedisError, RedisClusterException, TimeoutError) as err:
             logger.warning(
                 "Ending a %s stream of task %s: reading its log failed: %s",
                 self._renderer.view,

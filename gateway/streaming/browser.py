@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from opentelemetry import trace
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
@@ -63,7 +63,7 @@ class BrowserStreams:
             if err.http_status == 200:
                 return json_response(error_response(None, err), 400)
             return error_http_response(error_response(None, err), err)
-        except (RedisError, OSError, TimeoutError, RPCError) as err:
+        except (RedisError, RedisClusterException, OSError, TimeoutError, RPCError) as err:
             logger.warning("Task %s's owner could not be checked: %s", task_id, err)
             return unavailable(
                 InternalError("Internal error: the task's owner could not be checked; retry")

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.metrics import GatewayMetrics
 from gateway.streaming.feed import TaskFeed
@@ -74,7 +74,7 @@ class Streams:
                 )
                 feed = TaskFeed(self._log, subscription, task_id, position, close_on_overflow=True)
                 read = await feed.first()
-            except (RedisError, TimeoutError) as err:
+            except (RedisError, RedisClusterException, TimeoutError) as err:
                 logger.warning("Cannot open the stream of task %s: %s", task_id, err)
                 raise InternalError(
                     "Internal error: the task event log (Redis) is unavailable; retry shortly"

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from content import wire_json
 from gateway.tasks.pipelined import PipelinedReader, PipelineError
@@ -90,7 +90,7 @@ class TaskStore:
                     raw = await self._redis.get(key)
                 else:
                     raw = await self._reader.get(key)
-        except (PipelineError, RedisError, TimeoutError) as err:
+        except (PipelineError, RedisError, RedisClusterException, TimeoutError) as err:
             logger.warning("Redis read of task %s failed, asking the workflow: %s", task_id, err)
             return None
         if raw is None:
@@ -116,7 +116,7 @@ class TaskStore:
                 await self._redis.set(
                     task_snapshot_key(task.id), orjson.dumps(task.to_wire()), ex=self._ttl, nx=True
                 )
-        except (RedisError, TimeoutError) as err:
+        except (RedisError, RedisClusterException, TimeoutError) as err:
             logger.warning("Could not cache task %s in Redis: %s", task.id, err)
 
     async def claim_message(
@@ -164,7 +164,7 @@ class TaskStore:
                 first = await self._request_cancel(
                     keys=[task_cancel_key(task_id)], args=[CANCEL_CHANNEL, task_id, self._ttl]
                 )
-        except (RedisError, TimeoutError) as err:
+        except (RedisError, RedisClusterException, TimeoutError) as err:
             logger.warning("Cancel of task %s not sent over Redis: %s", task_id, err)
             return False
         return bool(first)

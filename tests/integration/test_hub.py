@@ -12,10 +12,12 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from config.redis_clients import RedisTarget
+from gateway.access.rate_limit import RateLimiter
 from gateway.devstack.processes import free_port
 from gateway.streaming.feed import TaskFeed
 from gateway.streaming.hub import Hub
 from gateway.streaming.log import EventLog, LogEntry
+from gateway.tasks.store import TaskStore
 from protocol import Artifact, Task, TaskEvent, TaskState, TaskStatus, TextPart, task_channel
 from tests.waiting import eventually
 from workers.publisher import EventPublisher
@@ -123,4 +125,18 @@ async def test_sharded_subscribe_gives_up_when_no_cluster_node_answers() -> None
         assert hub.channel_count == 0
     finally:
         await hub.close()
+        await cluster.aclose()
+
+
+async def test_a_cluster_that_cannot_be_reached_degrades_as_a_lost_server_does() -> None:
+    """Reads answer "Redis cannot say" (the gateway then asks the workflow) and the rate limit lets
+    requests through, as with one server down, rather than raising the cluster client's own error."""
+    target = RedisTarget(f"redis://127.0.0.1:{free_port('127.0.0.1')}/0", cluster=True)
+    cluster = target.client(max_connections=4)
+    try:
+        store = TaskStore(cluster, reader=None, ttl_seconds=60, timeout=5)
+        assert await store.get_wire("t") is None
+        assert await EventLog(cluster, timeout=5).last_event_id("t") is None
+        await RateLimiter(cluster, per_second=1, burst=1, timeout=5).admit("caller")
+    finally:
         await cluster.aclose()
