@@ -4,11 +4,12 @@ function is one field of a process's settings class, named for that process."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import AliasChoices, Field
 
 from config import temporal
+from config.redis_clients import RedisTarget
 
 
 def _shared(name: str, prefix: str, setting: str, default: Any) -> Any:
@@ -47,6 +48,24 @@ def redis_sentinels(prefix: str) -> Any:
 def redis_sentinel_master(prefix: str) -> Any:
     """The name under which the sentinels know the primary."""
     return _shared("A2A_REDIS_SENTINEL_MASTER", prefix, "REDIS_SENTINEL_MASTER", None)
+
+
+class RedisFields(Protocol):
+    redis_url: str
+    redis_cluster: bool
+    redis_sentinels: list[str]
+    redis_sentinel_master: str | None
+
+
+def redis_target_of(settings: RedisFields) -> RedisTarget:
+    """Where a process's settings say Redis is: one server, a cluster, or the primary of some
+    sentinels (`config.redis_clients`)."""
+    return RedisTarget.of(
+        settings.redis_url,
+        cluster=settings.redis_cluster,
+        sentinels=settings.redis_sentinels,
+        sentinel_master=settings.redis_sentinel_master,
+    )
 
 
 def agents_file(prefix: str) -> Any:

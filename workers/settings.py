@@ -110,9 +110,4 @@ class WorkerSettings(BaseSettings):
 
     def redis_target(self) -> RedisTarget:
         """Where Redis is: one server, a cluster, or the primary of some sentinels."""
-        return RedisTarget.of(
-            self.redis_url,
-            cluster=self.redis_cluster,
-            sentinels=self.redis_sentinels,
-            sentinel_master=self.redis_sentinel_master,
-        )
+        return shared.redis_target_of(self)

@@ -33,13 +33,13 @@ from protocol import (
     task_snapshot_key,
 )
 from tests.integration.conftest import LaunchGateway
+from tests.integration.failover import resume_and_check, stream_and_kill
 from tests.integration.sse import (
     Frame,
     GatewayProcess,
     SSEResponse,
     echo_message,
     gateway_process,
-    read_stream,
     rpc_body,
     stream_frames,
 )
@@ -275,47 +275,14 @@ async def test_a_master_killed_mid_stream_its_replica_takes_over_and_nothing_is_
     tmp_path: Path,
 ) -> None:
     """Last in this module: it leaves the cluster with a master that has no replica."""
-    text = "abcdefghijklmnopqrstuvwxyz0123"
-    message = echo_message(text, chunks=len(text), delay=0.2)
-    frames: list[Frame] = []
-    killed: int | None = None
-    last_id: str | None = None
-    async with (
-        asyncio.timeout(60),
-        sse_client.stream(
-            "POST", gateway_a.url, json=rpc_body("message/stream", {"message": message})
-        ) as response,
-    ):
-        try:
-            async for frame in stream_frames(response):
-                frames.append(frame)
-                last_id = frame.id or last_id
-                if killed is None and len(progress(as_results(frames))) == 5:
-                    task_id = frames[0].data["result"]["id"]
-                    master = cluster.master_of(task_snapshot_key(task_id))
-                    killed = master.port
-                    master.process.kill()
-        except httpx.RemoteProtocolError:
-            pass
-    assert killed is not None
+    killed: list[int] = []
+
+    def kill_master(task_id: str) -> None:
+        master = cluster.master_of(task_snapshot_key(task_id))
+        killed.append(master.port)
+        master.process.kill()
+
+    task_id, frames = await stream_and_kill(sse_client, gateway_a.url, kill_master)
     await asyncio.to_thread(wait_until, cluster.healthy, 30, "the replica to take over")
-    assert cluster.master_of(task_snapshot_key(task_id)).port != killed
-    results = as_results(frames)
-    if not results or results[-1].get("final") is not True:
-        # The stream ended early (the log's node went away): resume it on the other replica.
-        resumed = await read_stream(
-            sse_client,
-            "POST",
-            gateway_b.url,
-            json=rpc_body("tasks/resubscribe", {"id": task_id}),
-            headers={"Last-Event-ID": last_id} if last_id else None,
-        )
-        results += [frame.data["result"] for frame in resumed.frames if frame.data is not None]
-    assert (results[-1]["kind"], results[-1]["status"]["state"]) == ("status-update", "completed")
-    chunks = progress(results)
-    restart = max(i for i, (append, _) in enumerate(chunks) if not append)
-    assert "".join(chunk for _, chunk in chunks[restart:]) == text
-    got = await rpc(sse_client, gateway_b.url, "tasks/get", {"id": task_id})
-    task = got["result"]
-    assert task["status"]["state"] == "completed"
-    assert "".join(p["text"] for p in task["artifacts"][0]["parts"]) == text
+    assert cluster.master_of(task_snapshot_key(task_id)).port not in killed
+    await resume_and_check(sse_client, gateway_b.url, task_id, frames)

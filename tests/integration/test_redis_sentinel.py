@@ -16,17 +16,15 @@ import httpx
 import pytest
 
 from gateway.devstack.processes import ManagedProcess
+from tests.integration.failover import resume_and_check, stream_and_kill
 from tests.integration.sse import (
-    Frame,
     GatewayProcess,
-    data_frames,
     echo_message,
     gateway_process,
     read_stream,
     rpc_body,
-    stream_frames,
 )
-from tests.integration.test_faults import as_results, progress, rpc
+from tests.integration.test_faults import progress, rpc
 from tests.integration.test_streaming import checked
 from tests.integration.test_worker_crash import start_worker
 from tests.redis_engines import SentinelNodes, redis_sentinel, wait_until
@@ -110,49 +108,13 @@ async def test_a_primary_killed_mid_stream_the_replica_takes_over_and_nothing_is
 ) -> None:
     """Last in this module: it leaves the topology without a replica."""
     first, second = gateways
-    text = "abcdefghijklmnopqrstuvwxyz0123"
-    message = echo_message(text, chunks=len(text), delay=0.2)
-    frames: list[Frame] = []
-    killed = False
-    task_id = ""
-    async with (
-        asyncio.timeout(60),
-        sse_client.stream(
-            "POST", first.url, json=rpc_body("message/stream", {"message": message})
-        ) as response,
-    ):
-        try:
-            async for frame in stream_frames(response):
-                frames.append(frame)
-                if not killed and len(progress(as_results(frames))) == 5:
-                    task_id = frames[0].data["result"]["id"]
-                    sentinel.primary.process.kill()
-                    killed = True
-        except httpx.RemoteProtocolError:
-            pass
-    assert killed
+    task_id, frames = await stream_and_kill(
+        sse_client, first.url, lambda _: sentinel.primary.process.kill()
+    )
     await asyncio.to_thread(
         wait_until,
         lambda: sentinel.current_primary() == sentinel.replica.port,
         30,
         "the sentinels to promote the replica",
     )
-    results = as_results(frames)
-    if results[-1].get("final") is not True:
-        # The stream ended early (its log's server went away): resume it on the other gateway.
-        last_id = [frame.id for frame in frames if frame.id][-1]
-        resumed = await read_stream(
-            sse_client,
-            "POST",
-            second.url,
-            json=rpc_body("tasks/resubscribe", {"id": task_id}),
-            headers={"Last-Event-ID": last_id},
-        )
-        results += [frame.data["result"] for frame in data_frames(resumed)]
-    assert (results[-1]["kind"], results[-1]["status"]["state"]) == ("status-update", "completed")
-    chunks = progress(results)
-    restart = max(i for i, (append, _) in enumerate(chunks) if not append)
-    assert "".join(chunk for _, chunk in chunks[restart:]) == text
-    task = (await rpc(sse_client, second.url, "tasks/get", {"id": task_id}))["result"]
-    assert task["status"]["state"] == "completed"
-    assert "".join(p["text"] for p in task["artifacts"][0]["parts"]) == text
+    await resume_and_check(sse_client, second.url, task_id, frames)
