@@ -159,7 +159,6 @@ class RedisTarget:
 async def _cluster_node(cluster: RedisCluster) -> tuple[str, int]:
     """One of the cluster's primaries at random, from its topology read again now (from any node the
     client knows, so a seed that died does not matter); pub/sub messages reach every node."""
-    await cluster.initialize()
     await cluster.nodes_manager.initialize()
     node = random.choice(cluster.get_primaries())
     return node.host, int(node.port)

@@ -64,7 +64,7 @@ class GatewaySettings(BaseSettings):
     # Serve Prometheus metrics at GET /metrics (on the gateway's own port).
     metrics: bool = True
     log_format: LogFormat = shared.log_format("A2A_GATEWAY_")
-    # One log line per HTTP request (uvicorn's access log). Off by default, as gunicorn's: it was a
+    # One log line per HTTP request (uvicorn's access log). Off by default, as gunicorn's: it costs a
     # quarter of the CPU of a `tasks/get`, and /metrics counts requests by method and outcome.
     access_log: bool = False
     # Set A2AContextId / A2AAgent / A2AState on workflows; the Temporal namespace must have them registered.

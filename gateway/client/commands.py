@@ -325,7 +325,7 @@ async def _resubscribe(client: Client, task_id: str, transcript: Transcript) -> 
                 raise
         failures += 1
         if failures >= FOLLOW_ATTEMPTS:
-            return
+            return  # the stream kept ending before the turn did: `_outcome` says so
         _say(f"the stream dropped; resuming ({failures})")
         await asyncio.sleep(min(failures, FOLLOW_PAUSE_SECONDS))
 

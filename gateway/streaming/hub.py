@@ -326,8 +326,7 @@ class Hub:
         whose slots another node serves now move to that node's link; a link left with none stops."""
         if self._cluster is None:
             return
-        with contextlib.suppress(RedisError, RedisClusterException, OSError):
-            await self._cluster.nodes_manager.initialize()
+        await self._read_slots()
         for channel in list(link.channels.values()):
             self._relocate(link, channel)
         if not link.channels:
@@ -340,15 +339,19 @@ class Hub:
         the slot is now, once the slot map has been read again."""
 
         async def move() -> None:
-            assert self._cluster is not None
-            with contextlib.suppress(RedisError, RedisClusterException, OSError):
-                await self._cluster.nodes_manager.initialize()
+            await self._read_slots()
             if channel.link is link:
                 self._relocate(link, channel, force=True)
 
         task = asyncio.create_task(move())
         self._moving.add(task)
         task.add_done_callback(self._moving.discard)
+
+    async def _read_slots(self) -> None:
+        """Read the cluster's slot map again (as it was when no node answers)."""
+        assert self._cluster is not None
+        with contextlib.suppress(RedisError, RedisClusterException, OSError):
+            await self._cluster.nodes_manager.initialize()
 
     def _relocate(self, link: _Link, channel: _Channel, *, force: bool = False) -> None:
         target = self._link_for(channel.name)
