@@ -7,8 +7,8 @@ REDIS_URL), ONE gateway process, an echo worker, a bare worker and the reference
 process). Creates one completed task on each server with a blocking `message/send`, and one task
 waiting for input on ours. Then, per concurrency level C and round, runs a load generator (a process
 of its own) for S seconds per scenario, the sides taking turns: `tasks/get` of the completed task on
-ours, then on the reference, then of the open task on ours (read from Redis on every call, where a
-completed task is remembered by the gateway); a blocking `message/send` on ours, on the reference,
+ours, then on the reference, then of the open task on ours (kept by the gateway while Redis tracks
+it, as a completed task is remembered; see gateway.tasks.pipelined); a blocking `message/send` on ours, on the reference,
 then bare workflows (one activity) at the same C. Around each run it reads the CPU time of every
 process of the stack from /proc, and reports each one's CPU per request.
 
@@ -68,8 +68,9 @@ OURS = "ours"
 REFERENCE = "reference"
 BARE = "bare"
 TASKS_GET = "tasks/get"
-# tasks/get of a task waiting for input: a snapshot read from Redis on every call (a terminal task
-# is remembered by the gateway). Ours only: the reference's trivial agent ends every task.
+# tasks/get of a task waiting for input: its snapshot read from Redis once, then kept by the gateway
+# until Redis says it changed (a terminal task is remembered for a minute). Ours only: the
+# reference's trivial agent ends every task.
 TASKS_GET_OPEN = "tasks/get (open task)"
 MESSAGE_SEND = "message/send"
 # Scenario, side: the order in which the sides take turns within a round.
@@ -498,7 +499,8 @@ def render_markdown(figures: dict[str, Any]) -> str:
     lines += [
         "",
         "A completed task never changes, so a gateway serves it from memory after its first read; "
-        "an open task (here one waiting for input) is read from Redis on every call.",
+        "an open task (here one waiting for input) is kept in memory until Redis says it changed "
+        "(client-side caching with CLIENT TRACKING).",
     ]
     send = results[MESSAGE_SEND]
     lines += [

@@ -169,11 +169,16 @@ def _redis(settings: GatewaySettings, traced: bool) -> tuple[Redis, PipelinedRea
     """The shared client, the snapshot reads' connection and the pub/sub hub."""
     target = settings.redis_target()
     redis = target.client(max_connections=settings.redis_max_connections)
-    # Every tasks/get of an open task reads Redis: on a pipelined connection of its own, which costs
-    # the gateway a quarter less CPU than redis-py's GET (see gateway.tasks.pipelined). A cluster's or
-    # a Sentinel's snapshots are read with the shared client, which knows where they are.
+    # tasks/get of an open task reads Redis on a pipelined connection of its own, which costs the
+    # gateway a quarter less CPU than redis-py's GET, and keeps what it read until Redis says it
+    # changed (see gateway.tasks.pipelined). A cluster's or a Sentinel's snapshots are read each time
+    # with the shared client, which knows where they are.
     plain = not (target.cluster or target.sentinels)
-    reader = PipelinedReader(settings.redis_url, traced=traced) if plain else None
+    reader = (
+        PipelinedReader(settings.redis_url, traced=traced, cache=settings.snapshot_cache)
+        if plain
+        else None
+    )
     # On a cluster, sharded pub/sub: each task's channel on the node that serves its slot.
     hub = Hub(
         partial(target.dedicated_pool, redis, protocol=2),

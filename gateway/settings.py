@@ -67,6 +67,10 @@ class GatewaySettings(BaseSettings):
     # One log line per HTTP request (uvicorn's access log). Off by default, as gunicorn's: it costs a
     # quarter of the CPU of a `tasks/get`, and /metrics counts requests by method and outcome.
     access_log: bool = False
+    # Keep the open tasks' snapshots tasks/get read while Redis tracks them (RESP3 CLIENT TRACKING on
+    # the one server; gateway.tasks.pipelined). Off for a Redis proxy that passes CLIENT TRACKING on
+    # but does not deliver its invalidations.
+    snapshot_cache: bool = True
     # Set A2AContextId / A2AAgent / A2AState on workflows; the Temporal namespace must have them registered.
     search_attributes: bool = True
     # Streams (message/stream, tasks/resubscribe, GET /tasks/{id}/events), per gateway process: the cap

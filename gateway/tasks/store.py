@@ -8,7 +8,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
@@ -84,17 +84,11 @@ class TaskStore:
                 return cached[1]
             del self._terminal[task_id]
         key = task_snapshot_key(task_id)
-        try:
-            async with asyncio.timeout(self._timeout):
-                if self._reader is None:
-                    raw = await self._redis.get(key)
-                else:
-                    raw = await self._reader.get(key)
-        except (PipelineError, RedisError, RedisClusterException, TimeoutError) as err:
-            logger.warning("Redis read of task %s failed, asking the workflow: %s", task_id, err)
-            return None
+        raw = None if self._reader is None else self._reader.cached(key)
         if raw is None:
-            return None
+            raw = await self._read(key)
+            if raw is None:
+                return None
         try:
             wire = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -108,6 +102,18 @@ class TaskStore:
             if len(self._terminal) > TERMINAL_CACHE_SIZE:
                 self._terminal.popitem(last=False)
         return wire
+
+    async def _read(self, key: str) -> bytes | None:
+        """A snapshot from Redis: None when it has none or cannot answer."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self._reader is None:
+                    raw: Any = await self._redis.get(key)
+                    return cast(bytes | None, raw)
+                return await self._reader.get(key)
+        except (PipelineError, RedisError, RedisClusterException, TimeoutError) as err:
+            logger.warning("Redis read of %s failed, asking the workflow: %s", key, err)
+            return None
 
     async def refill(self, task: Task) -> None:
         """Cache a Task read from the workflow. NX: a newer snapshot written meanwhile by a worker wins."""

@@ -1,7 +1,8 @@
 """The snapshot reads of `tasks/get` on a real Redis: the pipelined connection (replies matched to
 callers in order, through errors, abandoned calls, a lost connection, AUTH and SELECT; over TCP, TLS
-and a Unix socket, the URL read as redis-py reads it; a span for each read when traced) and the
-gateway's memory of terminal tasks."""
+and a Unix socket, the URL read as redis-py reads it; a span for each read when traced), the values it
+keeps while Redis tracks them (dropped on Redis's word: a write, an expiry, a flush; on a lost
+connection; and when Redis stops answering), and the gateway's memory of terminal tasks."""
 
 from __future__ import annotations
 
@@ -90,6 +91,7 @@ async def test_a_killed_connection_fails_its_callers_and_the_next_call_reconnect
     name = key()
     await redis.set(name, "v")
     assert await reader.get(name) == b"v"
+    assert reader.cached(name) == b"v"
     # Only the reader's connection: the session's workers share this Redis.
     connection = reader._connection
     assert connection is not None
@@ -101,8 +103,11 @@ async def test_a_killed_connection_fails_its_callers_and_the_next_call_reconnect
             break
         await asyncio.sleep(0.01)
     assert connection.lost
+    # Redis tracked the reads of that connection only: what it kept went with it.
+    assert reader.cached(name) is None
     assert await reader.get(name) == b"v"
     assert reader._connection is not connection
+    assert reader.cached(name) == b"v"
 
 
 async def test_user_and_database_from_the_url(redis: Redis, redis_url: str) -> None:
@@ -208,6 +213,115 @@ def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateR
         server.stop()
 
 
+async def dropped(reader: PipelinedReader, name: str) -> None:
+    """Until the reader no longer serves `name` from memory: at most 3 s, three times the longest a
+    value is served without Redis's word that it is current (asking renews that word)."""
+    for _ in range(600):
+        if reader.cached(name) is None:
+            return
+        await asyncio.sleep(0.005)
+    pytest.fail(f"{name} still served from memory after 3 s")
+
+
+async def test_a_value_read_is_kept_until_redis_says_it_changed(
+    redis: Redis, reader: PipelinedReader
+) -> None:
+    written, expiring, other = key(), key(), key()
+    await redis.set(written, "first")
+    await redis.set(expiring, "short-lived", px=300)
+    await redis.set(other, "untouched")
+    assert [await reader.get(name) for name in (written, expiring, other)] == [
+        b"first",
+        b"short-lived",
+        b"untouched",
+    ]
+    assert [reader.cached(name) for name in (written, expiring, other)] == [
+        b"first",
+        b"short-lived",
+        b"untouched",
+    ]
+    assert reader.cached(key()) is None  # never read
+    await redis.set(written, "second")
+    await dropped(reader, written)
+    assert reader.cached(other) == b"untouched"
+    assert await reader.get(written) == b"second"
+    assert reader.cached(written) == b"second"
+    await dropped(reader, expiring)  # Redis expired it
+    assert await reader.get(expiring) is None
+    assert reader.cached(expiring) is None  # a missing key is not kept
+
+
+async def test_a_flush_drops_every_value(private_redis: PrivateRedis) -> None:
+    url = private_redis.urls(db=0)["unix"]
+    other, pipelined = Redis.from_url(url), PipelinedReader(url)
+    try:
+        names = [key() for _ in range(3)]
+        for name in names:
+            await other.set(name, name)
+            assert await pipelined.get(name) == name.encode()
+        await other.flushall()
+        for name in names:
+            await dropped(pipelined, name)
+    finally:
+        pipelined.close()
+        await other.aclose()
+
+
+async def test_values_are_served_without_redis_until_it_stops_answering(
+    private_redis: PrivateRedis,
+) -> None:
+    url = private_redis.urls(db=0)["unix"]
+    other, pipelined = Redis.from_url(url), PipelinedReader(url)
+    store = TaskStore(other, reader=pipelined, ttl_seconds=60, timeout=5)
+    try:
+        task_id = str(uuid.uuid4())
+        await other.set(task_snapshot_key(task_id), snapshot(task_id, TaskState.WORKING))
+        assert (await store.get_wire(task_id) or {})["status"] == {"state": "working"}
+        # Redis answers no client for 3 s. What was read is served meanwhile (a read of Redis would
+        # wait out the pause), until a second after the last answer: the PINGs that would renew it
+        # get none.
+        assert await other.client_pause(3000, all=True)
+        paused = asyncio.get_running_loop().time()
+        async with asyncio.timeout(0.2):
+            assert (await store.get_wire(task_id) or {})["status"] == {"state": "working"}
+        await dropped(pipelined, task_snapshot_key(task_id))
+        assert asyncio.get_running_loop().time() - paused < 2.5
+        # Once Redis answers again: the reply to a read sent during the pause is current as of then,
+        # over a second ago; the next one's is current.
+        for _ in range(2):
+            assert (await store.get_wire(task_id) or {})["status"] == {"state": "working"}
+        assert pipelined.cached(task_snapshot_key(task_id)) is not None
+    finally:
+        pipelined.close()
+        await other.aclose()
+
+
+async def test_a_user_refused_client_tracking_reads_redis_every_time(
+    redis: Redis, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    user, name = f"untracked-{uuid.uuid4().hex[:8]}", key()
+    await redis.acl_setuser(
+        user, enabled=True, passwords=[f"+{PASSWORD}"], keys=["*"], commands=["+@all", "-client"]
+    )
+    server = urlsplit(redis_url).netloc
+    pipelined = PipelinedReader(f"redis://{user}:{quote(PASSWORD, safe='')}@{server}/0")
+    try:
+        await redis.set(name, "v")
+        assert await pipelined.get(name) == b"v"
+        assert pipelined.cached(name) is None
+        (warning,) = [r for r in caplog.records if r.name == "gateway.tasks.pipelined"]
+        assert warning.getMessage().startswith(
+            "tasks/get reads Redis every time: Redis answered: NOPERM"
+        )
+        assert warning.getMessage().endswith("(CLIENT TRACKING)")
+        await redis.set(name, "w")
+        assert await pipelined.get(name) == b"w"
+    finally:
+        pipelined.close()
+        await redis.delete(name)
+        await redis.acl_deluser(user)
+
+
 @pytest.mark.parametrize("scheme", ["rediss", "unix"])
 async def test_tls_and_unix_socket_urls_reach_the_same_database_as_redis_py(
     private_redis: PrivateRedis, scheme: str
@@ -270,10 +384,18 @@ def snapshot(task_id: str, state: TaskState) -> bytes:
     return orjson.dumps(task.to_wire())
 
 
+@pytest.fixture
+async def uncached_reader(redis_url: str) -> AsyncIterator[PipelinedReader]:
+    """A reader without its memory of what Redis tracks (the tests above)."""
+    pipelined = PipelinedReader(redis_url, cache=False)
+    yield pipelined
+    pipelined.close()
+
+
 async def test_a_terminal_task_is_remembered_and_a_running_one_is_read_each_time(
-    redis: Redis, reader: PipelinedReader, monkeypatch: pytest.MonkeyPatch
+    redis: Redis, uncached_reader: PipelinedReader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = TaskStore(redis, reader=reader, ttl_seconds=60, timeout=5)
+    store = TaskStore(redis, reader=uncached_reader, ttl_seconds=60, timeout=5)
     running, done = str(uuid.uuid4()), str(uuid.uuid4())
     await redis.set(task_snapshot_key(running), snapshot(running, TaskState.WORKING))
     await redis.set(task_snapshot_key(done), snapshot(done, TaskState.COMPLETED))

@@ -408,3 +408,36 @@ async def test_sigterm_ends_open_streams_at_once_and_the_gateway_exits_cleanly(
         assert await asyncio.to_thread(gateway.process.wait, 5) == -signal.SIGTERM
         assert "Application shutdown complete." in gateway.output()
         assert "Exception" not in gateway.output()
+
+
+async def test_tasks_get_is_never_behind_the_stream_on_either_replica(
+    gateway_a: GatewayProcess, gateway_b: GatewayProcess, sse_client: httpx.AsyncClient
+) -> None:
+    """Each gateway serves an open task's snapshot from memory between writes (Redis tells it of
+    each one): after every frame of the stream, tasks/get on both replicas, twice, holds at least
+    what the frame said."""
+    chunks = ["one t", "wo th", "ree f", "our ", "five"]
+    message = echo_message("one two three four five", chunks=5, delay=0.05)
+    body = rpc_body("message/stream", {"message": message})
+    seen: list[str] = []
+    async with sse_client.stream("POST", gateway_a.url, json=body) as response:
+        async for frame in stream_frames(response):
+            result = frame.data["result"]
+            if result["kind"] == "task":
+                task_id = result["id"]
+            elif result["kind"] == "artifact-update":
+                seen.append(result["artifact"]["parts"][0]["text"])
+            for gateway in (gateway_a, gateway_b, gateway_a, gateway_b):
+                got = await sse_client.post(
+                    gateway.url, json=rpc_body("tasks/get", {"id": task_id})
+                )
+                task = got.json()["result"]
+                text = "".join(
+                    part["text"]
+                    for artifact in task.get("artifacts", [])
+                    for part in artifact["parts"]
+                )
+                assert text.startswith("".join(seen)), (frame, task)
+                if result.get("final"):
+                    assert task["status"]["state"] == "completed"
+    assert seen == chunks
