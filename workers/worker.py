@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from config.agents import AgentConfig, AgentsConfigError
@@ -30,6 +30,9 @@ from workflows.push_workflow import PushWorkflow
 from workflows.task import TaskWorkflow
 
 WORKFLOWS = [TaskWorkflow, PushWorkflow]
+# Of the worker's workflow task polls, four on the task queue for each one on its sticky queue
+# (WorkerSettings.workflow_task_polls).
+TASK_QUEUE_POLLS_PER_STICKY_POLL = 4.0
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -135,6 +138,8 @@ def create_worker(
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_cached_workflows=settings.max_cached_workflows,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.workflow_task_polls),
+        nonsticky_to_sticky_poll_ratio=TASK_QUEUE_POLLS_PER_STICKY_POLL,
         max_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_seconds),
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
     )

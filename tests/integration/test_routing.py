@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from temporalio.client import Client
+from temporalio.worker import PollerBehaviorSimpleMaximum
 
 from tests.a2a_schema import assert_valid, assert_valid_response
 from tests.integration.conftest import AgentWorker, LaunchGateway
@@ -150,3 +151,13 @@ async def test_unknown_agent_is_404_with_a_json_rpc_error(
     for response in (card, call):
         assert response.status_code == 404
         assert response.json() == expected
+
+
+async def test_the_worker_polls_its_task_queue_four_times_for_each_sticky_poll(
+    agent_worker: AgentWorker, agents_file: Path
+) -> None:
+    worker = agent_worker(agents_file, "shout", workflow_task_polls=15)
+    async with worker:
+        config = worker.config()
+    assert config.get("workflow_task_poller_behavior") == PollerBehaviorSimpleMaximum(15)
+    assert config.get("nonsticky_to_sticky_poll_ratio") == 4.0
