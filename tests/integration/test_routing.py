@@ -156,7 +156,8 @@ async def test_unknown_agent_is_404_with_a_json_rpc_error(
 async def test_the_worker_polls_its_task_queue_four_times_for_each_sticky_poll(
     agent_worker: AgentWorker, agents_file: Path
 ) -> None:
-    worker = agent_worker(agents_file, "shout", workflow_task_polls=15)
+    queue = f"test-polls-{uuid.uuid4().hex[:8]}"
+    worker = agent_worker(agents_file, "shout", task_queue=queue, workflow_task_polls=15)
     async with worker:
         config = worker.config()
     assert config.get("workflow_task_poller_behavior") == PollerBehaviorSimpleMaximum(15)
