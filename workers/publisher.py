@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError
 
 from protocol import (
     TERMINAL_STATES,
@@ -30,6 +35,8 @@ from protocol.keys import (
 )
 from workers.metrics import WorkerMetrics
 
+logger = logging.getLogger(__name__)
+
 # Events larger than this are announced by entry id alone; subscribers read them from the stream.
 WAKE_PAYLOAD_LIMIT = 256 * 1024
 
@@ -37,11 +44,20 @@ WAKE_PAYLOAD_LIMIT = 256 * 1024
 # type, event JSON, snapshot JSON, stream max length, TTL seconds, "1" to write only when no snapshot
 # exists yet (task.created on a retried first turn), wake-up payload limit, "1" when the event ends
 # the task (a terminal state), the publish command (SPUBLISH on a Redis Cluster: the channel shares
-# the task's slot, and only the node serving it carries the message). Nothing is written once the task has ended: it ends once whoever ends
-# it (the turn, a cancel's fast path, the workflow), and an abandoned attempt adds nothing after.
+# the task's slot, and only the node serving it carries the message), the publish's token, "1" when
+# this is the publish sent again after its connection failed. Nothing is written once the task has
+# ended: it ends once whoever ends it (the turn, a cancel's fast path, the workflow), and an abandoned
+# attempt adds nothing after. A publish sent again whose token the last entry has was written the
+# first time (only its reply was lost): its entry id is returned and nothing written twice.
 # The entry's `type` field comes first: the gateway reads it to tell whether the stream still starts
 # at task.created or has been trimmed.
 _PUBLISH = """
+if ARGV[12] == "1" then
+  local last = redis.call("XREVRANGE", KEYS[2], "+", "-", "COUNT", 1)[1]
+  if last and last[2][6] == ARGV[11] then
+    return last[1]
+  end
+end
 if ARGV[7] == "1" and redis.call("EXISTS", KEYS[1]) == 1 then
   return false
 end
@@ -51,7 +67,7 @@ end
 if ARGV[9] == "1" then
   redis.call("SET", KEYS[4], "1", "EX", ARGV[6])
 end
-local id = redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[5], "*", "type", ARGV[2], "event", ARGV[3])
+local id = redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[5], "*", "type", ARGV[2], "event", ARGV[3], "token", ARGV[11])
 redis.call("SET", KEYS[1], ARGV[4], "EX", ARGV[6])
 redis.call("EXPIRE", KEYS[2], ARGV[6])
 redis.call("EXPIRE", KEYS[3], ARGV[6])
@@ -62,6 +78,12 @@ else
 end
 return id
 """
+
+# A write whose connection failed (Redis restarted, failed over, or the connection dropped) is sent
+# again after these pauses, then the error is raised: a turn rides over a Redis restart of a few
+# seconds instead of failing its attempt, whose retry would find the task's content gone with an
+# emptied Redis.
+RECONNECT_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 
 # The events that change a task's status, and so its place in its owner's index.
 _INDEXED_EVENTS = frozenset({"task.created", "task.status", "task.completed"})
@@ -125,25 +147,28 @@ class EventPublisher:
         or when the task has ended already (`ended_status` says how).
         """
         ends = event.type == "task.completed" and snapshot.status.state in TERMINAL_STATES
-        entry_id: Any = await self._script(
-            keys=[
-                task_snapshot_key(snapshot.id),
-                task_events_key(snapshot.id),
-                task_push_key(snapshot.id),
-                task_ended_key(snapshot.id),
-            ],
-            args=[
-                task_channel(snapshot.id),
-                event.type,
-                orjson.dumps(event.to_wire()),
-                orjson.dumps(snapshot.to_wire()),
-                self._max_length,
-                self.ttl_seconds,
-                "1" if only_if_new else "0",
-                WAKE_PAYLOAD_LIMIT,
-                "1" if ends else "0",
-                self._publish,
-            ],
+        keys = [
+            task_snapshot_key(snapshot.id),
+            task_events_key(snapshot.id),
+            task_push_key(snapshot.id),
+            task_ended_key(snapshot.id),
+        ]
+        args: list[bytes | str | int] = [
+            task_channel(snapshot.id),
+            event.type,
+            orjson.dumps(event.to_wire()),
+            orjson.dumps(snapshot.to_wire()),
+            self._max_length,
+            self.ttl_seconds,
+            "1" if only_if_new else "0",
+            WAKE_PAYLOAD_LIMIT,
+            "1" if ends else "0",
+            self._publish,
+            os.urandom(8).hex(),
+        ]
+        entry_id: Any = await _sent_again_on_reconnect(
+            lambda again: self._script(keys=keys, args=[*args, "1" if again else "0"]),
+            f"Publish to task {snapshot.id}",
         )
         if entry_id is None:
             return None
@@ -163,19 +188,20 @@ class EventPublisher:
         state = task.status.state.value
         others = [owner_state_tasks_key(s.value, owner) for s in TaskState if s.value != state]
         now_ms = int(time.time() * 1000)
-        await self._index_script(
-            keys=[
-                owner_tasks_key(owner),
-                owner_context_tasks_key(task.contextId, owner),
-                owner_state_tasks_key(state, owner),
-                *others,
-            ],
-            args=[
-                task.id,
-                status_millis(task.status.timestamp),
-                now_ms - self.ttl_seconds * 1000,
-                self.ttl_seconds,
-            ],
+        keys = [
+            owner_tasks_key(owner),
+            owner_context_tasks_key(task.contextId, owner),
+            owner_state_tasks_key(state, owner),
+            *others,
+        ]
+        args: list[str | int] = [
+            task.id,
+            status_millis(task.status.timestamp),
+            now_ms - self.ttl_seconds * 1000,
+            self.ttl_seconds,
+        ]
+        await _sent_again_on_reconnect(
+            lambda _: self._index_script(keys=keys, args=args), f"Index of task {task.id}"
         )
 
     async def join_context(self, task: Task, owner: str | None = None) -> None:
@@ -211,6 +237,18 @@ class EventPublisher:
             for message in Task.model_validate_json(raw).history or []
         ]
         return messages[-limit:]
+
+
+async def _sent_again_on_reconnect(send: Callable[[bool], Awaitable[Any]], what: str) -> Any:
+    """`send(again)`'s result, sent again (`again` true) after each RECONNECT_PAUSES pause while its
+    connection fails."""
+    for attempt, pause in enumerate(RECONNECT_PAUSES):
+        try:
+            return await send(attempt > 0)
+        except ConnectionError as err:
+            logger.warning("%s failed, sending it again in %g s: %s", what, pause, err)
+        await asyncio.sleep(pause)
+    return await send(True)
 
 
 def status_millis(stamp: str | None) -> int:

@@ -13,6 +13,7 @@ import httpx
 import orjson
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -23,7 +24,7 @@ from gateway.devstack.processes import (
     start_redis,
     start_temporal,
 )
-from protocol import task_snapshot_key
+from protocol import Task, TaskEvent, TaskState, TaskStatus, task_snapshot_key
 from tests.conftest import unavailable
 from tests.integration import eventlog
 from tests.integration.conftest import LaunchGateway
@@ -40,6 +41,7 @@ from tests.integration.sse import (
 )
 from tests.integration.test_streaming import as_log, checked, event_id, expected_frames
 from tests.integration.test_worker_crash import start_worker
+from workers.publisher import EventPublisher
 
 HOST = "127.0.0.1"
 TEXT = "abcdefghijklmnopqrst"
@@ -220,6 +222,59 @@ async def own_redis_client(own_redis: tuple[Server, str]) -> AsyncIterator[Redis
     client = Redis.from_url(own_redis[1])
     yield client
     await client.aclose()
+
+
+def working_task(task_id: str) -> Task:
+    return Task(id=task_id, contextId="ctx", status=TaskStatus(state=TaskState.WORKING))
+
+
+async def test_a_publish_waits_out_a_redis_restart(
+    own_redis: tuple[Server, str], own_redis_client: Redis
+) -> None:
+    redis_server, url = own_redis
+    client = Redis.from_url(url)
+    publisher = EventPublisher(client, stream_max_length=100, ttl_seconds=60)
+    task = working_task(f"restart-{uuid.uuid4().hex[:8]}")
+    try:
+        assert await publisher.publish(TaskEvent.created(task), task) is not None
+        redis_server.process.stop()
+        sent = asyncio.create_task(
+            publisher.publish(TaskEvent.status_changed(task, task.status), task)
+        )
+        await asyncio.sleep(0.5)
+        assert not sent.done()
+        redis_server.process = redis_server._start()
+        entry_id = await asyncio.wait_for(sent, 10)
+    finally:
+        await client.aclose()
+    # The emptied Redis holds the one event sent to it.
+    assert await eventlog.log_entries(own_redis_client, task.id) == [
+        (entry_id, TaskEvent.status_changed(task, task.status).to_wire())
+    ]
+
+
+async def test_a_publish_whose_reply_was_lost_is_written_once(
+    own_redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publisher = EventPublisher(own_redis_client, stream_max_length=100, ttl_seconds=60)
+    script = publisher._script
+    calls: list[list[Any]] = []
+
+    async def reply_lost_once(keys: list[Any], args: list[Any]) -> Any:
+        """The script runs in Redis; its first reply does not come back."""
+        calls.append(args)
+        entry_id = await script(keys=keys, args=args)
+        if len(calls) == 1:
+            raise RedisConnectionError("Connection closed by server.")
+        return entry_id
+
+    monkeypatch.setattr(publisher, "_script", reply_lost_once)
+    task = working_task(f"lost-{uuid.uuid4().hex[:8]}")
+    entry_id = await publisher.publish(TaskEvent.created(task), task)
+    assert [args[-1] for args in calls] == ["0", "1"]
+    assert await eventlog.log_entries(own_redis_client, task.id) == [
+        (entry_id, TaskEvent.created(task).to_wire())
+    ]
 
 
 async def test_redis_restarted_empty_tasks_get_answers_from_temporal_and_running_tasks_finish(
