@@ -100,6 +100,9 @@ class GatewayMetrics:
             buckets=_STREAM_BUCKETS,
             registry=registry,
         )
+        # (method, code) -> that request series' counter and histogram: `labels` costs a lookup under
+        # a lock on every call.
+        self._request_series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self.slow_consumers = Counter(
             "a2a_slow_consumer_disconnects",
             "Streams closed because the client fell behind: its buffer overflowed (buffer) or it "
@@ -111,8 +114,13 @@ class GatewayMetrics:
 
     def observe_request(self, method: str, code: str, started: float) -> None:
         """`started`: `time.perf_counter()` when the request arrived."""
-        self.requests.labels(method, code).inc()
-        self.request_seconds.labels(method, code).observe(time.perf_counter() - started)
+        series = self._request_series.get((method, code))
+        if series is None:
+            # Methods and codes are few (`method_label`), so are these pairs.
+            series = (self.requests.labels(method, code), self.request_seconds.labels(method, code))
+            self._request_series[(method, code)] = series
+        series[0].inc()
+        series[1].observe(time.perf_counter() - started)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

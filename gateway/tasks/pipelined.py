@@ -187,6 +187,11 @@ class PipelinedReader:
         self._connecting: asyncio.Lock | None = None
         self._cache = cache
 
+    @property
+    def caching(self) -> bool:
+        """Whether values read are kept (`cached`): asked for, and Redis has not refused."""
+        return self._cache
+
     def cached(self, key: str) -> bytes | None:
         """The value a GET of `key` read, if Redis has not said since that it changed (None: ask
         Redis with `get`)."""

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
 
 from content import wire_json
-from gateway.tasks.pipelined import PipelinedReader, PipelineError
+from gateway.tasks.pipelined import CACHE_ENTRIES, PipelinedReader, PipelineError
 from protocol import (
     TERMINAL_STATES,
     Message,
@@ -63,6 +63,9 @@ class TaskStore:
         self._request_cancel = redis.register_script(REQUEST_CANCEL_SCRIPT)
         # task id -> (monotonic expiry, wire form), oldest first.
         self._terminal: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        # Open task id -> the snapshot last read and its wire form, oldest first: while the reader
+        # serves the same bytes from memory, they are not parsed again.
+        self._open: dict[str, tuple[bytes, dict[str, Any]]] = {}
 
     async def get(self, task_id: str) -> Task | None:
         """The cached Task, or None when Redis has none (expired, flushed, unreachable)."""
@@ -77,18 +80,26 @@ class TaskStore:
 
     async def get_wire(self, task_id: str) -> dict[str, Any] | None:
         """The cached Task as the worker wrote it (`Task.to_wire()`), or None when Redis has none or
-        what it has is not a JSON object. Shared with later callers when terminal: not to be changed."""
-        cached = self._terminal.get(task_id)
-        if cached is not None:
-            if cached[0] > time.monotonic():
-                return cached[1]
+        what it has is not a JSON object. Shared with later callers: not to be changed."""
+        remembered = self._terminal.get(task_id)
+        if remembered is not None:
+            if remembered[0] > time.monotonic():
+                return remembered[1]
             del self._terminal[task_id]
         key = task_snapshot_key(task_id)
         raw = None if self._reader is None else self._reader.cached(key)
-        if raw is None:
+        if raw is not None:
+            parsed = self._open.get(task_id)
+            if parsed is not None and parsed[0] is raw:
+                return parsed[1]
+        else:
             raw = await self._read(key)
             if raw is None:
                 return None
+        return self._parse(task_id, raw)
+
+    def _parse(self, task_id: str, raw: bytes) -> dict[str, Any] | None:
+        """The snapshot's wire form, kept: for a minute when terminal, else with its bytes."""
         try:
             wire = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -96,11 +107,16 @@ class TaskStore:
         if not isinstance(wire, dict):
             logger.error("Unreadable snapshot for task %s; asking the workflow", task_id)
             return None
+        self._open.pop(task_id, None)
         status = wire.get("status")
         if isinstance(status, dict) and status.get("state") in _TERMINAL_STATE_VALUES:
             self._terminal[task_id] = (time.monotonic() + TERMINAL_CACHE_SECONDS, wire)
             if len(self._terminal) > TERMINAL_CACHE_SIZE:
                 self._terminal.popitem(last=False)
+        elif self._reader is not None and self._reader.caching:
+            self._open[task_id] = (raw, wire)
+            if len(self._open) > CACHE_ENTRIES:
+                del self._open[next(iter(self._open))]
         return wire
 
     async def _read(self, key: str) -> bytes | None:
