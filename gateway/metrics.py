@@ -49,8 +49,8 @@ def method_label(method: object) -> str:
 
 class GatewayMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        registry = self.registry
+        self.registry = registry = CollectorRegistry()
+        self._request_series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self.requests = Counter(
             "a2a_requests",
             "JSON-RPC requests by method and outcome (ok, the JSON-RPC error code, or "
@@ -100,9 +100,6 @@ class GatewayMetrics:
             buckets=_STREAM_BUCKETS,
             registry=registry,
         )
-        # (method, code) -> that request series' counter and histogram: `labels` costs a lookup under
-        # a lock on every call.
-        self._request_series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self.slow_consumers = Counter(
             "a2a_slow_consumer_disconnects",
             "Streams closed because the client fell behind: its buffer overflowed (buffer) or it "
@@ -113,7 +110,8 @@ class GatewayMetrics:
         )
 
     def observe_request(self, method: str, code: str, started: float) -> None:
-        """`started`: `time.perf_counter()` when the request arrived."""
+        """`started`: `time.perf_counter()` when the request arrived. Each (method, code)'s counter
+        and histogram are looked up once: `labels` takes a lock on every call."""
         series = self._request_series.get((method, code))
         if series is None:
             # Methods and codes are few (`method_label`), so are these pairs.
