@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from protocol import (
     TERMINAL_STATES,
@@ -245,7 +245,7 @@ async def _sent_again_on_reconnect(send: Callable[[bool], Awaitable[Any]], what:
     for attempt, pause in enumerate(RECONNECT_PAUSES):
         try:
             return await send(attempt > 0)
-        except ConnectionError as err:
+        except RedisConnectionError as err:
             logger.warning("%s failed, sending it again in %g s: %s", what, pause, err)
         await asyncio.sleep(pause)
     return await send(True)
