@@ -15,8 +15,13 @@ export class Agents {
     return this.list.length;
   }
 
+  /** The agent named `name`, or undefined. */
+  find(name) {
+    return this.list.find((agent) => agent.name === name);
+  }
+
   has(name) {
-    return this.list.some((agent) => agent.name === name);
+    return this.find(name) !== undefined;
   }
 
   /** Fills the picker (`select`), choosing `remembered` when the gateway still has it; the chosen agent's
@@ -34,7 +39,7 @@ export class Agents {
   }
 
   describe(name, description) {
-    const card = this.list.find((agent) => agent.name === name)?.card || {};
+    const card = this.find(name)?.card || {};
     const skills = (card.skills || []).map((skill) => skill.name).filter(Boolean);
     description.textContent = [card.description, skills.length ? `Skills: ${skills.join(", ")}` : ""]
       .filter(Boolean)
@@ -55,7 +60,7 @@ export class Agents {
   }
 
   endpoint(name) {
-    return this.list.find((agent) => agent.name === name)?.endpoint || `/agents/${encodeURIComponent(name)}`;
+    return this.find(name)?.endpoint || `/agents/${encodeURIComponent(name)}`;
   }
 
   /** The task's workflow in the Temporal UI (the workflow id is the task id), or null. */

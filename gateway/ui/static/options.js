@@ -15,7 +15,7 @@ const MAX_FILE_BYTES = 5_000_000;
 const ENDS = new Set(["", "completed", "input-required", "fail"]);
 
 /** The presets, by their button's name: what each sets of the scripting fields. */
-export const PRESETS = {
+const PRESETS = {
   Instant: { chunks: "1", delay: "0", end: "" },
   "Stream slowly": { chunks: "20", delay: "0.5", end: "" },
   "Ask for input": { chunks: "", delay: "", end: "input-required" },
@@ -25,7 +25,7 @@ export const PRESETS = {
 const EMPTY = { chunks: "", delay: "", end: "", data: "", file: null };
 
 /** A byte count for people: "11 bytes", "3.2 KB", "7.5 MB". */
-export function byteSize(count) {
+function byteSize(count) {
   if (count < 1000) return `${count} byte${count === 1 ? "" : "s"}`;
   if (count < 1000 * 1000) return `${(count / 1000).toFixed(1)} KB`;
   return `${(count / 1000 / 1000).toFixed(1)} MB`;
@@ -60,7 +60,7 @@ function restored() {
 }
 
 /** What a data part's text holds: `{data}` (a JSON object) or `{problem}`. */
-export function parseData(text) {
+function parseData(text) {
   let value;
   try {
     value = JSON.parse(text);
@@ -109,16 +109,13 @@ export class MessageOptions {
         ),
       ),
     );
-    chunks.value = this.state.chunks;
-    delay.value = this.state.delay;
-    end.value = this.state.end;
-    data.value = this.state.data;
     for (const [field, name] of [
       [chunks, "chunks"],
       [delay, "delay"],
       [end, "end"],
       [data, "data"],
     ]) {
+      field.value = this.state[name];
       field.addEventListener(field === end ? "change" : "input", () => {
         this.state[name] = field.value;
         this._changed();
@@ -131,7 +128,6 @@ export class MessageOptions {
   /** Sets the scripting fields as preset `name` has them (attachments stay). */
   preset(name) {
     const preset = PRESETS[name];
-    if (!preset) return;
     Object.assign(this.state, preset);
     this.elements.chunks.value = preset.chunks;
     this.elements.delay.value = preset.delay;

@@ -11,7 +11,7 @@ export function textOf(parts) {
 }
 
 /** JSON on one line when short, else indented. */
-export function json(value) {
+function json(value) {
   const line = JSON.stringify(value);
   return line === undefined || line.length <= 80 ? String(line) : JSON.stringify(value, null, 2);
 }
@@ -99,12 +99,12 @@ export function agentMessage(message, { failed = false } = {}) {
   );
 }
 
-/** A line saying the task's state changed, at `timestamp` (null: no time shown). */
+/** A line saying the task's state changed, at `timestamp`. */
 export function stateLine(state, timestamp) {
   return element(
     "div",
     { class: "activity", "data-testid": "state-change", "data-state": state },
-    timestamp === null ? null : timeElement(timestamp),
+    timeElement(timestamp),
     element("span", {}, `State: ${state}`),
   );
 }

@@ -1,24 +1,23 @@
 // The tasks this browser started, newest first, in localStorage: the agent each was sent to (the gateway's
 // task list does not say), for reopening one from the list or the address after a reload.
 
+import { store, stored } from "./storage.js";
+
 const KEY = "a2a-console.recent-tasks";
 const LIMIT = 30;
 
 function read() {
   try {
-    const entries = JSON.parse(localStorage.getItem(KEY) || "[]");
+    const entries = JSON.parse(stored(KEY) || "[]");
     return Array.isArray(entries) ? entries.filter((entry) => entry && typeof entry.id === "string") : [];
   } catch {
     return [];
   }
 }
 
+/** Storage full or disabled (private browsing): the list lives as long as the page. */
 function write(entries) {
-  try {
-    localStorage.setItem(KEY, JSON.stringify(entries.slice(0, LIMIT)));
-  } catch {
-    // Storage full or disabled (private browsing): the list lives as long as the page.
-  }
+  store(KEY, JSON.stringify(entries.slice(0, LIMIT)));
 }
 
 export class RecentTasks {

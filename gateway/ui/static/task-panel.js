@@ -58,7 +58,7 @@ export class TaskPanel {
     this.onChange();
     let task = null;
     try {
-      task = await this.rpc.call(this.agents.endpoint(agent), "tasks/get", { id: taskId });
+      task = await this._call(session, "tasks/get");
     } catch (err) {
       if (session !== this.session) return;
       if (err instanceof RpcError && err.code === TASK_NOT_FOUND) {
@@ -89,15 +89,18 @@ export class TaskPanel {
     if (!session) return;
     this.ui.cancel.disabled = true;
     try {
-      const task = await this.rpc.call(this.agents.endpoint(session.agent), "tasks/cancel", {
-        id: session.taskId,
-      });
+      const task = await this._call(session, "tasks/cancel");
       if (session === this.session) session.view.applyResult(task);
     } catch (err) {
       if (session === this.session) this.error(describe(err));
     } finally {
       this.onChange();
     }
+  }
+
+  /** JSON-RPC `method` on the session's task, at its agent's endpoint. */
+  _call(session, method) {
+    return this.rpc.call(this.agents.endpoint(session.agent), method, { id: session.taskId });
   }
 
   /** A new session for task `taskId` (its panel not shown yet), in place of the last one. */
@@ -198,7 +201,7 @@ export class TaskPanel {
     session.giveUps += 1;
     let task;
     try {
-      task = await this.rpc.call(this.agents.endpoint(session.agent), "tasks/get", { id: session.taskId });
+      task = await this._call(session, "tasks/get");
     } catch (err) {
       if (session !== this.session) return;
       // A JSON-RPC answer (task not found, not allowed…) will not change by retrying; a gateway that

@@ -41,8 +41,8 @@ export class TaskView {
     this.turns = [];
     this.artifacts = new Map();
     this.shownMessages = new Set();
-    // What drew the timeline: nothing yet (null), the Task's record ("record"), or the event log ("log").
-    this.drawn = null;
+    // Whether the event log drew the timeline (else nothing has, or the Task's record did).
+    this.fromLog = false;
     const { timeline, state, error, artifacts, artifactList } = this.elements;
     timeline.replaceChildren();
     state.textContent = "";
@@ -86,7 +86,7 @@ export class TaskView {
       default:
         break;
     }
-    this.drawn = "log";
+    this.fromLog = true;
   }
 
   /** The Task as `tasks/get` returned it, drawn from its history in order: what the page shows of a task
@@ -94,17 +94,15 @@ export class TaskView {
   showRecord(task) {
     this._reset();
     this._record(task);
-    this.drawn = "record";
   }
 
   /** A whole Task at its start: the send's result, `task.created`, or a snapshot standing in for the
    * beginning of a trimmed log. On a timeline the log has drawn, it updates what is shown; otherwise it
    * starts the timeline afresh (the log, when there is one, replaces a record drawn before it). */
   applyTask(task) {
-    if (this.drawn !== "log") {
-      this._reset();
-      this._record(task);
-      this.drawn = "log";
+    if (!this.fromLog) {
+      this.showRecord(task);
+      this.fromLog = true;
       return;
     }
     // A snapshot of a finished task ends its stream as task.completed would.
@@ -160,27 +158,33 @@ export class TaskView {
     this._status(status);
   }
 
+  /** The record's artifacts, listed under the conversation (`_artifacts` fills them). */
   _listArtifacts(artifacts) {
     for (const artifact of artifacts) {
       const view = new ArtifactView(artifact);
-      view.add(artifact, false);
       this.artifacts.set(view.id, view);
       this.elements.artifactList.append(view.root);
-      this.elements.artifacts.hidden = false;
     }
+    this.elements.artifacts.hidden = !artifacts.length;
   }
 
   /** An agent message of the history (not the status's): its data parts as activities (tool calls), the
    * rest as a message. */
   _agentMessage(message) {
-    if (this.shownMessages.has(message.messageId)) return;
-    this.shownMessages.add(message.messageId);
+    if (!this._firstShowing(message)) return;
     const turn = this._turn();
     const parts = message.parts || [];
     const data = parts.filter((part) => part.kind === "data");
     const rest = parts.filter((part) => part.kind !== "data");
     for (const part of data) turn.append(dataActivity(part.data || {}, null));
     if (rest.length || !data.length) turn.append(agentMessage({ ...message, parts: rest }));
+  }
+
+  /** Whether `message` is there and not shown yet; if so, it counts as shown from now on. */
+  _firstShowing(message) {
+    if (!message || this.shownMessages.has(message.messageId)) return false;
+    this.shownMessages.add(message.messageId);
+    return true;
   }
 
   _newTurn() {
@@ -211,8 +215,7 @@ export class TaskView {
     if (status.state === "working" && (!last || last.ended)) this._newTurn();
     this._setState(status.state, status.timestamp);
     const message = status.message;
-    if (!message || this.shownMessages.has(message.messageId)) return;
-    this.shownMessages.add(message.messageId);
+    if (!this._firstShowing(message)) return;
     const turn = this._turn();
     const data = (message.parts || []).filter((part) => part.kind === "data");
     for (const part of data) turn.append(dataActivity(part.data || {}, status.timestamp));
@@ -274,8 +277,7 @@ export class TaskView {
   /** The status message that ends a turn: the agent's question, its whole reply, or why it failed. */
   _reply(turn, status) {
     const message = status.message;
-    if (!message || this.shownMessages.has(message.messageId)) return;
-    this.shownMessages.add(message.messageId);
+    if (!this._firstShowing(message)) return;
     const text = textOf(message.parts);
     // An agent that streams its reply as an artifact may also close the turn with the whole text.
     const repeated = turn.artifactViews.some((view) => view.textContent === text);
