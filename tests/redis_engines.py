@@ -36,7 +36,8 @@ class Node:
 
     def command(self, *args: str | int) -> Any:
         """A command's reply, as redis-py parses it."""
-        return self.client().execute_command(*args)  # type: ignore[no-untyped-call]
+        with self.client() as client:
+            return client.execute_command(*args)
 
     @property
     def address(self) -> str:
@@ -62,7 +63,8 @@ def _start(directory: Path, port: int, *extra: str) -> Node:
 
 
 def _synced(replica: Node) -> bool:
-    info: dict[str, Any] = replica.client().info("replication")
+    with replica.client() as client:
+        info: dict[str, Any] = client.info("replication")
     return bool(info["master_link_status"] == "up")
 
 
@@ -183,10 +185,6 @@ class SentinelNodes:
         """The port the sentinels name as the primary now."""
         reply = self.sentinels[0].command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name)
         return int(reply[1])
-
-    def stop(self) -> None:
-        for node in (*self.sentinels, self.replica, self.primary):
-            node.process.stop()
 
 
 @contextlib.contextmanager

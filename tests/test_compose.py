@@ -42,13 +42,15 @@ from workflows.names import task_queue_for
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 OUR_IMAGE = "a2a-temporal-gateway:local"
+# The six nodes of the `redis-cluster` profile.
+REDIS_NODES = [f"redis-node-{n}" for n in range(1, 7)]
 SERVICES = {
     "postgresql",
     "temporal",
     "temporal-init",
     "temporal-ui",
     "redis",
-    *(f"redis-node-{n}" for n in range(1, 7)),
+    *REDIS_NODES,
     "redis-cluster-init",
     "gateway",
     "worker",
@@ -276,7 +278,7 @@ def test_every_agent_has_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_claude_worker_runs_with_its_profile_and_key(monkeypatch: pytest.MonkeyPatch) -> None:
     claude = service("worker-claude")
     assert claude.get("profiles") == ["claude"]
-    optional = {"worker-claude", "redis-cluster-init", *(f"redis-node-{n}" for n in range(1, 7))}
+    optional = {"worker-claude", "redis-cluster-init", *REDIS_NODES}
     assert all(not service(name).get("profiles") for name in SERVICES - optional)
     assert environment_of("worker-claude")["ANTHROPIC_API_KEY"] == HOST_ENV["ANTHROPIC_API_KEY"]
     # Without a key in the shell, `docker compose up` still works: the profile is off. With the profile
@@ -330,7 +332,7 @@ def test_the_redis_cluster_profile_forms_a_cluster_our_services_use(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     env = {**HOST_ENV, "A2A_REDIS_CLUSTER": "true", "REDIS_URL": "redis://redis-node-1:6379/0"}
-    nodes = [f"redis-node-{n}" for n in range(1, 7)]
+    nodes = REDIS_NODES
     for name in nodes:
         node = service(name, env)
         assert node["profiles"] == ["redis-cluster"]

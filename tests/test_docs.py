@@ -16,12 +16,12 @@ README = ROOT / "README.md"
 README_MAX_BYTES = 20_000
 
 
-def markdown_files(root: Path = ROOT) -> list[Path]:
+def markdown_files() -> list[Path]:
     """The pages whose links are checked."""
     return [
-        root / "README.md",
-        *sorted((root / "docs").glob("*.md")),
-        root / "deploy" / "README.md",
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        ROOT / "deploy" / "README.md",
     ]
 
 

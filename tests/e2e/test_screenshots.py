@@ -34,7 +34,6 @@ async def test_screenshots_of_the_main_views(
     page: Page, console_gateway: ConsoleGateway, gateway_http: httpx.AsyncClient
 ) -> None:
     url = f"{console_gateway.url}/ui/"
-    taken: list[Path] = []
 
     # Tasks of one context, in each state, sent through the API.
     context_id = str(uuid.uuid4())
@@ -64,7 +63,7 @@ async def test_screenshots_of_the_main_views(
     await expect(page.get_by_test_id("task-state")).to_have_attribute("data-state", "working")
     await expect(page.get_by_test_id("stream-status")).to_have_attribute("data-status", "live")
     await expect(page.get_by_test_id("cancel")).to_be_enabled()
-    taken.append(await take(page, "console-streaming", full_page=True))
+    await take(page, "console-streaming", full_page=True)
     await page.get_by_test_id("cancel").click()
     await expect(page.get_by_test_id("task-state")).to_have_attribute("data-state", "canceled")
 
@@ -75,7 +74,7 @@ async def test_screenshots_of_the_main_views(
     await page.get_by_label("Context", exact=True).press("Enter")
     await expect(page.get_by_test_id("task-list-summary")).to_have_text("Showing 5 of 6 tasks")
     await expect(page.get_by_test_id("task-list-more")).to_be_visible()
-    taken.append(await take_element(page, "task-list-panel", "task-list"))
+    await take_element(page, "task-list-panel", "task-list")
 
     # 3. A finished conversation: asked for input, answered, completed.
     await page.goto(url)
@@ -99,19 +98,13 @@ async def test_screenshots_of_the_main_views(
     await expect(page.get_by_test_id("artifact-text")).to_have_text(
         ["Book a table for two, please.", "Friday at eight, by the window."]
     )
-    taken.append(await take(page, "console-finished-task", full_page=True))
+    await take(page, "console-finished-task", full_page=True)
 
     # 4. An address that names no task.
     await page.goto(f"{url}#task={uuid.uuid4()}")
     await expect(page.get_by_test_id("task-not-found")).to_be_visible()
-    taken.append(await take(page, "console-no-such-task", full_page=True))
+    await take(page, "console-no-such-task", full_page=True)
 
-    assert [path.name for path in taken] == [
-        "console-streaming.png",
-        "task-list.png",
-        "console-finished-task.png",
-        "console-no-such-task.png",
-    ]
     for task_id in waiting:
         await cancel(gateway_http, console_gateway, task_id)
 

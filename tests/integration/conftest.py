@@ -31,12 +31,30 @@ def launch_gateway(
 ) -> LaunchGateway:
     """`launch_gateway(name, env={...}, redis_url=...)`: a context manager running one more
     `a2a-gateway serve` on the session's Temporal, Redis (unless `redis_url` says otherwise) and queue."""
+    return gateway_launcher(
+        tmp_path_factory,
+        temporal_address=temporal_address,
+        redis_url=redis_url,
+        task_queue=task_queue,
+    )
+
+
+def gateway_launcher(
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    temporal_address: str,
+    redis_url: str,
+    task_queue: str,
+    prefix: str = "gateway",
+) -> LaunchGateway:
+    """A `launch(name, env=None, *, redis_url=...)` of gateways on this Temporal, Redis and queue,
+    each logging under a directory named `<prefix>-<name>`."""
 
     def launch(
         name: str, env: Mapping[str, str] | None = None, *, redis_url: str = redis_url
     ) -> contextlib.AbstractContextManager[GatewayProcess]:
         return gateway_process(
-            tmp_path_factory.mktemp(f"gateway-{name}"),
+            tmp_path_factory.mktemp(f"{prefix}-{name}"),
             temporal_address=temporal_address,
             redis_url=redis_url,
             task_queue=task_queue,

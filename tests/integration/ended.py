@@ -17,7 +17,7 @@ async def final_status(temporal: Client, workflow_id: str) -> dict[str, Any]:
     failed for another reason than its task's end raises."""
     handle = temporal.get_workflow_handle(workflow_id)
     try:
-        result: Any = await handle.result()
+        result: dict[str, Any] = await handle.result()
     except WorkflowFailureError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in UNSUCCESSFUL_ENDS.values():
@@ -28,6 +28,4 @@ async def final_status(temporal: Client, workflow_id: str) -> dict[str, Any]:
             status: dict[str, Any] = record["status"]
             return status
         raise
-    if result is None:
-        return {}
-    return result if isinstance(result, dict) else dict(result.model_dump())
+    return result

@@ -48,7 +48,7 @@ from gateway.client.rpc import A2AClient, TransportError
 from gateway.devstack.processes import free_port
 from tests.a2a_schema import assert_valid
 from tests.integration.conftest import AgentWorker, LaunchGateway
-from tests.integration.sse import GatewayProcess, rpc_body
+from tests.integration.sse import GatewayProcess, echo_message, rpc_body
 from tests.waiting import eventually
 
 HOST = "127.0.0.1"
@@ -235,12 +235,7 @@ async def test_task_canceled_while_send_streams_it_ends_send_with_1(url: str) ->
 
 
 async def test_task_follow_prints_a_running_task_to_the_end_of_its_turn(url: str) -> None:
-    message = {
-        "role": "user",
-        "parts": [{"kind": "text", "text": "hello world"}],
-        "messageId": str(uuid.uuid4()),
-        "metadata": {"echo": {"chunks": 3, "delay": 0.5}},
-    }
+    message = echo_message("hello world", chunks=3, delay=0.5)
     params = {"message": message, "configuration": {"blocking": False}}
     async with httpx.AsyncClient(timeout=30) as http:
         sent = await http.post(url, json=rpc_body("message/send", params))

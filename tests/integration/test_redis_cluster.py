@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -32,14 +31,13 @@ from protocol import (
     task_channel,
     task_snapshot_key,
 )
-from tests.integration.conftest import LaunchGateway
+from tests.integration.conftest import LaunchGateway, gateway_launcher
 from tests.integration.failover import resume_and_check, stream_and_kill
 from tests.integration.sse import (
     Frame,
     GatewayProcess,
     SSEResponse,
     echo_message,
-    gateway_process,
     rpc_body,
     stream_frames,
 )
@@ -60,7 +58,7 @@ from tests.integration.test_streaming import (
     test_resubscribe_unknown_task_one_error_event_then_close,
     test_stream_started_on_one_gateway_resubscribed_on_the_other_gets_the_rest,
 )
-from tests.integration.test_worker_crash import start_worker
+from tests.integration.test_worker_crash import running_worker
 from tests.redis_engines import RedisClusterNodes, redis_cluster, wait_until
 from workers.publisher import EventPublisher
 
@@ -111,11 +109,8 @@ def cluster_worker(
     tmp_path_factory: pytest.TempPathFactory, temporal_address: str, cluster: RedisClusterNodes
 ) -> Iterator[ManagedProcess]:
     log = tmp_path_factory.mktemp("cluster-worker") / "worker.log"
-    worker = start_worker(QUEUE, temporal_address, cluster.url, log)
-    try:
+    with running_worker(QUEUE, temporal_address, cluster.url, log) as worker:
         yield worker
-    finally:
-        worker.stop()
 
 
 @pytest.fixture(scope="module")
@@ -125,19 +120,13 @@ def launch_gateway(
     cluster: RedisClusterNodes,
     cluster_worker: ManagedProcess,
 ) -> LaunchGateway:
-    def launch(
-        name: str, env: Mapping[str, str] | None = None, *, redis_url: str = cluster.url
-    ) -> Any:
-        return gateway_process(
-            tmp_path_factory.mktemp(f"cluster-gateway-{name}"),
-            temporal_address=temporal_address,
-            redis_url=redis_url,
-            task_queue=QUEUE,
-            env=env,
-            name=name,
-        )
-
-    return launch
+    return gateway_launcher(
+        tmp_path_factory,
+        temporal_address=temporal_address,
+        redis_url=cluster.url,
+        task_queue=QUEUE,
+        prefix="cluster-gateway",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +270,6 @@ async def test_a_master_killed_mid_stream_its_replica_takes_over_and_nothing_is_
     gateway_b: GatewayProcess,
     sse_client: httpx.AsyncClient,
     cluster: RedisClusterNodes,
-    tmp_path: Path,
 ) -> None:
     """Last in this module: it leaves the cluster with a master that has no replica."""
     killed: list[int] = []

@@ -7,26 +7,24 @@ from the log where its stream broke), nothing lost that the workflow holds."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from gateway.devstack.processes import ManagedProcess
+from tests.integration.conftest import gateway_launcher
 from tests.integration.failover import resume_and_check, stream_and_kill
 from tests.integration.sse import (
     GatewayProcess,
     echo_message,
-    gateway_process,
     read_stream,
     rpc_body,
 )
 from tests.integration.test_faults import progress, rpc
 from tests.integration.test_streaming import checked
-from tests.integration.test_worker_crash import start_worker
+from tests.integration.test_worker_crash import running_worker
 from tests.redis_engines import SentinelNodes, redis_sentinel, wait_until
 
 QUEUE = f"sentinel-echo-{uuid.uuid4().hex[:8]}"
@@ -42,12 +40,8 @@ def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelNodes
 
 
 @pytest.fixture(scope="module")
-def sentinel_env(sentinel: SentinelNodes) -> Iterator[dict[str, str]]:
-    env = {"REDIS_SENTINELS": sentinel.sentinel_list, "A2A_REDIS_SENTINEL_MASTER": sentinel.name}
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        yield env
+def sentinel_env(sentinel: SentinelNodes) -> dict[str, str]:
+    return {"REDIS_SENTINELS": sentinel.sentinel_list, "A2A_REDIS_SENTINEL_MASTER": sentinel.name}
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +49,8 @@ def sentinel_worker(
     tmp_path_factory: pytest.TempPathFactory, temporal_address: str, sentinel_env: dict[str, str]
 ) -> Iterator[ManagedProcess]:
     log = tmp_path_factory.mktemp("sentinel-worker") / "worker.log"
-    worker = start_worker(QUEUE, temporal_address, URL, log, sentinel_env)
-    try:
+    with running_worker(QUEUE, temporal_address, URL, log, sentinel_env) as worker:
         yield worker
-    finally:
-        worker.stop()
 
 
 @pytest.fixture(scope="module")
@@ -69,17 +60,14 @@ def gateways(
     sentinel_env: dict[str, str],
     sentinel_worker: ManagedProcess,
 ) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
-    def launch(name: str) -> contextlib.AbstractContextManager[GatewayProcess]:
-        return gateway_process(
-            tmp_path_factory.mktemp(f"sentinel-gateway-{name}"),
-            temporal_address=temporal_address,
-            redis_url=URL,
-            task_queue=QUEUE,
-            env=sentinel_env,
-            name=name,
-        )
-
-    with launch("a") as first, launch("b") as second:
+    launch = gateway_launcher(
+        tmp_path_factory,
+        temporal_address=temporal_address,
+        redis_url=URL,
+        task_queue=QUEUE,
+        prefix="sentinel-gateway",
+    )
+    with launch("a", sentinel_env) as first, launch("b", sentinel_env) as second:
         yield first, second
 
 
@@ -104,7 +92,6 @@ async def test_a_primary_killed_mid_stream_the_replica_takes_over_and_nothing_is
     gateways: tuple[GatewayProcess, GatewayProcess],
     sse_client: httpx.AsyncClient,
     sentinel: SentinelNodes,
-    tmp_path: Path,
 ) -> None:
     """Last in this module: it leaves the topology without a replica."""
     first, second = gateways

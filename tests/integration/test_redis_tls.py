@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateway.devstack.processes import ManagedProcess
 from tests.integration.sse import (
     GatewayProcess,
     echo_message,
@@ -20,7 +19,7 @@ from tests.integration.sse import (
 from tests.integration.test_faults import progress, rpc
 from tests.integration.test_snapshot_reads import PrivateRedis, private_redis
 from tests.integration.test_streaming import checked
-from tests.integration.test_worker_crash import start_worker
+from tests.integration.test_worker_crash import running_worker
 from tests.waiting import eventually
 
 __all__ = ["private_redis"]
@@ -37,17 +36,16 @@ def gateway(
     tmp_path_factory: pytest.TempPathFactory, temporal_address: str, url: str
 ) -> Iterator[GatewayProcess]:
     log = tmp_path_factory.mktemp("tls-redis-worker") / "worker.log"
-    worker: ManagedProcess = start_worker(QUEUE, temporal_address, url, log)
-    try:
-        with gateway_process(
+    with (
+        running_worker(QUEUE, temporal_address, url, log),
+        gateway_process(
             tmp_path_factory.mktemp("tls-redis-gateway"),
             temporal_address=temporal_address,
             redis_url=url,
             task_queue=QUEUE,
-        ) as running:
-            yield running
-    finally:
-        worker.stop()
+        ) as running,
+    ):
+        yield running
 
 
 async def test_send_stream_and_cancel_over_tls_to_redis(

@@ -161,4 +161,4 @@ async def test_the_worker_polls_its_task_queue_four_times_for_each_sticky_poll(
     async with worker:
         config = worker.config()
     assert config.get("workflow_task_poller_behavior") == PollerBehaviorSimpleMaximum(15)
-    assert config.get("nonsticky_to_sticky_poll_ratio") == 4.0
+    assert config.get("nonsticky_to_sticky_poll_ratio") == 0.8

@@ -24,7 +24,7 @@ from tests.integration.sse import (
     read_stream,
     rpc_body,
 )
-from tests.integration.test_worker_crash import start_worker
+from tests.integration.test_worker_crash import running_worker
 from tests.integration.tls_proxy import (
     SERVER_NAME,
     Certificates,
@@ -84,11 +84,8 @@ def tls_worker(
     redis_url: str,
 ) -> Iterator[ManagedProcess]:
     log = tmp_path_factory.mktemp("tls-worker") / "worker.log"
-    worker = start_worker(QUEUE, proxy.address, redis_url, log, tls_env(certificates))
-    try:
+    with running_worker(QUEUE, proxy.address, redis_url, log, tls_env(certificates)) as worker:
         yield worker
-    finally:
-        worker.stop()
 
 
 @pytest.fixture(scope="module")

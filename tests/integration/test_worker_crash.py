@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,22 @@ def start_worker(
         return ManagedProcess(
             "worker", [sys.executable, "-m", "workers", "--agent", "echo"], env=env, log=out
         )
+
+
+@contextlib.contextmanager
+def running_worker(
+    queue: str,
+    temporal_address: str,
+    redis_url: str,
+    log: Path,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[ManagedProcess]:
+    """`start_worker`'s worker, stopped on the way out."""
+    worker = start_worker(queue, temporal_address, redis_url, log, extra_env)
+    try:
+        yield worker
+    finally:
+        worker.stop()
 
 
 async def send_slow_echo(rpc: RpcClient, text: str, *, delay: float) -> str:

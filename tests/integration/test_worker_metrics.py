@@ -34,7 +34,7 @@ from workers.metrics import HISTOGRAM_BUCKETS, TURN_SECONDS, WorkerMetrics, prom
 
 HOST = "127.0.0.1"
 # Every series of ours carries these; the worker's runtime adds its `service_name` to everything it
-# serves (OTEL_SERVICE_NAME, else a2a-worker; not Temporal core's `temporal-core-sdk`).
+# serves (OTEL_SERVICE_NAME, else a2a-worker).
 OURS = {"agent": "echo", "service_name": "a2a-worker"}
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
