@@ -16,6 +16,7 @@ given node (sharded pub/sub: a task's channel lives on the node that serves the 
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,7 +101,7 @@ class RedisTarget:
             # Not a `Redis`, but it serves every command the processes send as one does.
             return cast(Redis, cluster)
         if self.sentinels:
-            primary: Redis = self._sentinel().master_for(
+            primary: Redis = self._sentinel.master_for(
                 self._master(), max_connections=max_connections, socket_timeout=None
             )
             return primary
@@ -126,7 +127,7 @@ class RedisTarget:
             host, port = await _cluster_node(cast(RedisCluster, shared))
             return await self.node_pool(host, port, **options)
         if self.sentinels:
-            sentinel = self._sentinel()
+            sentinel = self._sentinel
             # The primary's own options (database, user, password, TLS) as `master_for` merges them.
             merged = {**sentinel.connection_kwargs, **options}
             return SentinelConnectionPool(  # type: ignore[no-untyped-call]
@@ -141,7 +142,10 @@ class RedisTarget:
             host=host, port=port, **{**url_options, "socket_timeout": None, **options}
         )
 
+    @functools.cached_property
     def _sentinel(self) -> Sentinel:
+        """The sentinels' client, one per target: every reconnect of the hub or the cancel listener
+        asks it again, and each new one would open connections to every sentinel."""
         options = parse_url(self.url)
         primary: dict[str, Any] = {
             k: v for k, v in options.items() if k not in (*_LOCATION, "connection_class")

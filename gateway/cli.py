@@ -63,15 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_dev_options(dev_cmd)
     dev_cmd.set_defaults(program=DEV)
-    temporal_cmd = commands.add_parser(
+    # Listed for --help; `main` hands everything after `temporal` to the Temporal CLI before argparse.
+    commands.add_parser(
         "temporal",
         help="the Temporal CLI installed with this package (temporal ...)",
         description="Run the bundled Temporal CLI with these arguments, e.g. "
         "`a2a-gateway temporal workflow list --query 'A2AState=\"working\"'`.",
         add_help=False,
     )
-    temporal_cmd.add_argument("arguments", nargs=argparse.REMAINDER)
-    temporal_cmd.set_defaults(program=TEMPORAL_CLI)
     add_client_commands(commands)
     return parser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -164,7 +164,7 @@ class EventPublisher:
             WAKE_PAYLOAD_LIMIT,
             "1" if ends else "0",
             self._publish,
-            os.urandom(8).hex(),
+            f"{random.getrandbits(64):016x}",
         ]
         entry_id: Any = await _sent_again_on_reconnect(
             lambda again: self._script(keys=keys, args=[*args, "1" if again else "0"]),

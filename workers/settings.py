@@ -41,11 +41,9 @@ class WorkerSettings(BaseSettings):
     # with fewer slots than open workflows, each new workflow task evicts one, which must replay its
     # history in a fresh sandbox when it next runs.
     max_cached_workflows: int = Field(default=2000, ge=2)
-    # Concurrent long polls for workflow tasks. Most of a task's workflow tasks come from the task
-    # queue itself, not the worker's sticky queue (a quick turn's workflow ends in its first one), so
-    # four in five of them poll the task queue, where the SDK's default (5, one in five) left a new
-    # task waiting for the one poller: 10 gave blocking sends 2.3x the tasks/s at C = 1 (p99 101 ->
-    # 30 ms) and 1.1-1.3x at 8 and 32, with less CPU per task in Temporal (bench.compare).
+    # Concurrent long polls for workflow tasks, four in five on the task queue: a quick turn's
+    # workflow ends in its first workflow task, which comes from there, not from the sticky queue
+    # (docs/benchmarks.md has the figures).
     workflow_task_polls: int = Field(default=10, ge=2)
     # Redis connections the worker's pool may open; a turn that finds them all busy waits for one.
     redis_max_connections: int = Field(default=64, ge=1)

@@ -30,9 +30,9 @@ from workflows.push_workflow import PushWorkflow
 from workflows.task import TaskWorkflow
 
 WORKFLOWS = [TaskWorkflow, PushWorkflow]
-# Of the worker's workflow task polls, four on the task queue for each one on its sticky queue
-# (WorkerSettings.workflow_task_polls).
-TASK_QUEUE_POLLS_PER_STICKY_POLL = 4.0
+# The share of the worker's workflow task polls on the task queue, the rest on its sticky queue
+# (WorkerSettings.workflow_task_polls): the SDK's `nonsticky_to_sticky_poll_ratio` is this fraction.
+TASK_QUEUE_POLL_SHARE = 0.8
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -139,7 +139,7 @@ def create_worker(
         max_concurrent_activities=settings.max_concurrent_activities,
         max_cached_workflows=settings.max_cached_workflows,
         workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.workflow_task_polls),
-        nonsticky_to_sticky_poll_ratio=TASK_QUEUE_POLLS_PER_STICKY_POLL,
+        nonsticky_to_sticky_poll_ratio=TASK_QUEUE_POLL_SHARE,
         max_heartbeat_throttle_interval=timedelta(seconds=settings.heartbeat_seconds),
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
     )

@@ -159,8 +159,7 @@ class _Connection(asyncio.Protocol):
 
     def _renew(self, now: float) -> None:
         """A PING: its reply makes the values current as of now."""
-        if self._transport is None:
-            return
+        assert self._transport is not None  # values are kept only on a connection made
         self._renewing = True
         self._waiting.append((None, None, now))
         self._transport.write(b"*1\r\n$4\r\nPING\r\n")

@@ -16,7 +16,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
 
 from content import wire_json
-from gateway.tasks.pipelined import CACHE_ENTRIES, PipelinedReader, PipelineError
+from gateway.tasks.pipelined import (
+    CACHE_ENTRIES,
+    CACHE_VALUE_BYTES,
+    PipelinedReader,
+    PipelineError,
+)
 from protocol import (
     TERMINAL_STATES,
     Message,
@@ -113,7 +118,7 @@ class TaskStore:
             self._terminal[task_id] = (time.monotonic() + TERMINAL_CACHE_SECONDS, wire)
             if len(self._terminal) > TERMINAL_CACHE_SIZE:
                 self._terminal.popitem(last=False)
-        elif self._reader is not None and self._reader.caching:
+        elif self._reader is not None and self._reader.caching and len(raw) <= CACHE_VALUE_BYTES:
             self._open[task_id] = (raw, wire)
             if len(self._open) > CACHE_ENTRIES:
                 del self._open[next(iter(self._open))]
