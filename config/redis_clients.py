@@ -26,6 +26,7 @@ from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import SSLConnection, parse_url
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.exceptions import RedisClusterException, RedisError
 
 # redis-py's URL options that say where the server is: a cluster node's and a Sentinel's primary's
 # come from elsewhere.
@@ -45,6 +46,11 @@ def parse_sentinels(value: Sequence[str]) -> tuple[tuple[str, int], ...]:
             raise RedisConfigError(f"REDIS_SENTINELS: {item!r} is not host:port")
         pairs.append((host.strip("[]"), int(port)))
     return tuple(pairs)
+
+
+# What redis-py raises when Redis cannot answer: a cluster's client raises errors of its own besides
+# RedisError (a cluster that cannot be reached at all, for one).
+REDIS_ERRORS = (RedisError, RedisClusterException)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis
-from redis.exceptions import RedisClusterException, RedisError
 
-from config.redis_clients import RedisTarget
+from config.redis_clients import REDIS_ERRORS, RedisTarget
 from protocol.keys import CANCEL_CHANNEL, REQUEST_CANCEL_SCRIPT, task_cancel_key
 
 logger = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ class TurnCancels:
                     await self._missed()
                     async for message in pubsub.listen():
                         self._dispatch(message)
-            except (RedisError, RedisClusterException, OSError) as err:
+            except (*REDIS_ERRORS, OSError) as err:
                 logger.warning("Cancel channel lost (%s); reconnecting", err)
                 await asyncio.sleep(RECONNECT_SECONDS)
             finally:

@@ -8,8 +8,8 @@ import math
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisClusterException, RedisError
 
+from config.redis_clients import REDIS_ERRORS
 from protocol import RateLimitedError, rate_limit_key
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class RateLimiter:
                 wait: Any = await self._script(
                     keys=[rate_limit_key(caller)], args=[self._interval, self._tolerance]
                 )
-        except (RedisError, RedisClusterException, OSError, TimeoutError) as err:
+        except (*REDIS_ERRORS, OSError, TimeoutError) as err:
             logger.warning("Rate limit not checked (Redis: %s)", err)
             return
         if int(wait) > 0:

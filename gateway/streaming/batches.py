@@ -6,8 +6,7 @@ from __future__ import annotations
 import enum
 import logging
 
-from redis.exceptions import RedisClusterException, RedisError
-
+from config.redis_clients import REDIS_ERRORS
 from gateway.streaming.feed import FeedClosed, SlowConsumer, TaskFeed
 from gateway.streaming.log import LogEntry
 from gateway.streaming.renderers import Renderer
@@ -79,7 +78,7 @@ class Batches:
                 self._task_id,
             )
             self.ending = Ending.BEHIND
-        except (RedisError, RedisClusterException, TimeoutError) as err:
+        except (*REDIS_ERRORS, TimeoutError) as err:
             logger.warning(
                 "Ending a %s stream of task %s: reading its log failed: %s",
                 self._renderer.view,

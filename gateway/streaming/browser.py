@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 
 from opentelemetry import trace
-from redis.exceptions import RedisClusterException, RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 from temporalio.service import RPCError
 
+from config.redis_clients import REDIS_ERRORS
 from config.telemetry import annotate_task, caller_context, remember_span
 from gateway.access.admission import Admission
 from gateway.access.auth import Principal
@@ -63,7 +63,7 @@ class BrowserStreams:
             if err.http_status == 200:
                 return json_response(error_response(None, err), 400)
             return error_http_response(error_response(None, err), err)
-        except (RedisError, RedisClusterException, OSError, TimeoutError, RPCError) as err:
+        except (*REDIS_ERRORS, OSError, TimeoutError, RPCError) as err:
             logger.warning("Task %s's owner could not be checked: %s", task_id, err)
             return unavailable(
                 InternalError("Internal error: the task's owner could not be checked; retry")

@@ -24,9 +24,8 @@ import orjson
 from redis.asyncio import ConnectionPool
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisClusterException, RedisError
 
-from config.redis_clients import RedisTarget
+from config.redis_clients import REDIS_ERRORS, RedisTarget
 from gateway.streaming.log import LogEntry
 from gateway.streaming.subscription import Subscription
 
@@ -115,7 +114,7 @@ class _Link:
             error: Exception | None = None
             try:
                 await self._serve_connection()
-            except* (RedisError, RedisClusterException, OSError, TimeoutError) as group:
+            except* (*REDIS_ERRORS, OSError, TimeoutError) as group:
                 error = group.exceptions[0]
             # A connection that came up is retried after the base delay; while Redis stays down, less
             # and less often.
@@ -240,7 +239,7 @@ class Hub:
         """Start listening; waits up to `connect_wait` seconds for the first connection (sharded: for
         the cluster's slot map), but runs on regardless (the gateway must start while Redis is down;
         /readyz reports it)."""
-        with contextlib.suppress(TimeoutError, RedisError, RedisClusterException, OSError):
+        with contextlib.suppress(TimeoutError, *REDIS_ERRORS, OSError):
             async with asyncio.timeout(connect_wait):
                 if self._cluster is not None:
                     await self._cluster.initialize()
@@ -316,7 +315,7 @@ class Hub:
             return self._link("", self._pools)
         try:
             node = self._cluster.nodes_manager.get_node_from_slot(self._cluster.keyslot(channel))
-        except (RedisClusterException, RedisError, LookupError) as err:
+        except (*REDIS_ERRORS, LookupError) as err:
             logger.warning("Redis pub/sub: no node known for %s (%s)", channel, err)
             return None
         return self._link(node.name, partial(self._node_pools, node.host, int(node.port)))
@@ -350,7 +349,7 @@ class Hub:
     async def _read_slots(self) -> None:
         """Read the cluster's slot map again (as it was when no node answers)."""
         assert self._cluster is not None
-        with contextlib.suppress(RedisError, RedisClusterException, OSError):
+        with contextlib.suppress(*REDIS_ERRORS, OSError):
             await self._cluster.nodes_manager.initialize()
 
     def _relocate(self, link: _Link, channel: _Channel, *, force: bool = False) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisClusterException, RedisError
 
+from config.redis_clients import REDIS_ERRORS
 from protocol import InvalidParamsError, task_events_key, task_snapshot_key
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class EventLog:
         try:
             async with asyncio.timeout(self._timeout):
                 entries: Any = await self._redis.xrevrange(task_events_key(task_id), count=1)
-        except (RedisError, RedisClusterException, TimeoutError) as err:
+        except (*REDIS_ERRORS, TimeoutError) as err:
             logger.warning("Redis read of task %s's log failed: %s", task_id, err)
             return None
         return entries[0][0].decode() if entries else "0"

@@ -7,8 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from redis.exceptions import RedisClusterException, RedisError
-
+from config.redis_clients import REDIS_ERRORS
 from gateway.metrics import GatewayMetrics
 from gateway.streaming.feed import TaskFeed
 from gateway.streaming.hub import Hub
@@ -74,7 +73,7 @@ class Streams:
                 )
                 feed = TaskFeed(self._log, subscription, task_id, position, close_on_overflow=True)
                 read = await feed.first()
-            except (RedisError, RedisClusterException, TimeoutError) as err:
+            except (*REDIS_ERRORS, TimeoutError) as err:
                 logger.warning("Cannot open the stream of task %s: %s", task_id, err)
                 raise InternalError(
                     "Internal error: the task event log (Redis) is unavailable; retry shortly"

@@ -55,11 +55,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisClusterException, RedisError
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from temporalio.service import RPCError
 
+from config.redis_clients import REDIS_ERRORS
 from gateway.access.auth import Principal
 from gateway.access.tenancy import Tenancy
 from gateway.streaming.batches import Ending
@@ -291,7 +291,7 @@ class _Socket:
             last = await self._pump(task_id, cursor)
         except A2AError as err:
             last = _error(task_id, err)
-        except (RedisError, RedisClusterException, OSError, TimeoutError, RPCError) as err:
+        except (*REDIS_ERRORS, OSError, TimeoutError, RPCError) as err:
             logger.warning("WebSocket subscription to task %s failed: %s", task_id, err)
             last = _error(task_id, InternalError("Internal error: the task cannot be read; retry"))
         except Exception:

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisClusterException, RedisError
 
+from config.redis_clients import REDIS_ERRORS
 from protocol import InternalError, InvalidParamsError, TaskState, task_snapshot_key
 from protocol.keys import owner_context_tasks_key, owner_state_tasks_key, owner_tasks_key
 
@@ -159,7 +159,7 @@ class TaskIndex:
         try:
             async with asyncio.timeout(self._timeout):
                 return await self._list(owner, query, cursor)
-        except (RedisError, RedisClusterException, TimeoutError) as err:
+        except (*REDIS_ERRORS, TimeoutError) as err:
             logger.warning("Listing tasks failed: %r", err)
             raise InternalError(UNAVAILABLE) from err
 

@@ -13,8 +13,8 @@ from typing import Any, cast
 import orjson
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from redis.exceptions import RedisClusterException, RedisError
 
+from config.redis_clients import REDIS_ERRORS
 from content import wire_json
 from gateway.tasks.pipelined import (
     CACHE_ENTRIES,
@@ -132,7 +132,7 @@ class TaskStore:
                     raw: Any = await self._redis.get(key)
                     return cast(bytes | None, raw)
                 return await self._reader.get(key)
-        except (PipelineError, RedisError, RedisClusterException, TimeoutError) as err:
+        except (PipelineError, *REDIS_ERRORS, TimeoutError) as err:
             logger.warning("Redis read of %s failed, asking the workflow: %s", key, err)
             return None
 
@@ -143,7 +143,7 @@ class TaskStore:
                 await self._redis.set(
                     task_snapshot_key(task.id), orjson.dumps(task.to_wire()), ex=self._ttl, nx=True
                 )
-        except (RedisError, RedisClusterException, TimeoutError) as err:
+        except (*REDIS_ERRORS, TimeoutError) as err:
             logger.warning("Could not cache task %s in Redis: %s", task.id, err)
 
     async def claim_message(
@@ -191,7 +191,7 @@ class TaskStore:
                 first = await self._request_cancel(
                     keys=[task_cancel_key(task_id)], args=[CANCEL_CHANNEL, task_id, self._ttl]
                 )
-        except (RedisError, RedisClusterException, TimeoutError) as err:
+        except (*REDIS_ERRORS, TimeoutError) as err:
             logger.warning("Cancel of task %s not sent over Redis: %s", task_id, err)
             return False
         return bool(first)
