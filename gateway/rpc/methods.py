@@ -144,14 +144,17 @@ class AgentMethods:
         push: PushNotificationConfig | None,
         repeated: bool,
     ) -> Task:
-        if not repeated:
-            await self._register_push(task_id, push, call.version)
         try:
+            if not repeated:
+                await self._register_push(task_id, push, call.version)
             return await self._tasks.send(task_id, message, blocking=blocking)
         except TaskEndedError:
-            if not (repeated and await self._delivered(task_id, message.messageId)):
+            # Delivered all the same when a repeat of this send reached the workflow first (or
+            # Redis forgot this message's claim): the task it went to.
+            delivered = await self._delivered(task_id, message.messageId)
+            if delivered is None:
                 raise
-            return await self._tasks.current_task(task_id)
+            return delivered
 
     @contextlib.asynccontextmanager
     async def _delivering(
@@ -227,14 +230,19 @@ class AgentMethods:
         lease: Any,
         repeated: bool,
     ) -> Any:
-        if repeated and await self._delivered(task_id, message.messageId):
+        if repeated and await self._delivered(task_id, message.messageId) is not None:
             # A retry: after `Last-Event-ID` when it names one, else the task and its live events.
             return await self._streams.open(lease, task_id, position, renderer)
         async with self._delivering(message, task_id, call, repeated):
-            if not repeated:
-                await self._register_push(task_id, push, call.version)
-            after = await self._log.last_event_id(task_id) or "0"
-            task = await self._tasks.send(task_id, message, blocking=False)
+            try:
+                if not repeated:
+                    await self._register_push(task_id, push, call.version)
+                after = await self._log.last_event_id(task_id) or "0"
+                task = await self._tasks.send(task_id, message, blocking=False)
+            except TaskEndedError:
+                if await self._delivered(task_id, message.messageId) is None:
+                    raise
+                return await self._streams.open(lease, task_id, position, renderer)
         accepted = LogEntry(after, {"type": ACCEPTED, "taskId": task_id, "task": task.to_wire()})
         return await self._streams.open(
             lease, task_id, after, renderer, lead=[accepted], new_turn=True
@@ -375,9 +383,10 @@ class AgentMethods:
             )
         return config
 
-    async def _delivered(self, task_id: str, message_id: str) -> bool:
+    async def _delivered(self, task_id: str, message_id: str) -> Task | None:
+        """The task, if the message is in its history (None: not delivered)."""
         task = await self._tasks.current_task(task_id)
-        return any(message.messageId == message_id for message in task.history or [])
+        return task if any(m.messageId == message_id for m in task.history or []) else None
 
 
 def _task_push_config(task_id: str, stored: StoredPushConfig) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from protocol.keys import message_task_key
 from tests.integration.agent_calls import task_calls
 from tests.integration.eventlog import count, read_until
 from tests.integration.sse import GatewayProcess, echo_message, read_stream, rpc_body
@@ -95,6 +96,29 @@ async def test_a_repeated_follow_up_is_delivered_once(
     assert await turns_run(temporal_client, asked["id"], 2) == 2
     # After the task ended, the same follow-up still answers with the task, not an error.
     assert await send(sse_client, gateway_a.url, reply) == got
+
+
+async def test_a_follow_up_whose_claim_redis_forgot_answers_with_its_task(
+    gateway_a: GatewayProcess, sse_client: httpx.AsyncClient, redis: Redis
+) -> None:
+    """A send that finds its own message in the ended task (a repeat of it reached the workflow
+    first, or Redis lost its claim) answers with that task, blocking or streamed."""
+    asked = await send(sse_client, gateway_a.url, echo_message("one", finalState="input-required"))
+    reply = {**echo_message("two"), "taskId": asked["id"]}
+    await send(sse_client, gateway_a.url, reply)
+    got = await send_get(sse_client, gateway_a.url, asked["id"])
+    assert got["status"]["state"] == "completed"
+    claim = message_task_key(reply["messageId"])
+
+    assert await redis.delete(claim) == 1
+    assert await send(sse_client, gateway_a.url, reply) == got
+
+    assert await redis.delete(claim) == 1
+    body = rpc_body("message/stream", {"message": reply})
+    streamed = await read_stream(sse_client, "POST", gateway_a.url, json=body, deadline=30)
+    assert [frame.data for frame in streamed.frames if frame.data is not None] == [
+        {"jsonrpc": "2.0", "id": 1, "result": got}
+    ]
 
 
 async def test_a_repeated_stream_streams_the_same_task(
