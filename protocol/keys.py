@@ -65,6 +65,12 @@ def task_ended_key(task_id: str) -> str:
     return f"{PREFIX}:task:{{{task_id}}}:ended"
 
 
+def task_published_key(task_id: str) -> str:
+    """The tokens of the task's last publishes with the entry each wrote, newest first: a publish sent
+    again (its reply lost) finds its token and writes nothing twice (`workers.publisher`)."""
+    return f"{PREFIX}:task:{{{task_id}}}:published"
+
+
 def task_cancel_key(task_id: str) -> str:
     """Set by a cancel request: a turn that starts after it (or whose worker missed the cancel
     channel's message) ends canceled at once."""

@@ -32,6 +32,7 @@ from protocol.keys import (
     owner_state_tasks_key,
     owner_tasks_key,
     task_ended_key,
+    task_published_key,
 )
 from workers.metrics import WorkerMetrics
 
@@ -40,22 +41,22 @@ logger = logging.getLogger(__name__)
 # Events larger than this are announced by entry id alone; subscribers read them from the stream.
 WAKE_PAYLOAD_LIMIT = 256 * 1024
 
-# KEYS: snapshot, stream, push configs (kept as long as the log), ended marker. ARGV: channel, event
-# type, event JSON, snapshot JSON, stream max length, TTL seconds, "1" to write only when no snapshot
-# exists yet (task.created on a retried first turn), wake-up payload limit, "1" when the event ends
-# the task (a terminal state), the publish command (SPUBLISH on a Redis Cluster: the channel shares
-# the task's slot, and only the node serving it carries the message), the publish's token, "1" when
-# this is the publish sent again after its connection failed. Nothing is written once the task has
-# ended: it ends once whoever ends it (the turn, a cancel's fast path, the workflow), and an abandoned
-# attempt adds nothing after. A publish sent again whose token the last entry has was written the
-# first time (only its reply was lost): its entry id is returned and nothing written twice.
+# KEYS: snapshot, stream, push configs (kept as long as the log), ended marker, recent publishes.
+# ARGV: channel, event type, event JSON, snapshot JSON, stream max length, TTL seconds, "1" to write
+# only when no snapshot exists yet (task.created on a retried first turn), wake-up payload limit, "1"
+# when the event ends the task (a terminal state), the publish command (SPUBLISH on a Redis Cluster:
+# the channel shares the task's slot, and only the node serving it carries the message), the
+# publish's token (TOKEN_CHARS), how many recent publishes to remember and for how long.
+# A publish whose token a recent one had was written then (only its reply was lost, and the worker or
+# the cluster client sent it again): that entry's id is returned and nothing written twice, even with
+# other writers' entries after it. Nothing is written once the task has ended: it ends once whoever
+# ends it (the turn, a cancel's fast path, the workflow), and an abandoned attempt adds nothing after.
 # The entry's `type` field comes first: the gateway reads it to tell whether the stream still starts
 # at task.created or has been trimmed.
 _PUBLISH = """
-if ARGV[12] == "1" then
-  local last = redis.call("XREVRANGE", KEYS[2], "+", "-", "COUNT", 1)[1]
-  if last and last[2][6] == ARGV[11] then
-    return last[1]
+for _, sent in ipairs(redis.call("LRANGE", KEYS[5], 0, -1)) do
+  if string.sub(sent, 1, #ARGV[11]) == ARGV[11] then
+    return string.sub(sent, #ARGV[11] + 2)
   end
 end
 if ARGV[7] == "1" and redis.call("EXISTS", KEYS[1]) == 1 then
@@ -67,10 +68,13 @@ end
 if ARGV[9] == "1" then
   redis.call("SET", KEYS[4], "1", "EX", ARGV[6])
 end
-local id = redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[5], "*", "type", ARGV[2], "event", ARGV[3], "token", ARGV[11])
+local id = redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[5], "*", "type", ARGV[2], "event", ARGV[3])
 redis.call("SET", KEYS[1], ARGV[4], "EX", ARGV[6])
 redis.call("EXPIRE", KEYS[2], ARGV[6])
 redis.call("EXPIRE", KEYS[3], ARGV[6])
+redis.call("LPUSH", KEYS[5], ARGV[11] .. " " .. id)
+redis.call("LTRIM", KEYS[5], 0, ARGV[12] - 1)
+redis.call("EXPIRE", KEYS[5], ARGV[13])
 if #ARGV[3] <= tonumber(ARGV[8]) then
   redis.call(ARGV[10], ARGV[1], id .. " " .. ARGV[3])
 else
@@ -78,6 +82,14 @@ else
 end
 return id
 """
+# A publish's token: random hex, written with the entry id in the task's recent publishes.
+TOKEN_CHARS = 16
+# How many of a task's publishes, and for how long, a publish sent again is checked against: it is
+# sent again within seconds (RECONNECT_PAUSES, or the cluster client's own retries), and other
+# writers (a cancel's fast path, the workflow ending the task, an abandoned attempt) add few entries
+# meanwhile.
+RECENT_PUBLISHES = 16
+RECENT_PUBLISH_SECONDS = 60
 
 # A write whose connection failed (Redis restarted, failed over, or the connection dropped) is sent
 # again after these pauses, then the error is raised: a turn rides over a Redis restart of a few
@@ -152,6 +164,7 @@ class EventPublisher:
             task_events_key(snapshot.id),
             task_push_key(snapshot.id),
             task_ended_key(snapshot.id),
+            task_published_key(snapshot.id),
         ]
         args: list[bytes | str | int] = [
             task_channel(snapshot.id),
@@ -164,11 +177,12 @@ class EventPublisher:
             WAKE_PAYLOAD_LIMIT,
             "1" if ends else "0",
             self._publish,
-            f"{random.getrandbits(64):016x}",
+            f"{random.getrandbits(TOKEN_CHARS * 4):0{TOKEN_CHARS}x}",
+            RECENT_PUBLISHES,
+            RECENT_PUBLISH_SECONDS,
         ]
         entry_id: Any = await _sent_again_on_reconnect(
-            lambda again: self._script(keys=keys, args=[*args, "1" if again else "0"]),
-            f"Publish to task {snapshot.id}",
+            lambda: self._script(keys=keys, args=args), f"Publish to task {snapshot.id}"
         )
         if entry_id is None:
             return None
@@ -201,7 +215,7 @@ class EventPublisher:
             self.ttl_seconds,
         ]
         await _sent_again_on_reconnect(
-            lambda _: self._index_script(keys=keys, args=args), f"Index of task {task.id}"
+            lambda: self._index_script(keys=keys, args=args), f"Index of task {task.id}"
         )
 
     async def join_context(self, task: Task, owner: str | None = None) -> None:
@@ -239,16 +253,15 @@ class EventPublisher:
         return messages[-limit:]
 
 
-async def _sent_again_on_reconnect(send: Callable[[bool], Awaitable[Any]], what: str) -> Any:
-    """`send(again)`'s result, sent again (`again` true) after each RECONNECT_PAUSES pause while its
-    connection fails."""
-    for attempt, pause in enumerate(RECONNECT_PAUSES):
+async def _sent_again_on_reconnect(send: Callable[[], Awaitable[Any]], what: str) -> Any:
+    """`send()`'s result, sent again after each RECONNECT_PAUSES pause while its connection fails."""
+    for pause in RECONNECT_PAUSES:
         try:
-            return await send(attempt > 0)
+            return await send()
         except RedisConnectionError as err:
             logger.warning("%s failed, sending it again in %g s: %s", what, pause, err)
         await asyncio.sleep(pause)
-    return await send(True)
+    return await send()
 
 
 def status_millis(stamp: str | None) -> int:
