@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from protocol import (
     A2AError,
@@ -28,6 +29,29 @@ def json_response(
         headers=headers,
         media_type="application/json",
     )
+
+
+class JsonAnswer:
+    """A 200 `application/json` answer, sent as Starlette's `Response` sends it (the same head and
+    body) without building one: the JSON-RPC successes, the requests served most often."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, content: Any) -> None:
+        self.body = orjson.dumps(content)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(self.body)).encode()),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def error_http_response(

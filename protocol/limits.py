@@ -214,6 +214,11 @@ def read_json(data: bytes | str) -> Any:
 def _resolve(value: Any, path: str) -> Iterator[tuple[str, Any]]:
     """The values at a dotted `path` below `value` with their own paths (`*`: each list item); a
     step that finds nothing, or not the container it expects, yields nothing."""
+    if "." not in path and path != "*":
+        # One step, the common case (every method's `id`, `metadata`).
+        if isinstance(value, dict) and path in value:
+            yield path, value[path]
+        return
     steps = path.split(".")
     nodes: list[tuple[str, Any]] = [("", value)]
     for step in steps:

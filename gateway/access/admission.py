@@ -23,7 +23,6 @@ class Admission:
         """The caller, once authenticated, allowed to use `agent` and within its rate. Browser
         streams may carry the credential in the query string (EventSource cannot set headers)."""
         limiter = self._limiter
-        address = f"address:{request.client.host if request.client else 'unknown'}"
         try:
             principal = await self.auth.authenticate(
                 request.headers, request.query_params if browser else None
@@ -31,12 +30,12 @@ class Admission:
         except UnauthenticatedError:
             # Failed attempts count against the client's address: guessing keys is rate limited.
             if limiter is not None:
-                await limiter.admit(address)
+                await limiter.admit(_address(request))
             raise
         if agent is not None and not principal.may_use(agent):
             raise ForbiddenError(f"Forbidden: this credential may not use agent '{agent}'")
         if limiter is not None:
-            await limiter.admit(principal.id if self.auth.enabled else address)
+            await limiter.admit(principal.id if self.auth.enabled else _address(request))
         return principal
 
     def refused(self, err: A2AError) -> Response:
@@ -45,3 +44,8 @@ class Admission:
         if isinstance(err, UnauthenticatedError):
             headers = {"www-authenticate": self.auth.www_authenticate()}
         return error_http_response(error_response(None, err), err, headers)
+
+
+def _address(request: HTTPConnection) -> str:
+    """The rate limit's key for a caller known by its address only."""
+    return f"address:{request.client.host if request.client else 'unknown'}"

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp
 
 from config.telemetry import annotate_task
 from gateway.access.auth import ANONYMOUS, Principal
 from gateway.metrics import OK, method_label
-from gateway.responses import error_http_response, json_response
+from gateway.responses import JsonAnswer, error_http_response
 from gateway.streaming.renderers import Renderer
 from protocol import (
     METHOD_PARAMS,
@@ -145,7 +145,7 @@ class Dispatcher:
             response, error = answer
             if error is not None:
                 return error_http_response(response, error)
-            return json_response(response)
+            return JsonAnswer(response)
         return answer
 
     async def dispatch(self, body: bytes, principal: Principal = ANONYMOUS) -> dict[str, Any]:
@@ -279,12 +279,18 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise BodyTooLarge
     chunks = []
     size = 0
-    async for chunk in request.stream():
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def validation_error_data(model: type[BaseModel], errors: list[Any]) -> list[dict[str, str]]:
