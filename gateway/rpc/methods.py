@@ -114,9 +114,10 @@ class AgentMethods:
             turn = self._tasks.turn_end if blocking else self._tasks.current_task
             task = await turn(task_id)
             return with_history_length(task, config.historyLength).to_wire()
+        claimed = not repeated
         if repeated and not message.taskId:
             repeated = await self._started(task_id, call)
-        async with self._delivering(message, task_id, call, repeated):
+        async with self._delivering(message, task_id, call, claimed):
             if message.taskId:
                 task = await self._follow_up(task_id, message, blocking, call, push, repeated)
             else:
@@ -158,14 +159,15 @@ class AgentMethods:
 
     @contextlib.asynccontextmanager
     async def _delivering(
-        self, message: Message, task_id: str, call: Call, repeated: bool
+        self, message: Message, task_id: str, call: Call, claimed: bool
     ) -> AsyncIterator[None]:
         """Delivering `message`: refused with an A2A error, it was not delivered, and its id is free
-        again for a retry (a repeat's claim is its first send's)."""
+        again for a retry when this request `claimed` it. A repeat's claim is its first send's, even
+        when the repeat is the one to start the task: the first may still be starting it."""
         try:
             yield
         except A2AError:
-            if not repeated:
+            if claimed:
                 scope = self._tenancy.scope(call.principal)
                 await self._store.release_message(message, task_id, scope)
             raise
@@ -208,11 +210,12 @@ class AgentMethods:
                 return await self._stream_follow_up(
                     task_id, message, call, position, renderer, push, lease, repeated
                 )
+            claimed = not repeated
             repeated = repeated and await self._started(task_id, call)
             if repeated and position is not None:
                 return await self._streams.open(lease, task_id, position, renderer)
             # A repeat starts nothing new: the workflow is there, and takes the message once.
-            async with self._delivering(message, task_id, call, repeated):
+            async with self._delivering(message, task_id, call, claimed):
                 await self._start(task_id, message, False, call, push, repeated=repeated)
             return await self._streams.open(lease, task_id, "0", renderer, new_turn=True)
         except BaseException:
@@ -233,7 +236,7 @@ class AgentMethods:
         if repeated and await self._delivered(task_id, message.messageId) is not None:
             # A retry: after `Last-Event-ID` when it names one, else the task and its live events.
             return await self._streams.open(lease, task_id, position, renderer)
-        async with self._delivering(message, task_id, call, repeated):
+        async with self._delivering(message, task_id, call, not repeated):
             try:
                 if not repeated:
                     await self._register_push(task_id, push, call.version)

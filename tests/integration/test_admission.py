@@ -14,6 +14,9 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 
 from gateway.settings import GatewaySettings
+from gateway.tasks.store import TaskStore
+from protocol import Message
+from protocol.keys import message_task_key
 from tests.a2a_schema import assert_valid_response
 from tests.conftest import app_client
 from tests.integration.sse import echo_message, rpc_body
@@ -84,3 +87,57 @@ async def test_a_send_beyond_the_pending_starts_is_turned_away_then_runs_once_te
             assert again["result"]["artifacts"][0]["parts"] == [{"kind": "text", "text": "second"}]
         with contextlib.suppress(asyncio.CancelledError):
             stuck.cancel()
+
+
+async def test_a_repeat_turned_away_keeps_its_first_sends_claim(
+    gateway_settings: GatewaySettings,
+    worker_settings: WorkerSettings,
+    temporal_client: Client,
+    redis: Redis,
+) -> None:
+    """A message whose first send claimed a task and had not started it (it died, or is still
+    starting it) is started by its repeat; turned away, the repeat leaves the claim to the first
+    send, and a later retry still goes to that one task."""
+    queue = f"test-admission-{uuid.uuid4().hex[:8]}"
+    settings = gateway_settings.model_copy(
+        update={"task_queue": queue, "max_pending_starts": 1, "admission_wait_seconds": 0.3}
+    )
+    store = TaskStore(redis, reader=None, ttl_seconds=600, timeout=5.0)
+    message, streamed = echo_message("claimed before"), echo_message("claimed for a stream")
+    claimed_task = str(uuid.uuid4())
+    for claimed, task in ((message, claimed_task), (streamed, str(uuid.uuid4()))):
+        assert await store.claim_message(Message.model_validate(claimed), task) is None
+    claim, stream_claim = (message_task_key(m["messageId"]) for m in (message, streamed))
+    value, stream_value = await redis.get(claim), await redis.get(stream_claim)
+    async with app_client(settings) as http:
+        stuck = asyncio.create_task(
+            post(http, rpc_body("message/send", {"message": echo_message("first")}))
+        )
+        await asyncio.sleep(0.5)
+        assert not stuck.done()
+        send = rpc_body("message/send", {"message": message}, 2)
+        response = await post(http, send)
+        assert response.status_code == 503
+        assert response.json() == {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "error": {"code": -32000, "message": BUSY},
+        }
+        assert await redis.get(claim) == value
+        stream = rpc_body("message/stream", {"message": streamed}, 3)
+        response = await http.post("/", json=stream, headers={"accept": "text/event-stream"})
+        assert response.status_code == 503
+        assert await redis.get(stream_claim) == stream_value
+
+        worker = create_worker(
+            temporal_client, redis, worker_settings.model_copy(update={"task_queue": queue})
+        )
+        async with worker:
+            await stuck
+            again = (await post(http, send)).json()
+            assert again["result"]["id"] == claimed_task
+            assert again["result"]["status"]["state"] == "completed"
+            assert [m["messageId"] for m in again["result"]["history"]] == [message["messageId"]]
+            assert again["result"]["artifacts"][0]["parts"] == [
+                {"kind": "text", "text": "claimed before"}
+            ]
