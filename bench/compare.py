@@ -1,13 +1,15 @@
 """`python -m bench.compare [--duration S] [--concurrency 1,8,32] [--rounds R] [--quick]`: the gateway
 side by side with the official `a2a-sdk==0.2.12` server (`bench.reference_server`) and with bare
-Temporal workflows (`bench.bare`), each scenario's sides under the same load generator.
+Temporal workflows (`bench.bare`), each scenario's sides under the same load generator, and
+`tasks/get` over the floor under them both (`bench.floor_server`: a bare ASGI app under the same
+uvicorn sending the gateway's answer).
 
 Starts a Temporal dev server and a Redis on free loopback ports (or uses TEMPORAL_ADDRESS /
 REDIS_URL), ONE gateway process, an echo worker, a bare worker and the reference server (one uvicorn
 process). Creates one completed task on each server with a blocking `message/send`, and one task
 waiting for input on ours. Then, per concurrency level C and round, runs a load generator (a process
 of its own) for S seconds per scenario, the sides taking turns: `tasks/get` of the completed task on
-ours, then on the reference, then of the open task on ours (kept by the gateway while Redis tracks
+ours, then on the reference, then on the floor, then of the open task on ours (kept by the gateway while Redis tracks
 it, as a completed task is remembered; see gateway.tasks.pipelined); a blocking `message/send` on ours, on the reference,
 then bare workflows (one activity) at the same C. Around each run it reads the CPU time of every
 process of the stack from /proc, and reports each one's CPU per request.
@@ -67,6 +69,8 @@ logger = logging.getLogger("bench.compare")
 OURS = "ours"
 REFERENCE = "reference"
 BARE = "bare"
+# A bare ASGI app under the same uvicorn sending the gateway's tasks/get answer (bench.floor_server).
+FLOOR = "bare ASGI"
 TASKS_GET = "tasks/get"
 # tasks/get of a task waiting for input: its snapshot read from Redis once, then kept by the gateway
 # until Redis says it changed (a terminal task is remembered for a minute). Ours only: the
@@ -77,6 +81,7 @@ MESSAGE_SEND = "message/send"
 TURNS = [
     (TASKS_GET, OURS),
     (TASKS_GET, REFERENCE),
+    (TASKS_GET, FLOOR),
     (TASKS_GET_OPEN, OURS),
     (MESSAGE_SEND, OURS),
     (MESSAGE_SEND, REFERENCE),
@@ -220,8 +225,10 @@ def with_server_cpu(
 
 
 def task_key(scenario: str, side: str) -> str:
-    """Which of `prepare`'s tasks a tasks/get scenario reads."""
-    return TASKS_GET_OPEN if scenario == TASKS_GET_OPEN else side
+    """Which of `prepare`'s tasks a tasks/get scenario reads (the floor is asked for ours)."""
+    if scenario == TASKS_GET_OPEN:
+        return TASKS_GET_OPEN
+    return OURS if side == FLOOR else side
 
 
 def http_target(
@@ -473,6 +480,8 @@ def render_markdown(figures: dict[str, Any]) -> str:
                 "ours, open task req/s",
                 "ratio",
                 "p50/p99 ms",
+                "bare ASGI req/s",
+                "p50/p99 ms",
             ]
         ),
     ]
@@ -480,6 +489,7 @@ def render_markdown(figures: dict[str, Any]) -> str:
     for level, check in checks.items():
         ours, ref = get[OURS][level], get[REFERENCE][level]
         open_task = results[TASKS_GET_OPEN][OURS][level]
+        floor = get[FLOOR][level]
         lines.append(
             _row(
                 [
@@ -493,6 +503,8 @@ def render_markdown(figures: dict[str, Any]) -> str:
                     _fmt(open_task["rps"], 0),
                     _fmt(ratio(open_task["rps"], ref["rps"])),
                     f"{_fmt(open_task['p50_ms'])} / {_fmt(open_task['p99_ms'])}",
+                    _fmt(floor["rps"], 0),
+                    f"{_fmt(floor['p50_ms'])} / {_fmt(floor['p99_ms'])}",
                 ]
             )
         )
@@ -500,7 +512,9 @@ def render_markdown(figures: dict[str, Any]) -> str:
         "",
         "A completed task never changes, so a gateway serves it from memory after its first read; "
         "an open task (here one waiting for input) is kept in memory until Redis says it changed "
-        "(client-side caching with CLIENT TRACKING).",
+        "(client-side caching with CLIENT TRACKING). Bare ASGI: the floor under both servers, an "
+        "ASGI app that only reads the request and sends the gateway's answer's bytes, under the "
+        "same uvicorn (`bench.floor_server`).",
     ]
     send = results[MESSAGE_SEND]
     lines += [
@@ -703,7 +717,7 @@ def write_charts(figures: dict[str, Any], directory: Path) -> list[Path]:
     throughput = directory / "compare-throughput.png"
     fig, axes = pyplot.subplots(1, 2, figsize=(11, 4))
     for axis, scenario, sides in (
-        (axes[0], TASKS_GET, (OURS, REFERENCE)),
+        (axes[0], TASKS_GET, (OURS, REFERENCE, FLOOR)),
         (axes[1], MESSAGE_SEND, (OURS, REFERENCE, BARE)),
     ):
         series = {side: [results[scenario][side][c]["rps"] for c in levels] for side in sides}
@@ -761,6 +775,26 @@ def start_reference(stack: Stack) -> str:
     return f"http://{HOST}:{port}/"
 
 
+async def gateway_answer(url: str, task_id: str) -> bytes:
+    """The gateway's answer to the benchmark's `tasks/get` of `task_id`, as it sends it."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": task_id}}
+    async with httpx.AsyncClient(timeout=60.0) as http:
+        response = await http.post(url, json=body)
+    if response.status_code != 200 or "result" not in response.json():
+        raise BenchError(f"tasks/get to {url} did not answer the task: {response.text[:2000]}")
+    return response.content
+
+
+def start_floor(stack: Stack, answer: bytes) -> str:
+    path = stack.logs / "floor-answer.json"
+    path.write_bytes(answer)
+    port = free_port(HOST)
+    args = [sys.executable, "-m", "bench.floor_server", "--host", HOST, "--port", str(port)]
+    server = stack.start("floor server", [*args, "--answer", str(path)], {})
+    server.wait_for_port(HOST, port)
+    return f"http://{HOST}:{port}/"
+
+
 def run(levels: list[int], rounds: int, warmup: float, duration: float) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     logs = RESULTS_DIR / "logs"
@@ -771,6 +805,9 @@ def run(levels: list[int], rounds: int, warmup: float, duration: float) -> int:
             stack = start_stack(started, logs, Path(data_dir))
             urls = {OURS: stack.gateway_url + "/", REFERENCE: start_reference(stack)}
             task_ids = asyncio.run(prepare(stack, urls))
+            urls[FLOOR] = start_floor(
+                stack, asyncio.run(gateway_answer(urls[OURS], task_ids[OURS]))
+            )
             results = measure(stack, urls, task_ids, levels, rounds, warmup, duration)
         figures = {
             "benchmark": "compare",
