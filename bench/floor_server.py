@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -33,6 +34,23 @@ def create_app(answer: bytes) -> ASGIApp:
     return app
 
 
+def serve(app: ASGIApp, host: str, port: int, name: str) -> NoReturn:
+    """Run `app` under uvicorn as every server `bench.compare` measures it runs (uvicorn's defaults,
+    access log off) until SIGTERM/SIGINT, then leave: 0, or 1 when it failed."""
+    code = 0
+    try:
+        # log_config=None: uvicorn's own messages go through the logging configured by the caller.
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    except Exception:
+        logger.exception("%s failed", name)
+        code = 1
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.floor_server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -40,18 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--answer", type=Path, required=True, help="the bytes of every answer")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    code = 0
-    try:
-        app = create_app(args.answer.read_bytes())
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
-    except Exception:
-        logger.exception("floor server failed")
-        code = 1
-    finally:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    os._exit(code)
+    serve(create_app(args.answer.read_bytes()), args.host, args.port, "floor server")
 
 
 if __name__ == "__main__":

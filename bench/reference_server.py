@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 import warnings
 
-import uvicorn
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.request_handlers import DefaultRequestHandler
@@ -32,7 +29,7 @@ from a2a.utils.errors import ServerError
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 
-logger = logging.getLogger(__name__)
+from bench.floor_server import serve
 
 
 class EchoExecutor(AgentExecutor):
@@ -87,19 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app = create_app(f"http://{args.host}:{args.port}/")
-    code = 0
-    try:
-        # log_config=None: uvicorn's own messages go through the logging configured above.
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
-    except Exception:
-        logger.exception("reference server failed")
-        code = 1
-    finally:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    os._exit(code)
+    serve(create_app(f"http://{args.host}:{args.port}/"), args.host, args.port, "reference server")
 
 
 if __name__ == "__main__":
