@@ -5,13 +5,14 @@ Temporal workflows (`bench.bare`), each scenario's sides under the same load gen
 uvicorn sending the gateway's answer).
 
 Starts a Temporal dev server and a Redis on free loopback ports (or uses TEMPORAL_ADDRESS /
-REDIS_URL), ONE gateway process, an echo worker, a bare worker and the reference server (one uvicorn
-process). Creates one completed task on each server with a blocking `message/send`, and one task
-waiting for input on ours. Then, per concurrency level C and round, runs a load generator (a process
-of its own) for S seconds per scenario, the sides taking turns: `tasks/get` of the completed task on
-ours, then on the reference, then on the floor, then of the open task on ours (kept by the gateway while Redis tracks
-it, as a completed task is remembered; see gateway.tasks.pipelined); a blocking `message/send` on ours, on the reference,
-then bare workflows (one activity) at the same C. Around each run it reads the CPU time of every
+REDIS_URL), ONE gateway process, an echo worker, a bare worker, the reference server and the floor
+server (one uvicorn process each). Creates one completed task on each server with a blocking
+`message/send`, and one task waiting for input on ours. Then, per concurrency level C and round, runs
+a load generator (a process of its own) for S seconds per scenario, the sides taking turns:
+`tasks/get` of the completed task on ours, then on the reference, then on the floor, then of the open
+task on ours (kept by the gateway while Redis tracks it, as a completed task is remembered; see
+gateway.tasks.pipelined); a blocking `message/send` on ours, on the reference, then bare workflows
+(one activity) at the same C. Around each run it reads the CPU time of every
 process of the stack from /proc, and reports each one's CPU per request.
 
 The HTTP scenarios are driven by `wrk` when it is on PATH (one thread, C connections,
