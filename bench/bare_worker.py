@@ -6,14 +6,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
-import sys
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.bare import BareWorkflow, bare_echo
+from bench.servers import run_then_exit
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +36,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--task-queue", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    code = 0
-    try:
-        asyncio.run(serve(args.address, args.namespace, args.task_queue))
-    except Exception:
-        logger.exception("bare worker failed")
-        code = 1
-    finally:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    # temporalio can abort at interpreter exit; leave without running finalizers.
-    os._exit(code)
+    run_then_exit(
+        lambda: asyncio.run(serve(args.address, args.namespace, args.task_queue)), "bare worker"
+    )
 
 
 if __name__ == "__main__":

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 from pathlib import Path
-from typing import NoReturn
 
-import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-logger = logging.getLogger(__name__)
+from bench.servers import serve
 
 
 def create_app(answer: bytes) -> ASGIApp:
@@ -32,23 +28,6 @@ def create_app(answer: bytes) -> ASGIApp:
         await send({"type": "http.response.body", "body": answer})
 
     return app
-
-
-def serve(app: ASGIApp, host: str, port: int, name: str) -> NoReturn:
-    """Run `app` under uvicorn as every server `bench.compare` measures it runs (uvicorn's defaults,
-    access log off) until SIGTERM/SIGINT, then leave: 0, or 1 when it failed."""
-    code = 0
-    try:
-        # log_config=None: uvicorn's own messages go through the logging configured by the caller.
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
-    except Exception:
-        logger.exception("%s failed", name)
-        code = 1
-    finally:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:

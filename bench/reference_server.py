@@ -29,7 +29,7 @@ from a2a.utils.errors import ServerError
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 
-from bench.floor_server import serve
+from bench.servers import serve
 
 
 class EchoExecutor(AgentExecutor):

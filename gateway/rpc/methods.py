@@ -114,14 +114,12 @@ class AgentMethods:
             turn = self._tasks.turn_end if blocking else self._tasks.current_task
             task = await turn(task_id)
             return with_history_length(task, config.historyLength).to_wire()
-        claimed = not repeated
-        if repeated and not message.taskId:
-            repeated = await self._started(task_id, call)
-        async with self._delivering(message, task_id, call, claimed):
+        async with self._delivering(message, task_id, call, not repeated):
             if message.taskId:
                 task = await self._follow_up(task_id, message, blocking, call, push, repeated)
             else:
-                task = await self._start(task_id, message, blocking, call, push, repeated=repeated)
+                again = repeated and await self._started(task_id, call)
+                task = await self._start(task_id, message, blocking, call, push, repeated=again)
         return with_history_length(task, config.historyLength).to_wire()
 
     async def _started(self, task_id: str, call: Call) -> bool:
@@ -210,13 +208,12 @@ class AgentMethods:
                 return await self._stream_follow_up(
                     task_id, message, call, position, renderer, push, lease, repeated
                 )
-            claimed = not repeated
-            repeated = repeated and await self._started(task_id, call)
-            if repeated and position is not None:
+            again = repeated and await self._started(task_id, call)
+            if again and position is not None:
                 return await self._streams.open(lease, task_id, position, renderer)
             # A repeat starts nothing new: the workflow is there, and takes the message once.
-            async with self._delivering(message, task_id, call, claimed):
-                await self._start(task_id, message, False, call, push, repeated=repeated)
+            async with self._delivering(message, task_id, call, not repeated):
+                await self._start(task_id, message, False, call, push, repeated=again)
             return await self._streams.open(lease, task_id, "0", renderer, new_turn=True)
         except BaseException:
             lease.release()
