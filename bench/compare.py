@@ -88,6 +88,8 @@ TURNS = [
     (MESSAGE_SEND, REFERENCE),
     (MESSAGE_SEND, BARE),
 ]
+# The Temporal dev server's name among the stack's processes (gateway.devstack.processes).
+TEMPORAL = "Temporal dev server"
 TARGET_TASKS_GET_RATIO = 2.0
 TARGET_TASKS_PER_SECOND_RATIO = 1.0
 # Beyond warm-up and the measured seconds, for the load generator to start and finish.
@@ -466,6 +468,8 @@ def render_markdown(figures: dict[str, Any]) -> str:
         "",
         *_targets(checks),
         "",
+        *target_demands(figures),
+        "",
         f"## `tasks/get` (target: ours >= {TARGET_TASKS_GET_RATIO:g}x reference, for a completed "
         "and for an open task)",
         "",
@@ -615,6 +619,80 @@ def _targets(checks: dict[str, Any]) -> list[str]:
         ]
         lines += [_row([what, level, value, _met(met)]) for what, value, met in rows]
     return lines
+
+
+def target_demands(figures: dict[str, Any]) -> list[str]:
+    """What the run's own figures say each latency and `tasks/get` target asks of the stack: the
+    tasks/s and CPU per task a p50 of bare's needs when sends are served in turn, and the share of
+    the floor's rate that the `tasks/get` target and each server reach."""
+    results, cpus = figures["results"], figures["machine"]["usable_cpus"] or 1
+    send, get = results[MESSAGE_SEND], results[TASKS_GET]
+    lines = [
+        "## What the targets ask of the stack",
+        "",
+        "A closed loop of C clients waits C / (tasks/s) per send on average (Little's law). With "
+        "sends served in turn a send waits about that mean, so a p50 of bare's needs C / (bare's p50) "
+        f"tasks/s: at most {cpus} CPUs x p50 / C of CPU per task for the whole stack, Temporal "
+        "included. A p50 far below the mean comes from sends served out of turn, some quickly "
+        "and others after long waits (the p99).",
+        "",
+        *_header(
+            [
+                "C",
+                "ours mean / p50 ms",
+                "bare mean / p50 ms",
+                "tasks/s for bare's p50 in turn",
+                "CPU per task that allows, ms",
+                "ours CPU per task, all / Temporal, ms",
+            ]
+        ),
+    ]
+    for level, ours in send[OURS].items():
+        bare, clients = send[BARE][level], int(level)
+        cpu = ours["server_cpu_ms"]
+        lines.append(
+            _row(
+                [
+                    level,
+                    f"{_fmt(_mean_ms(clients, ours['rps']))} / {_fmt(ours['p50_ms'])}",
+                    f"{_fmt(_mean_ms(clients, bare['rps']))} / {_fmt(bare['p50_ms'])}",
+                    _fmt(ratio(clients * 1000, bare["p50_ms"]), 1),
+                    _fmt(ratio(cpus * bare["p50_ms"], clients)),
+                    f"{_fmt(sum(cpu.values()))} / {_fmt(cpu.get(TEMPORAL))}",
+                ]
+            )
+        )
+    lines += [
+        "",
+        f"`tasks/get`: {TARGET_TASKS_GET_RATIO:g}x the reference's rate as a share of the floor's "
+        "(the bare ASGI app under the same uvicorn), and the share each server reaches.",
+        "",
+        *_header(["C", "target share", "ours", "ours, open task", "reference"]),
+    ]
+    for level, floor in get[FLOOR].items():
+        share = partial(_share, floor["rps"])
+        reference = get[REFERENCE][level]["rps"]
+        lines.append(
+            _row(
+                [
+                    level,
+                    share(TARGET_TASKS_GET_RATIO * reference),
+                    share(get[OURS][level]["rps"]),
+                    share(results[TASKS_GET_OPEN][OURS][level]["rps"]),
+                    share(reference),
+                ]
+            )
+        )
+    return lines
+
+
+def _mean_ms(clients: int, rps: float) -> float | None:
+    return ratio(clients * 1000, rps)
+
+
+def _share(floor: float, rps: float) -> str:
+    part = ratio(rps, floor)
+    return "n/a" if part is None else f"{part:.0%}"
 
 
 def _server_cpu(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
