@@ -1,8 +1,8 @@
 """`python -m bench.compare [--duration S] [--concurrency 1,8,32] [--rounds R] [--quick]`: the gateway
 side by side with the official `a2a-sdk==0.2.12` server (`bench.reference_server`) and with bare
 Temporal workflows (`bench.bare`), each scenario's sides under the same load generator, and
-`tasks/get` over the floor under them both (`bench.floor_server`: a bare ASGI app under uvicorn with
-the gateway's HTTP protocol, sending the gateway's answer).
+`tasks/get` over the floor under them both (`bench.floor_server`: a bare ASGI app under the same
+uvicorn sending the gateway's answer).
 
 Starts a Temporal dev server and a Redis on free loopback ports (or uses TEMPORAL_ADDRESS /
 REDIS_URL), ONE gateway process, an echo worker, a bare worker, the reference server and the floor
@@ -70,8 +70,7 @@ logger = logging.getLogger("bench.compare")
 OURS = "ours"
 REFERENCE = "reference"
 BARE = "bare"
-# A bare ASGI app under uvicorn with the gateway's HTTP protocol, sending the gateway's tasks/get
-# answer (bench.floor_server).
+# A bare ASGI app under the same uvicorn sending the gateway's tasks/get answer (bench.floor_server).
 FLOOR = "bare ASGI"
 TASKS_GET = "tasks/get"
 # tasks/get of a task waiting for input: its snapshot read from Redis once, then kept by the gateway
@@ -519,9 +518,8 @@ def render_markdown(figures: dict[str, Any]) -> str:
         "A completed task never changes, so a gateway serves it from memory after its first read; "
         "an open task (here one waiting for input) is kept in memory until Redis says it changed "
         "(client-side caching with CLIENT TRACKING). Bare ASGI: the floor under both servers, an "
-        "ASGI app that only reads the request and sends the gateway's answer's bytes, under "
-        "uvicorn with the gateway's HTTP protocol (`bench.floor_server`; the reference runs "
-        "under uvicorn's own).",
+        "ASGI app that only reads the request and sends the gateway's answer's bytes, under the "
+        "same uvicorn (`bench.floor_server`).",
     ]
     send = results[MESSAGE_SEND]
     lines += [
@@ -667,7 +665,7 @@ def target_demands(figures: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"`tasks/get`: {TARGET_TASKS_GET_RATIO:g}x the reference's rate as a share of the floor's "
-        "(the bare ASGI app), and the share each server reaches.",
+        "(the bare ASGI app under the same uvicorn), and the share each server reaches.",
         "",
         *_header(["C", "target share", "ours", "ours, open task", "reference"]),
     ]

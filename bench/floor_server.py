@@ -1,9 +1,8 @@
 """`python -m bench.floor_server --port P --answer FILE`: the floor `bench.compare` puts under its
-`tasks/get` figures. A bare ASGI app under uvicorn, with the gateway's HTTP protocol
-(`gateway.http11`) and otherwise the reference's settings (uvicorn's defaults, access log off), that
-reads each request whole and answers it with FILE's bytes: the gateway's own answer to the
-benchmark's `tasks/get`, so that the two send the same bytes. No Python server on this machine
-answers faster than it, whatever its framework. SIGTERM/SIGINT stop it."""
+`tasks/get` figures. A bare ASGI app under uvicorn, with the reference's settings (uvicorn's defaults,
+access log off), that reads each request whole and answers it with FILE's bytes: the gateway's own
+answer to the benchmark's `tasks/get`, so that the two send the same bytes. No Python server on this
+machine answers faster than it, whatever its framework. SIGTERM/SIGINT stop it."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ from pathlib import Path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bench.servers import serve
-from gateway.http11 import JoinedHttpToolsProtocol
 
 
 def create_app(answer: bytes) -> ASGIApp:
@@ -39,8 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--answer", type=Path, required=True, help="the bytes of every answer")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    answer = create_app(args.answer.read_bytes())
-    serve(answer, args.host, args.port, "floor server", http=JoinedHttpToolsProtocol)
+    serve(create_app(args.answer.read_bytes()), args.host, args.port, "floor server")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -31,20 +30,9 @@ def run_then_exit(run: Callable[[], object], name: str) -> NoReturn:
     os._exit(code)
 
 
-def serve(
-    app: ASGIApp, host: str, port: int, name: str, *, http: type[asyncio.Protocol] | None = None
-) -> NoReturn:
+def serve(app: ASGIApp, host: str, port: int, name: str) -> NoReturn:
     """Run `app` under uvicorn as every HTTP server `bench.compare` measures runs: uvicorn's defaults,
-    access log off (log_config=None: uvicorn's own messages go through the caller's logging), and
-    uvicorn's own HTTP protocol unless `http` is given."""
+    access log off (log_config=None: uvicorn's own messages go through the caller's logging)."""
     run_then_exit(
-        lambda: uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-            http=http or "auto",
-        ),
-        name,
+        lambda: uvicorn.run(app, host=host, port=port, log_config=None, access_log=False), name
     )

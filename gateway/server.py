@@ -21,7 +21,6 @@ from config.telemetry import TEXT_FORMAT, TelemetryConfigError, configure_loggin
 from config.temporal import TemporalConfigError
 from gateway.access.auth import ACCESS_TOKEN_PARAM, API_KEY_PARAM
 from gateway.app import create_app
-from gateway.http11 import JoinedHttpToolsProtocol
 from gateway.settings import GatewaySettings
 from gateway.streaming.ws import MAX_MESSAGE_BYTES
 
@@ -117,7 +116,6 @@ def serve(args: argparse.Namespace) -> int:
             port=settings.port,
             log_config=None,
             access_log=settings.access_log,
-            http=JoinedHttpToolsProtocol,
             timeout_graceful_shutdown=10,
             # uvicorn closes a WebSocket with 1009 on a bigger message, before it has read it all.
             ws_max_size=MAX_MESSAGE_BYTES,
