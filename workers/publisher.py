@@ -50,8 +50,9 @@ WAKE_PAYLOAD_LIMIT = 256 * 1024
 # A publish whose token a recent one had was written then (only its reply was lost, and the worker or
 # the cluster client sent it again): that entry's id is returned and nothing written twice, even with
 # other writers' entries after it. The recent publishes are a list of token, entry id pairs, newest
-# first (LPOS finds a token in C, where a scan in Lua cost a third of the script). Nothing is written once the task has ended: it ends once whoever
-# ends it (the turn, a cancel's fast path, the workflow), and an abandoned attempt adds nothing after.
+# first (LPOS finds a token in C, where a scan in Lua cost a third of the script). Nothing is written
+# once the task has ended: it ends once whoever ends it (the turn, a cancel's fast path, the
+# workflow), and an abandoned attempt adds nothing after.
 # The entry's `type` field comes first: the gateway reads it to tell whether the stream still starts
 # at task.created or has been trimmed.
 _PUBLISH = """
