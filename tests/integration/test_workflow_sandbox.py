@@ -29,11 +29,15 @@ async def test_the_sandbox_runs_workflows_from_compiled_snippets_and_keeps_its_c
         workflow_failure_exception_types=[Exception],
     ):
         greeting = await temporal_client.execute_workflow(
-            Greeting.run, "sandbox", id=f"greeting-{uuid.uuid4()}", task_queue=queue
+            "SandboxGreeting",
+            "sandbox",
+            id=f"greeting-{uuid.uuid4()}",
+            task_queue=queue,
+            result_type=str,
         )
         with pytest.raises(WorkflowFailureError) as failed:
             await temporal_client.execute_workflow(
-                Clock.run, id=f"clock-{uuid.uuid4()}", task_queue=queue
+                "SandboxClock", id=f"clock-{uuid.uuid4()}", task_queue=queue
             )
 
     assert greeting == "hello sandbox"
