@@ -63,7 +63,12 @@ from bench.harness import (
     wait_ready,
 )
 from bench.streaming import cpu_seconds
-from gateway.devstack.processes import ManagedProcess, free_port, register_search_attributes
+from gateway.devstack.processes import (
+    TEMPORAL_DEV_SERVER,
+    ManagedProcess,
+    free_port,
+    register_search_attributes,
+)
 
 logger = logging.getLogger("bench.compare")
 
@@ -88,8 +93,6 @@ TURNS = [
     (MESSAGE_SEND, REFERENCE),
     (MESSAGE_SEND, BARE),
 ]
-# The Temporal dev server's name among the stack's processes (gateway.devstack.processes).
-TEMPORAL = "Temporal dev server"
 TARGET_TASKS_GET_RATIO = 2.0
 TARGET_TASKS_PER_SECOND_RATIO = 1.0
 # Beyond warm-up and the measured seconds, for the load generator to start and finish.
@@ -658,7 +661,7 @@ def target_demands(figures: dict[str, Any]) -> list[str]:
                     f"{_fmt(_mean_ms(clients, bare['rps']))} / {_fmt(bare['p50_ms'])}",
                     _fmt(ratio(clients * 1000, bare["p50_ms"]), 1),
                     _fmt(ratio(cpus * bare["p50_ms"], clients)),
-                    f"{_fmt(sum(cpu.values()))} / {_fmt(cpu.get(TEMPORAL))}",
+                    f"{_fmt(sum(cpu.values()))} / {_fmt(cpu.get(TEMPORAL_DEV_SERVER))}",
                 ]
             )
         )

@@ -1,8 +1,8 @@
 """`python -m bench.floor_server --port P --answer FILE`: the floor `bench.compare` puts under its
 `tasks/get` figures. A bare ASGI app under uvicorn, with the reference's settings (uvicorn's defaults,
 access log off), that reads each request whole and answers it with FILE's bytes: the gateway's own
-answer to the benchmark's `tasks/get`, so that the two send the same bytes. No Python server on this
-machine answers faster than it, whatever its framework. SIGTERM/SIGINT stop it."""
+answer to the benchmark's `tasks/get`, so that the two send the same bytes. No app under uvicorn
+answers faster than it, whatever its framework. SIGTERM/SIGINT stop it."""
 
 from __future__ import annotations
 

@@ -76,7 +76,12 @@ from bench.streaming import (
     raise_fd_limit,
     rss_kib,
 )
-from gateway.devstack.processes import ManagedProcess, free_port, register_search_attributes
+from gateway.devstack.processes import (
+    TEMPORAL_DEV_SERVER,
+    ManagedProcess,
+    free_port,
+    register_search_attributes,
+)
 from protocol import task_events_key
 
 logger = logging.getLogger("bench.soak")
@@ -85,7 +90,7 @@ LOGS_DIR = RESULTS_DIR / "logs" / "soak"
 # The processes whose RSS is bounded, and those only watched: Temporal keeps every workflow's
 # history and Redis every task's event log (retained for days), so theirs grow by design.
 BOUNDED = ("gateway", "echo worker")
-WATCHED = (*BOUNDED, "Temporal dev server", "Redis")
+WATCHED = (*BOUNDED, TEMPORAL_DEV_SERVER, "Redis")
 # The names of the replicas started beside them (`--replicas`): watched too.
 REPLICAS = ("gateway ", "echo worker ")
 RSS_BOUND_FACTOR = 1.25
@@ -519,7 +524,7 @@ def cancel_figures(probes: list[list[Any]]) -> dict[str, Any]:
 def targets(figures: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     """Each issue-18 target of the soak: what, the measured figure, met (None: not measured)."""
     soak = figures["latency_ms"]["open_soak"]
-    temporal = figures["processes"].get("Temporal dev server", {}).get("cpu_percent_soak")
+    temporal = figures["processes"].get(TEMPORAL_DEV_SERVER, {}).get("cpu_percent_soak")
     cancel = figures["cancel_probes"]["to_final_frame"]
     lost = figures["events"]["lost"]
 

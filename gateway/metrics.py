@@ -40,6 +40,14 @@ OK = "ok"
 # was left to answer).
 CLIENT_DISCONNECTED = "client_disconnected"
 
+# The request metrics: their names and help texts.
+REQUESTS = "a2a_requests"
+REQUESTS_HELP = (
+    "JSON-RPC requests by method and outcome (ok, the JSON-RPC error code, or "
+    "client_disconnected: the client went away before its body arrived)"
+)
+REQUEST_SECONDS = "a2a_request_duration_seconds"
+REQUEST_SECONDS_HELP = "Time to answer a JSON-RPC request; for a stream, until its response starts"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 # The buckets' `le` labels, as prometheus_client writes them.
 _LATENCY_LE = [
@@ -135,16 +143,9 @@ class _Requests(Collector):
         series[2 + bisect.bisect_left(_LATENCY_BUCKETS, seconds)] += 1
 
     def collect(self) -> Iterator[Metric]:
-        requests = CounterMetricFamily(
-            "a2a_requests",
-            "JSON-RPC requests by method and outcome (ok, the JSON-RPC error code, or "
-            "client_disconnected: the client went away before its body arrived)",
-            labels=["method", "code"],
-        )
+        requests = CounterMetricFamily(REQUESTS, REQUESTS_HELP, labels=["method", "code"])
         seconds = HistogramMetricFamily(
-            "a2a_request_duration_seconds",
-            "Time to answer a JSON-RPC request; for a stream, until its response starts",
-            labels=["method", "code"],
+            REQUEST_SECONDS, REQUEST_SECONDS_HELP, labels=["method", "code"]
         )
         for (method, code), series in self._series.items():
             requests.add_metric([method, code], series[0])

@@ -22,6 +22,7 @@ from config import temporal
 from config.agents import AgentsConfig, AgentsConfigError
 from config.telemetry import TEXT_FORMAT
 from gateway.devstack.processes import (
+    TEMPORAL_DEV_SERVER,
     DevStackError,
     ManagedProcess,
     port_is_free,
@@ -148,7 +149,7 @@ def _stop(started: list[ManagedProcess]) -> None:
 
 
 def _runs_temporal(started: list[ManagedProcess]) -> bool:
-    return bool(started) and started[0].name == "Temporal dev server"
+    return bool(started) and started[0].name == TEMPORAL_DEV_SERVER
 
 
 def _start_engines(

@@ -31,6 +31,10 @@ class DevStackError(Exception):
     """A local server could not start; the message says which and why."""
 
 
+# The name the Temporal dev server goes by among the processes started (logs, benchmark reports).
+TEMPORAL_DEV_SERVER = "Temporal dev server"
+
+
 def temporal_binary() -> str:
     candidate = os.path.join(sysconfig.get_path("scripts"), "temporal")
     found = candidate if os.access(candidate, os.X_OK) else shutil.which("temporal")
@@ -171,7 +175,7 @@ def start_temporal(
     # no poll and no matching on the server (eager activity execution; workers ask for it).
     args += ["--dynamic-config-value", "system.enableActivityEagerExecution=true"]
     args += ["--log-level", "warn"]
-    server = ManagedProcess("Temporal dev server", args, log=log)
+    server = ManagedProcess(TEMPORAL_DEV_SERVER, args, log=log)
     server.wait_for_port(host, port)
     return server
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from gateway.metrics import _LATENCY_BUCKETS, _Requests
+from gateway.metrics import (
+    _LATENCY_BUCKETS,
+    REQUEST_SECONDS,
+    REQUEST_SECONDS_HELP,
+    REQUESTS,
+    REQUESTS_HELP,
+    _Requests,
+)
 
 # Durations on a bucket's bound (Prometheus's `le` is inclusive), between bounds, past the last
 # bound and zero; two methods and two codes.
@@ -26,16 +33,10 @@ def test_request_metrics_expose_what_a_counter_and_a_histogram_would() -> None:
     requests = _Requests()
     ours.register(requests)
     library = CollectorRegistry()
-    counter = Counter(
-        "a2a_requests",
-        "JSON-RPC requests by method and outcome (ok, the JSON-RPC error code, or "
-        "client_disconnected: the client went away before its body arrived)",
-        ["method", "code"],
-        registry=library,
-    )
+    counter = Counter(REQUESTS, REQUESTS_HELP, ["method", "code"], registry=library)
     histogram = Histogram(
-        "a2a_request_duration_seconds",
-        "Time to answer a JSON-RPC request; for a stream, until its response starts",
+        REQUEST_SECONDS,
+        REQUEST_SECONDS_HELP,
         ["method", "code"],
         buckets=_LATENCY_BUCKETS,
         registry=library,
